@@ -1,0 +1,265 @@
+"""Typed params, results and notification payloads of every wire method.
+
+These Structs are the contract: the dispatcher decodes params straight into
+them (one pass validates and builds), and protocol/schema.json is generated
+from them (tests/unit/test_contract.py fails when the two drift apart).
+Names on the wire are snake_case; camelCase twins are folded in by
+rpc/params.py before decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+MAX_TOKENS_LIMIT = 1_000_000
+
+NonEmptyStr = Annotated[str, Meta(min_length=1)]
+StreamId = Annotated[str, Meta(min_length=1, max_length=256)]
+TokenId = Annotated[int, Meta(ge=0)]
+
+
+class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every params Struct: unknown names are an error, never ignored."""
+
+
+class Result(msgspec.Struct, kw_only=True):
+    """Base of every result and notification payload."""
+
+
+# --- runtime ---------------------------------------------------------------
+
+
+class NoParams(Params):
+    pass
+
+
+class ShutdownParams(Params):
+    drain: Annotated[
+        bool,
+        Meta(description="true: finish in-flight streams first; false: cancel them."),
+    ] = True
+
+
+class DeviceInfo(Result):
+    type: Literal["cpu", "gpu"]
+    name: str
+
+
+class Limits(Result):
+    max_message_bytes: int
+    max_batch_size: int
+    max_tokens: int
+
+
+class Quantization(Result):
+    bits: int
+    group_size: int
+
+
+class ModelInfo(Result):
+    model_id: str
+    path: str
+    kind: Literal["text", "vision"]
+    context_length: int
+    vocab_size: int
+    parameters: int
+    quantization: Quantization | None
+    eos_token_ids: list[int]
+
+
+class RuntimeInfo(Result):
+    name: str
+    version: str
+    protocol_version: str
+    pid: int
+    python: str
+    platform: str
+    device: DeviceInfo
+    versions: dict[str, str]
+    models: list[ModelInfo]
+    limits: Limits
+    methods: list[str]
+
+
+class MemoryInfo(Result):
+    active_bytes: int
+    peak_bytes: int
+    cache_bytes: int
+
+
+class ModelState(Result):
+    model_id: str
+    active_streams: int
+
+
+class RuntimeState(Result):
+    status: Literal["ready", "draining", "stopping"]
+    uptime_s: float
+    active_streams: int
+    models: list[ModelState]
+    memory: MemoryInfo
+
+
+class ShutdownResult(Result):
+    status: Literal["draining", "stopping"]
+    active_streams: int
+
+
+# --- models ----------------------------------------------------------------
+
+
+class LoadModelParams(Params):
+    model: Annotated[str, Meta(min_length=1, description="Local folder or hub id.")]
+    model_id: Annotated[
+        str, Meta(min_length=1, description="Name to refer to the model by; default: `model`.")
+    ] | UnsetType = UNSET
+
+
+class LoadModelResult(ModelInfo):
+    load_ms: float
+    already_loaded: bool
+
+
+class ModelRefParams(Params):
+    model: NonEmptyStr
+
+
+class UnloadModelResult(Result):
+    model_id: str
+    cancelled_streams: int
+
+
+class ListModelsResult(Result):
+    models: list[ModelInfo]
+
+
+# --- tokens ----------------------------------------------------------------
+
+
+class TokenizeParams(Params):
+    model: NonEmptyStr
+    text: str
+    add_bos: bool | UnsetType = UNSET
+
+
+class TokenizeResult(Result):
+    tokens: list[int]
+
+
+class BatchTokenizeParams(Params):
+    model: NonEmptyStr
+    texts: list[str]
+    add_bos: bool | UnsetType = UNSET
+
+
+class BatchTokenizeResult(Result):
+    tokens: list[list[int]]
+
+
+class DetokenizeParams(Params):
+    model: NonEmptyStr
+    tokens: list[TokenId]
+    skip_special_tokens: bool = False
+
+
+class DetokenizeResult(Result):
+    text: str
+
+
+# --- generation ------------------------------------------------------------
+
+
+class ChatMessage(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    role: NonEmptyStr
+    content: str
+
+
+class GenerateParams(Params):
+    model: NonEmptyStr
+    prompt: str | list[TokenId] | UnsetType = UNSET
+    messages: Annotated[list[ChatMessage], Meta(min_length=1)] | UnsetType = UNSET
+    stream_id: StreamId | UnsetType = UNSET
+    streaming: bool = True
+    max_tokens: Annotated[int, Meta(ge=1, le=MAX_TOKENS_LIMIT)] | UnsetType = UNSET
+    temperature: Annotated[float, Meta(ge=0.0)] | UnsetType = UNSET
+    top_p: Annotated[float, Meta(gt=0.0, le=1.0)] | UnsetType = UNSET
+    top_k: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
+    min_p: Annotated[float, Meta(ge=0.0, le=1.0)] | UnsetType = UNSET
+    seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] | UnsetType = UNSET
+    repetition_penalty: Annotated[float, Meta(gt=0.0)] | UnsetType = UNSET
+    presence_penalty: Annotated[float, Meta(ge=-2.0, le=2.0)] | UnsetType = UNSET
+    frequency_penalty: Annotated[float, Meta(ge=-2.0, le=2.0)] | UnsetType = UNSET
+    penalty_context_size: Annotated[int, Meta(ge=1, le=65536)] | UnsetType = UNSET
+    stop_sequences: Annotated[list[NonEmptyStr], Meta(max_length=32)] | UnsetType = UNSET
+    stop_token_ids: Annotated[list[TokenId], Meta(max_length=256)] | UnsetType = UNSET
+    add_bos: bool | UnsetType = UNSET
+    logprobs: bool = False
+
+
+class GenerationStats(Result):
+    prompt_tokens: int
+    generated_tokens: int
+    ttft_ms: float
+    tokens_per_second: float
+    total_ms: float
+
+
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+class GenerateAccepted(Result):
+    stream_id: str
+
+
+class GenerateResult(Result):
+    text: str
+    finish_reason: FinishReason
+    stats: GenerationStats
+    stream_id: str
+
+
+class CancelParams(Params):
+    stream_id: StreamId
+
+
+class CancelResult(Result):
+    stream_id: str
+    cancelled: Annotated[
+        bool, Meta(description="false when the stream had already finished on its own.")
+    ]
+
+
+# --- notifications ---------------------------------------------------------
+
+
+class TokenOut(Result, omit_defaults=True):
+    id: int
+    text: Annotated[str, Meta(description="Text this token released; \"\" while held back.")]
+    logprob: float | UnsetType = UNSET
+
+
+class StreamChunk(Result):
+    stream_id: str
+    tokens: list[TokenOut]
+
+
+class StreamEnd(Result):
+    stream_id: str
+    finish_reason: FinishReason
+    stats: GenerationStats
+
+
+class StreamErrorInfo(Result, omit_defaults=True):
+    code: int
+    message: str
+    data: dict[str, Any] | UnsetType = UNSET
+
+
+class StreamError(Result):
+    stream_id: str
+    finish_reason: Literal["error"]
+    error: StreamErrorInfo
+    stats: GenerationStats

@@ -1,0 +1,92 @@
+"""The method and notification table of the wire contract.
+
+One entry per method: its params and result types, a summary, the legacy
+names it also answers to, and the param aliases it accepts. Handlers bind to
+these names elsewhere (handlers/); the table itself knows nothing of models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import messages as m
+
+PROTOCOL_VERSION = "1.0"
+
+# Aliases every method with such a param accepts (applied after camelCase
+# twins are folded to snake_case).
+COMMON_PARAM_ALIASES: dict[str, str] = {
+    "stream": "streaming",
+    "model_id": "model",
+    "add_special_tokens": "add_bos",
+}
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    params: type[m.Params]
+    result: type | tuple[type, ...]  # a tuple: one of these, depending on the params
+    summary: str
+    legacy_names: tuple[str, ...] = ()
+    param_aliases: dict[str, str] = field(default_factory=lambda: dict(COMMON_PARAM_ALIASES))
+
+
+@dataclass(frozen=True)
+class NotificationSpec:
+    name: str
+    params: type
+    summary: str
+
+
+_METHODS = [
+    MethodSpec("runtime/info", m.NoParams, m.RuntimeInfo,
+               "Versions, device, loaded models, limits and the method list."),
+    MethodSpec("runtime/state", m.NoParams, m.RuntimeState,
+               "Live status: active streams per model, memory."),
+    MethodSpec("runtime/shutdown", m.ShutdownParams, m.ShutdownResult,
+               "Finish (drain) or cancel in-flight streams, then exit 0.",
+               legacy_names=("shutdown",)),
+    MethodSpec("model/load", m.LoadModelParams, m.LoadModelResult,
+               "Load a text model from a local folder or a hub id; idempotent per model_id.",
+               legacy_names=("load_model",)),
+    MethodSpec("model/unload", m.ModelRefParams, m.UnloadModelResult,
+               "Unload a model; its in-flight streams end with stream/error MODEL_UNLOADED.",
+               legacy_names=("unload_model",)),
+    MethodSpec("model/list", m.NoParams, m.ListModelsResult, "The loaded models."),
+    MethodSpec("tokenize", m.TokenizeParams, m.TokenizeResult,
+               "Token ids of a text (add_bos defaults to the tokenizer's own rule)."),
+    MethodSpec("batch_tokenize", m.BatchTokenizeParams, m.BatchTokenizeResult,
+               "Token ids of several texts at once."),
+    MethodSpec("detokenize", m.DetokenizeParams, m.DetokenizeResult, "Text of token ids."),
+    MethodSpec("generate", m.GenerateParams, (m.GenerateAccepted, m.GenerateResult),
+               "Generate text. streaming=true answers {stream_id} at once, then sends "
+               "stream/chunk notifications and one stream/end or stream/error; "
+               "streaming=false answers {text, finish_reason, stats} when done."),
+    MethodSpec("generate/cancel", m.CancelParams, m.CancelResult,
+               "Cancel a stream; it ends with finish_reason \"cancelled\"."),
+]
+
+METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in _METHODS}
+
+# Legacy (original mlx-serving runtime) name -> our name.
+LEGACY_NAMES: dict[str, str] = {
+    legacy: spec.name for spec in _METHODS for legacy in spec.legacy_names
+}
+
+NOTIFICATIONS: dict[str, NotificationSpec] = {
+    spec.name: spec
+    for spec in [
+        NotificationSpec("stream/chunk", m.StreamChunk,
+                         "Tokens of a stream; several tokens coalesce when the reader is behind."),
+        NotificationSpec("stream/end", m.StreamEnd,
+                         "The last message of a stream that finished: stop, length or cancelled."),
+        NotificationSpec("stream/error", m.StreamError,
+                         "The last message of a stream that failed; the runtime keeps serving."),
+    ]
+}
+
+
+def resolve(name: str) -> MethodSpec | None:
+    """The spec for a method name or one of its legacy names."""
+    return METHODS.get(name) or METHODS.get(LEGACY_NAMES.get(name, ""))

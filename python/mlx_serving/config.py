@@ -1,0 +1,79 @@
+"""config/runtime.yaml: typed, validated once at start-up.
+
+Unknown keys, wrong types and out-of-range values stop the runtime with a
+message naming the key, before it reads a single request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+import yaml
+from msgspec import Meta
+
+from .api.messages import MAX_TOKENS_LIMIT
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "runtime.yaml"
+
+PositiveInt = Annotated[int, Meta(ge=1)]
+
+
+class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class TransportConfig(_Section):
+    max_message_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
+    writer_backlog_tokens: PositiveInt = 65536
+
+
+class SamplingDefaults(_Section):
+    max_tokens: Annotated[int, Meta(ge=1, le=MAX_TOKENS_LIMIT)] = 256
+    temperature: Annotated[float, Meta(ge=0.0)] = 0.7
+    top_p: Annotated[float, Meta(gt=0.0, le=1.0)] = 1.0
+    top_k: Annotated[int, Meta(ge=0)] = 0
+    min_p: Annotated[float, Meta(ge=0.0, le=1.0)] = 0.0
+    repetition_penalty: Annotated[float, Meta(gt=0.0)] = 1.0
+    presence_penalty: Annotated[float, Meta(ge=-2.0, le=2.0)] = 0.0
+    frequency_penalty: Annotated[float, Meta(ge=-2.0, le=2.0)] = 0.0
+    penalty_context_size: Annotated[int, Meta(ge=1, le=65536)] = 20
+
+
+class GenerationConfig(_Section):
+    defaults: SamplingDefaults = msgspec.field(default_factory=SamplingDefaults)
+
+
+class BatchingConfig(_Section):
+    max_batch_size: PositiveInt = 32
+    prefill_batch_size: PositiveInt = 8
+    prefill_step_size: PositiveInt = 2048
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class RuntimeConfig(_Section):
+    transport: TransportConfig = msgspec.field(default_factory=TransportConfig)
+    generation: GenerationConfig = msgspec.field(default_factory=GenerationConfig)
+    batching: BatchingConfig = msgspec.field(default_factory=BatchingConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path: Path) -> RuntimeConfig:
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    try:
+        return msgspec.convert(raw, RuntimeConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

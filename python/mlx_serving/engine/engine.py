@@ -1,0 +1,299 @@
+"""The engine: the one thread that owns MLX.
+
+Every MLX call (loading, sampling, decode steps, freeing memory) runs here,
+since MLX streams belong to the thread that made them. Other threads hand
+work over through a reentrant queue of commands (safe to use from a signal
+handler), and the loop interleaves those commands with decode steps, so a
+cancel or a new stream is taken up between two tokens.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from queue import Empty, SimpleQueue
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+from ..api.errors import ErrorCode, RpcError
+from ..api.messages import CancelResult, LoadModelResult, UnloadModelResult
+from ..config import RuntimeConfig
+from ..transport.stdio import MessageWriter
+from .batch import ModelBatch
+from .models import LoadedModel, ModelRegistry, load_text_model
+from .stream import ActiveStream, GenerationRequest
+from .stream_ids import StreamIds
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Status = Literal["ready", "draining", "stopping"]
+
+
+def _failure(exc: Exception) -> RpcError:
+    if isinstance(exc, RpcError):
+        return exc
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return RpcError(ErrorCode.OUT_OF_MEMORY, f"out of memory while generating: {exc}")
+    return RpcError(ErrorCode.GENERATION_FAILED,
+                    f"generation failed: {type(exc).__name__}: {exc}")
+
+
+class Engine:
+    def __init__(self, config: RuntimeConfig, writer: MessageWriter) -> None:
+        self.config = config
+        self.models = ModelRegistry()
+        self.stream_ids = StreamIds()
+        self._writer = writer
+        self._inbox: SimpleQueue[Callable[[], None]] = SimpleQueue()
+        self._batches: dict[str, ModelBatch] = {}
+        self._streams: dict[str, tuple[ActiveStream, ModelBatch]] = {}
+        self._status: Status = "ready"
+        self._thread_id: int | None = None
+        self.started_at = time.monotonic()
+
+    # --- any thread -------------------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def uptime_s(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def active_streams(self, model_id: str | None = None) -> int:
+        if model_id is None:
+            return len(self.stream_ids)
+        batch = self._batches.get(model_id)
+        return len(batch) if batch is not None else 0
+
+    def call(self, fn: Callable[[], T]) -> Future[T]:
+        """Run `fn` on the engine thread; its result or exception lands in the future."""
+        future: Future[T] = Future()
+
+        def command() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # handed to the caller, not raised here
+                    future.set_exception(exc)
+
+        self._inbox.put(command)
+        return future
+
+    def submit(self, request: GenerationRequest) -> None:
+        if threading.get_ident() == self._thread_id:  # from a command: keep its turn
+            self._admit(request)
+        else:
+            self._inbox.put(lambda: self._admit(request))
+
+    def load(self, source: str, model_id: str) -> Future[LoadModelResult]:
+        self.models.begin_load(model_id)
+
+        def load() -> LoadModelResult:
+            try:
+                return self._load(source, model_id)
+            finally:
+                self.models.end_load(model_id)
+
+        return self.call(load)
+
+    def with_model(self, model_id: str, fn: Callable[[LoadedModel], Any]) -> Any:
+        """fn(model) now, or, while a load of that model is queued, on the
+        engine thread right after it: requests piped in after a model/load
+        see the model, as a shell user expects."""
+        if not self.models.loading(model_id):
+            return fn(self.models.get(model_id))
+        outer: Future[Any] = Future()
+
+        def later() -> None:
+            try:
+                result = fn(self.models.get(model_id))
+            except BaseException as exc:
+                outer.set_exception(exc)
+                return
+            if isinstance(result, Future):
+                result.add_done_callback(lambda done: _copy_outcome(done, outer))
+            else:
+                outer.set_result(result)
+
+        self._inbox.put(later)
+        return outer
+
+    def unload(self, model_id: str) -> Future[UnloadModelResult]:
+        return self.call(lambda: self._unload(model_id))
+
+    def cancel(self, stream_id: str) -> Future[CancelResult]:
+        return self.call(lambda: self._cancel(stream_id))
+
+    def shutdown(self, drain: bool) -> Future[int]:
+        """Stop taking work; exit once streams are done (drain) or cancelled.
+        Safe to call from a signal handler."""
+        return self.call(lambda: self._begin_shutdown(drain))
+
+    # --- engine thread ----------------------------------------------------
+
+    def run(self) -> None:
+        """The loop; returns when the runtime should exit."""
+        self._thread_id = threading.get_ident()
+        backlog_limit = self.config.transport.writer_backlog_tokens
+        while not self._finished():
+            self._run_commands(block=not self._streams)
+            if self._finished() or not self._streams:
+                continue
+            if self._writer.pending_weight >= backlog_limit:
+                # The client reads slower than we generate: wait, don't buffer.
+                self._writer.wait_for_drain(backlog_limit, timeout=0.05)
+                continue
+            self._step()
+
+    def _finished(self) -> bool:
+        return self._status == "stopping" or (self._status == "draining" and not self._streams)
+
+    def _run_commands(self, block: bool) -> None:
+        try:
+            command = self._inbox.get() if block else self._inbox.get_nowait()
+        except Empty:
+            return
+        while True:
+            try:
+                command()
+            except Exception:
+                log.exception("engine command failed")
+            try:
+                command = self._inbox.get_nowait()
+            except Empty:
+                return
+
+    def _step(self) -> None:
+        for model_id, batch in list(self._batches.items()):
+            if not len(batch):
+                continue
+            try:
+                finished = batch.step()
+            except Exception as exc:
+                log.exception("decode step of %s failed", model_id)
+                self._fail_batch(model_id, _failure(exc))
+                continue
+            for stream in finished:
+                self._forget(stream)
+
+    def _admit(self, request: GenerationRequest) -> None:
+        try:
+            if self._status != "ready":
+                raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
+            model = self.models.get(request.model_id)
+            stream = ActiveStream(request, model.decode)
+            batch = self._batch_for(model)
+            batch.add(stream)
+        except Exception as exc:
+            if not isinstance(exc, RpcError):
+                log.exception("could not start stream %s", request.stream_id)
+            self.stream_ids.release(request.stream_id)
+            request.sink.rejected(_failure(exc))
+            return
+        self._streams[request.stream_id] = (stream, batch)
+        request.sink.accepted(request.stream_id)
+        log.debug("stream %s started on %s: %d prompt tokens", request.stream_id,
+                  request.model_id, len(request.prompt))
+
+    def _batch_for(self, model: LoadedModel) -> ModelBatch:
+        batch = self._batches.get(model.model_id)
+        if batch is None:
+            batch = self._batches[model.model_id] = ModelBatch(model, self.config.batching)
+        return batch
+
+    def _forget(self, stream: ActiveStream) -> None:
+        self._streams.pop(stream.stream_id, None)
+        self.stream_ids.release(stream.stream_id)
+        log.debug("stream %s done", stream.stream_id)
+
+    def _fail_batch(self, model_id: str, error: RpcError) -> None:
+        """End every stream of a broken batch with `error` and start afresh."""
+        batch = self._batches.pop(model_id)
+        for stream in batch.streams:
+            stream.fail(error)
+            self._forget(stream)
+        batch.close()
+        _release_memory()
+
+    def _load(self, source: str, model_id: str) -> LoadModelResult:
+        existing = self.models.find(model_id)
+        if existing is not None:
+            if not existing.is_from(source):
+                raise RpcError(ErrorCode.INVALID_PARAMS,
+                               f"model_id {model_id!r} is already loaded from "
+                               f"{existing.source!r}; unload it first or pick another model_id",
+                               model=model_id)
+            return _load_result(existing, load_ms=0.0, already_loaded=True)
+        started = time.perf_counter()
+        model = load_text_model(source, model_id)
+        self.models.add(model)
+        load_ms = (time.perf_counter() - started) * 1000
+        log.info("loaded %s from %s in %.0f ms", model_id, model.path, load_ms)
+        return _load_result(model, load_ms=load_ms, already_loaded=False)
+
+    def _unload(self, model_id: str) -> UnloadModelResult:
+        self.models.remove(model_id)
+        batch = self._batches.get(model_id)
+        cancelled = len(batch) if batch is not None else 0
+        if batch is not None:
+            self._fail_batch(model_id, RpcError(
+                ErrorCode.MODEL_UNLOADED, f"model {model_id!r} was unloaded", model=model_id))
+        _release_memory()
+        log.info("unloaded %s", model_id)
+        return UnloadModelResult(model_id=model_id, cancelled_streams=cancelled)
+
+    def _cancel(self, stream_id: str) -> CancelResult:
+        entry = self._streams.get(stream_id)
+        if entry is not None:
+            stream, batch = entry
+            batch.remove(stream)
+            stream.cancel()
+            self._forget(stream)
+            return CancelResult(stream_id=stream_id, cancelled=True)
+        if self.stream_ids.finished_recently(stream_id):
+            return CancelResult(stream_id=stream_id, cancelled=False)
+        raise RpcError(ErrorCode.STREAM_NOT_FOUND, f"no stream {stream_id!r}",
+                       stream_id=stream_id)
+
+    def _begin_shutdown(self, drain: bool) -> int:
+        in_flight = len(self._streams)
+        before = self._status
+        if drain and self._status == "ready":
+            self._status = "draining"
+        elif not drain:
+            for stream, batch in list(self._streams.values()):
+                batch.remove(stream)
+                stream.cancel()
+                self._forget(stream)
+            self._status = "stopping"
+        if self._status != before:
+            log.info("%s (%d streams in flight)", self._status, in_flight)
+        return in_flight
+
+
+def _copy_outcome(source: Future[Any], target: Future[Any]) -> None:
+    exc = source.exception()
+    if exc is None:
+        target.set_result(source.result())
+    else:
+        target.set_exception(exc)
+
+
+def _load_result(model: LoadedModel, *, load_ms: float, already_loaded: bool) -> LoadModelResult:
+    return LoadModelResult(**msgspec.structs.asdict(model.info()), load_ms=round(load_ms, 3),
+                           already_loaded=already_loaded)
+
+
+def _release_memory() -> None:
+    import mlx.core as mx
+
+    gc.collect()
+    mx.clear_cache()

@@ -1,0 +1,178 @@
+"""Loading text models through mlx-lm, and the table of loaded models."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..api.errors import ErrorCode, RpcError
+from ..api.messages import ModelInfo, Quantization
+from .detokenizer import Decode, decoder_of
+
+log = logging.getLogger(__name__)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_FALLBACK_CONTEXT = 4096
+
+
+@dataclass
+class LoadedModel:
+    model_id: str
+    source: str  # as the client named it: a path or a hub id
+    path: str  # the resolved local folder
+    model: Any  # mlx.nn.Module
+    tokenizer: Any  # mlx_lm TokenizerWrapper
+    context_length: int
+    vocab_size: int
+    parameters: int
+    quantization: Quantization | None
+    longest_token_chars: int  # bounds the tokens any text can make: len(text) / this
+    decode: Decode  # exact, fast decode of token ids, for streaming
+
+    def is_from(self, source: str) -> bool:
+        local = Path(source).expanduser()
+        return source == self.source or (local.exists() and str(local.resolve()) == self.path)
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            model_id=self.model_id,
+            path=self.path,
+            kind="text",
+            context_length=self.context_length,
+            vocab_size=self.vocab_size,
+            parameters=self.parameters,
+            quantization=self.quantization,
+            eos_token_ids=sorted(self.tokenizer.eos_token_ids),
+        )
+
+
+class ModelRegistry:
+    """Loaded models by id. Written on the engine thread, read from any."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, LoadedModel] = {}
+        self._loading: dict[str, int] = {}  # model_id -> loads queued or running
+        self._lock = threading.Lock()
+
+    def loading(self, model_id: str) -> bool:
+        return self._loading.get(model_id, 0) > 0
+
+    def begin_load(self, model_id: str) -> None:
+        with self._lock:
+            self._loading[model_id] = self._loading.get(model_id, 0) + 1
+
+    def end_load(self, model_id: str) -> None:
+        with self._lock:
+            left = self._loading.pop(model_id) - 1
+            if left:
+                self._loading[model_id] = left
+
+    def get(self, model_id: str) -> LoadedModel:
+        model = self._models.get(model_id)
+        if model is None:
+            loaded = ", ".join(sorted(self._models)) or "none"
+            raise RpcError(ErrorCode.MODEL_NOT_LOADED,
+                           f"model {model_id!r} is not loaded (loaded: {loaded}); "
+                           "call model/load first", model=model_id)
+        return model
+
+    def find(self, model_id: str) -> LoadedModel | None:
+        return self._models.get(model_id)
+
+    def add(self, model: LoadedModel) -> None:
+        with self._lock:
+            self._models[model.model_id] = model
+
+    def remove(self, model_id: str) -> LoadedModel:
+        with self._lock:
+            model = self.get(model_id)
+            del self._models[model_id]
+            return model
+
+    def all(self) -> list[LoadedModel]:
+        return list(self._models.values())
+
+
+def resolve_model_path(source: str) -> Path:
+    """A local model folder for `source`: a path, or a hub id fetched on demand."""
+    path = Path(source).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise RpcError(ErrorCode.MODEL_NOT_FOUND,
+                           f"{source!r} is a file; expected a model folder", model=source)
+        return path.resolve()
+    if not _HUB_ID.match(source):
+        raise RpcError(ErrorCode.MODEL_NOT_FOUND, f"no model folder at {source!r}", model=source)
+    return _download(source)
+
+
+def _download(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from mlx_lm.utils import DEFAULT_ALLOW_PATTERNS
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=DEFAULT_ALLOW_PATTERNS))
+    except Exception as exc:  # no network, no such repo, gated repo, ...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RpcError(
+            ErrorCode.MODEL_NOT_FOUND,
+            f"{repo_id!r} is not a local folder and could not be fetched from the "
+            f"Hugging Face Hub ({reason})",
+            model=repo_id,
+        ) from None
+
+
+def load_text_model(source: str, model_id: str) -> LoadedModel:
+    import mlx_lm
+    from mlx_lm.utils import get_total_parameters
+
+    path = resolve_model_path(source)
+    if not (path / "config.json").is_file():
+        raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
+                       f"{str(path)!r} has no config.json; expected a Hugging Face / MLX "
+                       "model folder", model=source)
+    try:
+        model, tokenizer, config = mlx_lm.load(str(path), return_config=True)
+    except MemoryError:
+        raise RpcError(ErrorCode.OUT_OF_MEMORY, f"out of memory loading {source!r}",
+                       model=source) from None
+    except Exception as exc:
+        log.debug("load of %s failed", path, exc_info=True)
+        raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
+                       f"could not load {source!r}: {type(exc).__name__}: {exc}",
+                       model=source) from None
+    quant = config.get("quantization")
+    return LoadedModel(
+        model_id=model_id,
+        source=source,
+        path=str(path),
+        model=model,
+        tokenizer=tokenizer,
+        context_length=_context_length(config, tokenizer),
+        vocab_size=int(config.get("vocab_size") or len(tokenizer)),
+        parameters=int(get_total_parameters(model)),
+        quantization=Quantization(bits=quant["bits"], group_size=quant["group_size"])
+        if quant else None,
+        longest_token_chars=_longest_token_chars(tokenizer),
+        decode=decoder_of(tokenizer),
+    )
+
+
+def _context_length(config: dict[str, Any], tokenizer: Any) -> int:
+    for key in ("max_position_embeddings", "max_sequence_length", "n_positions", "seq_length"):
+        value = config.get(key) or (config.get("text_config") or {}).get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and 0 < limit < 10**8:
+        return limit
+    return _FALLBACK_CONTEXT
+
+
+def _longest_token_chars(tokenizer: Any) -> int:
+    vocab = tokenizer.get_vocab()
+    return max((len(piece) for piece in vocab), default=1) or 1

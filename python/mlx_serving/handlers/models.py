@@ -1,0 +1,65 @@
+"""model/load, model/unload, model/list and the token methods."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+from msgspec import UNSET
+
+from ..api.messages import (
+    BatchTokenizeParams,
+    BatchTokenizeResult,
+    DetokenizeParams,
+    DetokenizeResult,
+    ListModelsResult,
+    LoadModelParams,
+    LoadModelResult,
+    ModelRefParams,
+    NoParams,
+    TokenizeParams,
+    TokenizeResult,
+    UnloadModelResult,
+)
+from ..engine.engine import Engine
+from ..engine.models import LoadedModel
+from ..engine.prompting import check_token_ids, encode_text
+from ..rpc.dispatcher import CallContext, Handler
+
+
+def model_handlers(engine: Engine) -> dict[str, Handler]:
+    def load(params: LoadModelParams, _: CallContext) -> Future[LoadModelResult]:
+        model_id = params.model if params.model_id is UNSET else params.model_id
+        return engine.load(params.model, model_id)
+
+    def unload(params: ModelRefParams, _: CallContext) -> Future[UnloadModelResult]:
+        return engine.with_model(params.model, lambda model: engine.unload(model.model_id))
+
+    def list_models(_: NoParams, __: CallContext) -> ListModelsResult:
+        return ListModelsResult(models=[model.info() for model in engine.models.all()])
+
+    # Tokenizers are thread-safe and need no MLX: these run on the reader
+    # thread and never wait behind a decode step.
+    def tokenize(params: TokenizeParams, _: CallContext) -> TokenizeResult:
+        return engine.with_model(params.model, lambda model: TokenizeResult(
+            tokens=encode_text(model, params.text, params.add_bos)))
+
+    def batch_tokenize(params: BatchTokenizeParams, _: CallContext) -> BatchTokenizeResult:
+        return engine.with_model(params.model, lambda model: BatchTokenizeResult(
+            tokens=[encode_text(model, text, params.add_bos) for text in params.texts]))
+
+    def detokenize(params: DetokenizeParams, _: CallContext) -> DetokenizeResult:
+        def run(model: LoadedModel) -> DetokenizeResult:
+            check_token_ids(model, params.tokens)
+            return DetokenizeResult(text=model.tokenizer.decode(
+                params.tokens, skip_special_tokens=params.skip_special_tokens))
+
+        return engine.with_model(params.model, run)
+
+    return {
+        "model/load": load,
+        "model/unload": unload,
+        "model/list": list_models,
+        "tokenize": tokenize,
+        "batch_tokenize": batch_tokenize,
+        "detokenize": detokenize,
+    }

@@ -1,0 +1,90 @@
+"""runtime/info, runtime/state, runtime/shutdown."""
+
+from __future__ import annotations
+
+import os
+import platform
+from concurrent.futures import Future
+from importlib import metadata
+
+from .. import __version__
+from ..api.messages import (
+    MAX_TOKENS_LIMIT,
+    DeviceInfo,
+    Limits,
+    MemoryInfo,
+    ModelState,
+    NoParams,
+    RuntimeInfo,
+    RuntimeState,
+    ShutdownParams,
+    ShutdownResult,
+)
+from ..api.methods import METHODS, PROTOCOL_VERSION
+from ..engine.engine import Engine
+from ..rpc.dispatcher import CallContext, Handler
+
+_VERSIONED = ("mlx", "mlx-lm", "msgspec", "transformers", "tokenizers")
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def runtime_handlers(engine: Engine, device: DeviceInfo) -> dict[str, Handler]:
+    versions = _versions()
+    config = engine.config
+
+    def info(_: NoParams, __: CallContext) -> RuntimeInfo:
+        return RuntimeInfo(
+            name="mlx-serving",
+            version=__version__,
+            protocol_version=PROTOCOL_VERSION,
+            pid=os.getpid(),
+            python=platform.python_version(),
+            platform=f"{platform.system()}-{platform.machine()}",
+            device=device,
+            versions=versions,
+            models=[model.info() for model in engine.models.all()],
+            limits=Limits(
+                max_message_bytes=config.transport.max_message_bytes,
+                max_batch_size=config.batching.max_batch_size,
+                max_tokens=MAX_TOKENS_LIMIT,
+            ),
+            methods=sorted(METHODS),
+        )
+
+    def state(_: NoParams, __: CallContext) -> RuntimeState:
+        import mlx.core as mx
+
+        return RuntimeState(
+            status=engine.status,
+            uptime_s=round(engine.uptime_s, 3),
+            active_streams=engine.active_streams(),
+            models=[ModelState(model_id=model.model_id,
+                               active_streams=engine.active_streams(model.model_id))
+                    for model in engine.models.all()],
+            memory=MemoryInfo(active_bytes=mx.get_active_memory(),
+                              peak_bytes=mx.get_peak_memory(),
+                              cache_bytes=mx.get_cache_memory()),
+        )
+
+    def shutdown(params: ShutdownParams, _: CallContext) -> Future[ShutdownResult]:
+        in_flight = engine.shutdown(drain=params.drain)
+        result: Future[ShutdownResult] = Future()
+
+        # Answered on the engine thread, so the response is queued before it exits.
+        def answer(done: Future[int]) -> None:
+            result.set_result(ShutdownResult(status="draining" if params.drain else "stopping",
+                                             active_streams=done.result()))
+
+        in_flight.add_done_callback(answer)
+        return result
+
+    return {"runtime/info": info, "runtime/state": state, "runtime/shutdown": shutdown}

@@ -1,0 +1,242 @@
+"""Build the local models that tests, the demo and the benchmarks use.
+
+No hub, no download: a byte-level BPE tokenizer is trained with `tokenizers`
+on text generated here from a small English grammar, and llama-architecture
+models are written in the folder format `mlx_lm.load(path)` reads
+(config.json, model.safetensors, tokenizer files with a chat template).
+
+    python scripts/make_models.py --out models            # the default set
+    python scripts/make_models.py --out models demo       # just these
+
+Models (all share one tokenizer, so any of them can draft for another):
+    tiny        random weights, 2 layers, 64 wide, 512-token context: fast tests
+    tiny-draft  random weights, 1 layer: a draft model for tiny
+    tiny-4bit   tiny quantized to 4 bits
+    demo        4 layers, 128 wide, trained for a few seconds on the grammar
+                text so that it writes word-like sentences
+    demo-draft  2 layers, trained on the same text: a draft that often agrees
+
+Each folder is rebuilt only when missing or when its recipe changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+SPECIAL_TOKENS = ["<s>", "</s>", "<pad>", "<|im_start|>", "<|im_end|>"]
+VOCAB_SIZE = 512
+RECIPE_VERSION = 1
+
+
+# --- text -------------------------------------------------------------------
+
+_SUBJECTS = ["the fox", "a small bird", "the old man", "my sister", "the river", "a tired dog",
+             "the teacher", "our neighbour", "the little cat", "a quiet child", "the farmer",
+             "the wind", "a young girl", "the baker", "the moon", "every student"]
+_VERBS = ["walks to", "looks at", "sings about", "runs past", "dreams of", "waits for",
+          "talks to", "remembers", "finds", "carries", "paints", "follows", "builds", "reads"]
+_OBJECTS = ["the green hill", "a red apple", "the open door", "a long letter", "the warm bread",
+            "the dark forest", "a bright star", "the empty road", "the blue sea",
+            "a wooden boat", "the tall tree", "an old song", "the morning light", "a quiet town"]
+_ENDINGS = ["", " every morning", " in the rain", " before dinner", " at night",
+            " with a smile", " again and again", " near the market", " after school"]
+_QUESTIONS = ["What does {s} do?", "Where is {s} going?", "Who {v} {o}?", "Why does {s} wait?"]
+
+
+def _sentence(rng: random.Random) -> str:
+    subject, verb, obj = rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS)
+    text = f"{subject} {verb} {obj}{rng.choice(_ENDINGS)}."
+    return text[0].upper() + text[1:]
+
+
+def _chat(rng: random.Random) -> str:
+    question = rng.choice(_QUESTIONS).format(
+        s=rng.choice(_SUBJECTS), v=rng.choice(_VERBS), o=rng.choice(_OBJECTS))
+    answer = " ".join(_sentence(rng) for _ in range(rng.randint(1, 3)))
+    return (f"<s><|im_start|>user\n{question[0].upper() + question[1:]}<|im_end|>\n"
+            f"<|im_start|>assistant\n{answer}<|im_end|>\n")
+
+
+def corpus(seed: int, documents: int) -> list[str]:
+    """Paragraphs of plain sentences and short chats, the same for a seed."""
+    rng = random.Random(seed)
+    docs = []
+    for _ in range(documents):
+        if rng.random() < 0.3:
+            docs.append(_chat(rng))
+        else:
+            docs.append("<s>" + " ".join(_sentence(rng) for _ in range(rng.randint(2, 6))) + "</s>")
+    return docs
+
+
+# --- tokenizer --------------------------------------------------------------
+
+
+def train_tokenizer(texts: list[str]):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer)
+    bos = tokenizer.token_to_id("<s>")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)])
+    return tokenizer
+
+
+def save_tokenizer(tokenizer, folder: Path) -> None:
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>",
+        "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
+        "add_bos_token": True,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": 1 << 20,
+        "chat_template": CHAT_TEMPLATE,
+    }, indent=2))
+
+
+# --- models -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    context: int
+    seed: int
+    train_steps: int = 0
+    quantize_bits: int = 0
+
+    def config(self, tokenizer) -> dict:
+        return {
+            "model_type": "llama",
+            "architectures": ["LlamaForCausalLM"],
+            "hidden_size": self.hidden,
+            "num_hidden_layers": self.layers,
+            "intermediate_size": self.hidden * 2,
+            "num_attention_heads": self.heads,
+            "num_key_value_heads": self.kv_heads,
+            "rms_norm_eps": 1e-5,
+            "vocab_size": tokenizer.get_vocab_size(),
+            "max_position_embeddings": self.context,
+            "rope_theta": 10000.0,
+            "tie_word_embeddings": True,
+            "bos_token_id": tokenizer.token_to_id("<s>"),
+            "eos_token_id": [tokenizer.token_to_id("</s>"), tokenizer.token_to_id("<|im_end|>")],
+            "torch_dtype": "float32",
+        }
+
+
+RECIPES: dict[str, Recipe] = {
+    "tiny": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=512, seed=1),
+    "tiny-draft": Recipe(hidden=64, layers=1, heads=4, kv_heads=2, context=512, seed=2),
+    "tiny-4bit": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=512, seed=1,
+                        quantize_bits=4),
+    "demo": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=1024, seed=3,
+                   train_steps=200),
+    "demo-draft": Recipe(hidden=64, layers=1, heads=4, kv_heads=2, context=1024, seed=4,
+                         train_steps=150),
+}
+DEFAULT_SET = ["tiny", "tiny-draft", "tiny-4bit", "demo", "demo-draft"]
+
+
+def _stamp(name: str, recipe: Recipe) -> str:
+    text = json.dumps({"name": name, "version": RECIPE_VERSION, **asdict(recipe)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _train(model, config: dict, tokenizer, recipe: Recipe) -> float:
+    """A few hundred steps of next-token prediction on the grammar text."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+
+    ids: list[int] = []
+    for doc in corpus(seed=7, documents=6000):
+        ids.extend(tokenizer.encode(doc, add_special_tokens=False).ids)
+    data = mx.array(ids, dtype=mx.int32)
+    seq, batch = 64, 16
+    rng = random.Random(recipe.seed)
+
+    def loss_fn(m, x, y):
+        return nn.losses.cross_entropy(m(x), y, reduction="mean")
+
+    step = nn.value_and_grad(model, loss_fn)
+    optimizer = optim.AdamW(learning_rate=optim.cosine_decay(3e-3, recipe.train_steps, 3e-4))
+    loss = mx.array(0.0)
+    for _ in range(recipe.train_steps):
+        starts = mx.array([rng.randrange(0, len(ids) - seq - 1) for _ in range(batch)])
+        window = starts[:, None] + mx.arange(seq + 1)[None, :]
+        tokens = data[window]
+        loss, grads = step(model, tokens[:, :-1], tokens[:, 1:])
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state, loss)
+    return loss.item()
+
+
+def build(name: str, out: Path, tokenizer) -> Path:
+    import mlx.core as mx
+    from mlx_lm.models import llama
+    from mlx_lm.utils import quantize_model, save_config, save_model
+
+    recipe = RECIPES[name]
+    folder = out / name
+    stamp = _stamp(name, recipe)
+    marker = folder / ".recipe"
+    if marker.exists() and marker.read_text() == stamp:
+        return folder
+    started = time.perf_counter()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    config = recipe.config(tokenizer)
+    mx.random.seed(recipe.seed)
+    model = llama.Model(llama.ModelArgs.from_dict(config))
+    mx.eval(model.parameters())
+    note = "random weights"
+    if recipe.train_steps:
+        note = f"trained {recipe.train_steps} steps, loss {_train(model, config, tokenizer, recipe):.2f}"
+    if recipe.quantize_bits:
+        model, config = quantize_model(model, config, group_size=32, bits=recipe.quantize_bits)
+        note += f", {recipe.quantize_bits}-bit"
+    save_model(folder, model)
+    save_config(config, folder / "config.json")
+    save_tokenizer(tokenizer, folder)
+    marker.write_text(stamp)
+    print(f"built {folder} ({note}) in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return folder
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("models"))
+    parser.add_argument("names", nargs="*", default=DEFAULT_SET, choices=[*RECIPES, []])
+    args = parser.parse_args(argv)
+    tokenizer = train_tokenizer(corpus(seed=7, documents=6000))
+    for name in args.names or DEFAULT_SET:
+        build(name, args.out, tokenizer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
