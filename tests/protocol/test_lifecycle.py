@@ -31,7 +31,7 @@ def test_printf_session(models: Path) -> None:
     script = (
         "printf '%s\\n' "
         f"'{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"model/load\",\"params\":{{\"model\":\"{tiny}\",\"model_id\":\"tiny\"}}}}' "
-        "'{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"generate\",\"params\":{\"model\":\"tiny\",\"prompt\":\"The fox\",\"stream_id\":\"a\",\"max_tokens\":8}}' "
+        "'{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"generate\",\"params\":{\"model\":\"tiny\",\"prompt\":\"The fox\",\"stream_id\":\"a\",\"max_tokens\":8,\"temperature\":0}}' "
         "'{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"generate\",\"params\":{\"model\":\"tiny\",\"prompt\":\"The fox\",\"stream_id\":\"b\",\"max_tokens\":500}}' "
         "'{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"generate/cancel\",\"params\":{\"stream_id\":\"b\"}}' "
         "'{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tokenize\",\"params\":{\"model\":\"tiny\",\"text\":\"The fox\"}}' "

@@ -26,6 +26,7 @@ from ..config import RuntimeConfig
 from ..transport.stdio import MessageWriter
 from .batch import ModelBatch
 from .models import LoadedModel, ModelRegistry, load_text_model
+from .runner import Runner
 from .stream import ActiveStream, GenerationRequest
 from .stream_ids import StreamIds
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Status = Literal["ready", "draining", "stopping"]
+# A runner serves one model through one lane ("batch" for plain streams).
+RunnerKey = tuple[str, str]
 
 
 def _failure(exc: Exception) -> RpcError:
@@ -51,8 +54,8 @@ class Engine:
         self.stream_ids = StreamIds()
         self._writer = writer
         self._inbox: SimpleQueue[Callable[[], None]] = SimpleQueue()
-        self._batches: dict[str, ModelBatch] = {}
-        self._streams: dict[str, tuple[ActiveStream, ModelBatch]] = {}
+        self._runners: dict[RunnerKey, Runner] = {}
+        self._streams: dict[str, tuple[ActiveStream, Runner]] = {}
         self._status: Status = "ready"
         self._thread_id: int | None = None
         self.started_at = time.monotonic()
@@ -70,8 +73,8 @@ class Engine:
     def active_streams(self, model_id: str | None = None) -> int:
         if model_id is None:
             return len(self.stream_ids)
-        batch = self._batches.get(model_id)
-        return len(batch) if batch is not None else 0
+        return sum(len(runner) for (owner, _), runner in list(self._runners.items())
+                   if owner == model_id)
 
     def call(self, fn: Callable[[], T]) -> Future[T]:
         """Run `fn` on the engine thread; its result or exception lands in the future."""
@@ -172,14 +175,14 @@ class Engine:
                 return
 
     def _step(self) -> None:
-        for model_id, batch in list(self._batches.items()):
-            if not len(batch):
+        for key, runner in list(self._runners.items()):
+            if not len(runner):
                 continue
             try:
-                finished = batch.step()
+                finished = runner.step()
             except Exception as exc:
-                log.exception("decode step of %s failed", model_id)
-                self._fail_batch(model_id, _failure(exc))
+                log.exception("decode step of %s (%s) failed", *key)
+                self._fail_runner(key, _failure(exc))
                 continue
             for stream in finished:
                 self._forget(stream)
@@ -190,37 +193,38 @@ class Engine:
                 raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
             model = self.models.get(request.model_id)
             stream = ActiveStream(request, model.decode)
-            batch = self._batch_for(model)
-            batch.add(stream)
+            runner = self._runner_for(model, request)
+            runner.add(stream)
         except Exception as exc:
             if not isinstance(exc, RpcError):
                 log.exception("could not start stream %s", request.stream_id)
             self.stream_ids.release(request.stream_id)
             request.sink.rejected(_failure(exc))
             return
-        self._streams[request.stream_id] = (stream, batch)
+        self._streams[request.stream_id] = (stream, runner)
         request.sink.accepted(request.stream_id)
         log.debug("stream %s started on %s: %d prompt tokens", request.stream_id,
                   request.model_id, len(request.prompt))
 
-    def _batch_for(self, model: LoadedModel) -> ModelBatch:
-        batch = self._batches.get(model.model_id)
-        if batch is None:
-            batch = self._batches[model.model_id] = ModelBatch(model, self.config.batching)
-        return batch
+    def _runner_for(self, model: LoadedModel, request: GenerationRequest) -> Runner:
+        key = (model.model_id, "batch")
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = self._runners[key] = ModelBatch(model, self.config.batching)
+        return runner
 
     def _forget(self, stream: ActiveStream) -> None:
         self._streams.pop(stream.stream_id, None)
         self.stream_ids.release(stream.stream_id)
         log.debug("stream %s done", stream.stream_id)
 
-    def _fail_batch(self, model_id: str, error: RpcError) -> None:
-        """End every stream of a broken batch with `error` and start afresh."""
-        batch = self._batches.pop(model_id)
-        for stream in batch.streams:
+    def _fail_runner(self, key: RunnerKey, error: RpcError) -> None:
+        """End every stream of a broken runner with `error` and start afresh."""
+        runner = self._runners.pop(key)
+        for stream in runner.streams:
             stream.fail(error)
             self._forget(stream)
-        batch.close()
+        runner.close()
         _release_memory()
 
     def _load(self, source: str, model_id: str) -> LoadModelResult:
@@ -241,11 +245,11 @@ class Engine:
 
     def _unload(self, model_id: str) -> UnloadModelResult:
         self.models.remove(model_id)
-        batch = self._batches.get(model_id)
-        cancelled = len(batch) if batch is not None else 0
-        if batch is not None:
-            self._fail_batch(model_id, RpcError(
-                ErrorCode.MODEL_UNLOADED, f"model {model_id!r} was unloaded", model=model_id))
+        cancelled = self.active_streams(model_id)
+        unloaded = RpcError(ErrorCode.MODEL_UNLOADED, f"model {model_id!r} was unloaded",
+                            model=model_id)
+        for key in [key for key in self._runners if key[0] == model_id]:
+            self._fail_runner(key, unloaded)
         _release_memory()
         log.info("unloaded %s", model_id)
         return UnloadModelResult(model_id=model_id, cancelled_streams=cancelled)
@@ -253,8 +257,8 @@ class Engine:
     def _cancel(self, stream_id: str) -> CancelResult:
         entry = self._streams.get(stream_id)
         if entry is not None:
-            stream, batch = entry
-            batch.remove(stream)
+            stream, runner = entry
+            runner.remove(stream)
             stream.cancel()
             self._forget(stream)
             return CancelResult(stream_id=stream_id, cancelled=True)
@@ -269,8 +273,8 @@ class Engine:
         if drain and self._status == "ready":
             self._status = "draining"
         elif not drain:
-            for stream, batch in list(self._streams.values()):
-                batch.remove(stream)
+            for stream, runner in list(self._streams.values()):
+                runner.remove(stream)
                 stream.cancel()
                 self._forget(stream)
             self._status = "stopping"

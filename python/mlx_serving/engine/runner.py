@@ -1,0 +1,38 @@
+"""The interface the engine steps: one way of running streams on one model.
+
+A model's plain streams share one continuous batch (batch.ModelBatch); paths
+the batch cannot serve (speculative decoding, vision) get runners of their
+own beside it. The engine steps every runner in turn, so no lane starves
+another, and treats them all alike for cancel, unload and failure.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .stream import ActiveStream
+
+
+class Runner(Protocol):
+    @property
+    def streams(self) -> list[ActiveStream]:
+        """The streams it runs now."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    def add(self, stream: ActiveStream) -> None:
+        """Take a new stream; raise RpcError when it cannot serve it."""
+        ...
+
+    def remove(self, stream: ActiveStream) -> None:
+        """Drop a stream (cancel); the others go on."""
+        ...
+
+    def step(self) -> list[ActiveStream]:
+        """Advance every stream by at most a few tokens; returns the ones that finished."""
+        ...
+
+    def close(self) -> None:
+        """Give back what it holds; it is not stepped again."""
+        ...
