@@ -26,6 +26,7 @@ class ErrorCode(enum.Enum):
     MODEL_NOT_FOUND = (-32002, "No model at that path, and no hub model of that id.")
     MODEL_LOAD_FAILED = (-32003, "The model folder exists but could not be loaded.")
     OUT_OF_MEMORY = (-32004, "The device ran out of memory.")
+    OVERLOADED = (-32006, "The model sheds load while an SLO is breached; retry later.")
     CONTEXT_LENGTH_EXCEEDED = (-32008, "The prompt does not fit the model's context window.")
     STREAM_NOT_FOUND = (-32009, "No active stream with that id.")
     STREAM_EXISTS = (-32010, "A stream with that id is already active.")
@@ -34,6 +35,7 @@ class ErrorCode(enum.Enum):
     MODEL_UNLOADED = (-32013, "The model was unloaded while the stream was running.")
     GENERATION_FAILED = (-32014, "Generation failed inside the model.")
     UNSUPPORTED = (-32017, "The model or runtime does not support what was asked.")
+    CONFIG_INVALID = (-32020, "config/reload found a bad config file; the running one stays.")
 
     @property
     def number(self) -> int:

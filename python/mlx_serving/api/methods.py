@@ -62,9 +62,20 @@ _METHODS = [
     MethodSpec("generate", m.GenerateParams, (m.GenerateAccepted, m.GenerateResult),
                "Generate text. streaming=true answers {stream_id} at once, then sends "
                "stream/chunk notifications and one stream/end or stream/error; "
-               "streaming=false answers {text, finish_reason, stats} when done."),
+               "streaming=false answers {text, finish_reason, stats} when done.",
+               param_aliases={**COMMON_PARAM_ALIASES, "user_id": "request_key"}),
     MethodSpec("generate/cancel", m.CancelParams, m.CancelResult,
                "Cancel a stream; it ends with finish_reason \"cancelled\"."),
+    MethodSpec("metrics/get", m.MetricsParams, m.MetricsSnapshot,
+               "Counters, latency percentiles (lifetime and window), gauges per model; "
+               "QoS breaches and canary states."),
+    MethodSpec("metrics/prometheus", m.NoParams, m.PrometheusResult,
+               "The metrics in the Prometheus text exposition format 0.0.4."),
+    MethodSpec("config/reload", m.NoParams, m.ConfigReloadResult,
+               "Re-read feature-flags.yaml and the reloadable parts of runtime.yaml (metrics, "
+               "qos, canary, debug); a bad file is refused and the running config stays."),
+    MethodSpec("flags/get", m.FlagsParams, m.FlagsResult,
+               "The feature flags in force, and whether each is on for a request key."),
 ]
 
 METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in _METHODS}
@@ -83,6 +94,13 @@ NOTIFICATIONS: dict[str, NotificationSpec] = {
                          "The last message of a stream that finished: stop, length or cancelled."),
         NotificationSpec("stream/error", m.StreamError,
                          "The last message of a stream that failed; the runtime keeps serving."),
+        NotificationSpec("qos/violation", m.QosViolation,
+                         "An SLO began to be breached; its policy is in force until qos/recovered."),
+        NotificationSpec("qos/recovered", m.QosRecovered,
+                         "A breached SLO is met again (or was removed); its remediation is lifted."),
+        NotificationSpec("canary/update", m.CanaryState,
+                         "A canary rollout changed phase or stage: loaded, advanced, promoted, "
+                         "rolled back, stopped."),
     ]
 }
 

@@ -28,6 +28,7 @@ class ModelBatch:
         )
         self._streams: dict[int, ActiveStream] = {}
         self._uids: dict[str, int] = {}
+        self._prefill_batch_size = self._generator.prefill_batch_size
 
     @property
     def streams(self) -> list[ActiveStream]:
@@ -51,6 +52,11 @@ class ModelBatch:
         )
         self._streams[uid] = stream
         self._uids[stream.stream_id] = uid
+
+    def set_max_batch_size(self, size: int) -> None:
+        """Streams beyond `size` wait in the generator's queue; none is dropped."""
+        self._generator.prefill_batch_size = min(self._prefill_batch_size, size)
+        self._generator.completion_batch_size = size
 
     def remove(self, stream: ActiveStream) -> None:
         uid = self._uids.pop(stream.stream_id)

@@ -28,6 +28,14 @@ from .stops import StopMatcher
 Finish = Literal["stop", "length", "cancelled"]
 
 
+@dataclass(frozen=True)
+class Served:
+    """Who serves a stream: the model id and the side of a canary rollout."""
+
+    model_id: str
+    variant: Literal["stable", "canary"] = "stable"
+
+
 class StreamSink(Protocol):
     """Where a stream's output goes: wire notifications or one final response.
 
@@ -50,13 +58,15 @@ class NotificationSink:
     """The generate response {stream_id} once the stream is in the batch, then
     stream/chunk notifications and one stream/end or stream/error."""
 
-    def __init__(self, send: Any, future: Future) -> None:
+    def __init__(self, send: Any, future: Future, served: Served) -> None:
         self._send = send  # MessageWriter.send
         self.future = future
+        self.served = served
 
     def accepted(self, stream_id: str) -> None:
         # Resolving on the engine thread queues the response before any chunk.
-        self.future.set_result(GenerateAccepted(stream_id=stream_id))
+        self.future.set_result(GenerateAccepted(
+            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
 
     def rejected(self, error: RpcError) -> None:
         self.future.set_exception(error)
@@ -68,12 +78,14 @@ class NotificationSink:
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats) -> None:
         self._send(Notification(method="stream/end", params=StreamEnd(
-            stream_id=stream_id, finish_reason=finish_reason, stats=stats)))
+            stream_id=stream_id, finish_reason=finish_reason, stats=stats,
+            model=self.served.model_id, variant=self.served.variant)))
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
         info = StreamErrorInfo(code=error.code.number, message=error.message, data=error.data())
         self._send(Notification(method="stream/error", params=StreamError(
-            stream_id=stream_id, finish_reason="error", error=info, stats=stats)))
+            stream_id=stream_id, finish_reason="error", error=info, stats=stats,
+            model=self.served.model_id, variant=self.served.variant)))
 
 
 def merge_chunks(queued: Notification, later: Notification) -> None:
@@ -84,8 +96,9 @@ def merge_chunks(queued: Notification, later: Notification) -> None:
 class ResultSink:
     """Collects the text and resolves `future` with a GenerateResult."""
 
-    def __init__(self, future: Future) -> None:
+    def __init__(self, future: Future, served: Served) -> None:
         self.future = future
+        self.served = served
         self._parts: list[str] = []
 
     def accepted(self, stream_id: str) -> None:
@@ -100,7 +113,7 @@ class ResultSink:
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats) -> None:
         self.future.set_result(GenerateResult(
             text="".join(self._parts), finish_reason=finish_reason, stats=stats,
-            stream_id=stream_id))
+            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
         self.future.set_exception(error)

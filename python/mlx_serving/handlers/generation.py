@@ -13,11 +13,13 @@ from ..engine.models import LoadedModel
 from ..engine.prompting import prompt_tokens
 from ..engine.sampling import resolve_settings
 from ..engine.stream import GenerationRequest, NotificationSink, ResultSink
+from ..ops.admission import Admission
+from ..ops.service import Ops
 from ..rpc.dispatcher import CallContext, Handler
 from ..transport.stdio import MessageWriter
 
 
-def generation_handlers(engine: Engine, writer: MessageWriter) -> dict[str, Handler]:
+def generation_handlers(engine: Engine, writer: MessageWriter, ops: Ops) -> dict[str, Handler]:
     defaults = engine.config.generation.defaults
 
     def generate(params: GenerateParams, context: CallContext) -> Future:
@@ -25,13 +27,19 @@ def generation_handlers(engine: Engine, writer: MessageWriter) -> dict[str, Hand
         # bad requests are answered at once and the engine only gets good ones.
         if engine.status != "ready":
             raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
-        return engine.with_model(params.model, lambda model: start(model, params, context))
+        # Ops picks the model that serves it (canary routing) and may refuse it (QoS).
+        admission = ops.admit(params)
+        return admission.run(lambda: engine.with_model(
+            admission.model_id, lambda model: start(model, params, context, admission)))
 
-    def start(model: LoadedModel, params: GenerateParams, context: CallContext) -> Future:
+    def start(model: LoadedModel, params: GenerateParams, context: CallContext,
+              admission: Admission) -> Future:
         tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos)
         settings = resolve_settings(params, defaults)
         future: Future = Future()
-        sink = NotificationSink(writer.send, future) if params.streaming else ResultSink(future)
+        served = admission.served
+        sink = admission.observe(NotificationSink(writer.send, future, served)
+                                 if params.streaming else ResultSink(future, served))
         stream_id = engine.stream_ids.reserve(None if params.stream_id is UNSET else params.stream_id)
         engine.submit(GenerationRequest(
             stream_id=stream_id,
