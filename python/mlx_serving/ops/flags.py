@@ -76,11 +76,12 @@ class FlagSet:
     def flag(self, name: FlagName) -> Flag:
         return getattr(self.file.flags, name)
 
-    def enabled(self, name: FlagName, key: str) -> bool:
-        """On for this key: no kill switch, the flag enabled, the key inside its rollout."""
+    def enabled(self, name: FlagName, key: str | None) -> bool:
+        """On for this key: no kill switch, the flag enabled, the key inside its
+        rollout. Without a key (a process-wide part), the rollout is not asked."""
         flag = self.flag(name)
         return (not self.file.kill_switch and flag.enabled
-                and in_rollout(name, key, flag.rollout_percentage))
+                and (key is None or in_rollout(name, key, flag.rollout_percentage)))
 
-    def sub_enabled(self, name: FlagName, sub_flag: str, key: str) -> bool:
+    def sub_enabled(self, name: FlagName, sub_flag: str, key: str | None = None) -> bool:
         return self.enabled(name, key) and bool(getattr(self.flag(name).sub_flags, sub_flag))

@@ -215,12 +215,13 @@ class Ops:
         with self._limits_lock:
             if self._batch_limits.get(model_id) == limit:
                 return
+            # Queued on the engine before anyone can read the new limit here.
+            self._engine.set_batch_limit(model_id, limit)
             if limit is None:
                 del self._batch_limits[model_id]
             else:
                 self._batch_limits[model_id] = limit
         log.info("max batch size of %s: %s", model_id, limit or "as configured")
-        self._engine.set_batch_limit(model_id, limit)
 
     def _tick(self, now: float) -> None:
         self.qos.evaluate(now)
