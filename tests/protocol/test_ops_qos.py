@@ -10,7 +10,7 @@ from runtime_client import RuntimeClient
 
 QOS = """
 qos:
-  window_s: 1.5
+  window_s: 2.5
   evaluate_interval_s: 0.1
   min_samples: 2
   dry_run: {dry_run}
@@ -39,7 +39,7 @@ def test_shed_refuses_with_overloaded_until_the_window_recovers(tmp_path: Path,
         assert violation["observed"] > 100 and violation["threshold"] == 100
         assert (violation["policy"], violation["action"], violation["dry_run"]) == (
             "shed", "shed", False)
-        assert violation["window_s"] == 1.5 and violation["samples"] == 2
+        assert violation["window_s"] == 2.5 and violation["samples"] == 2
 
         refused = generate(client)["error"]
         assert refused["code"] == -32006 and refused["data"]["code"] == "OVERLOADED"
