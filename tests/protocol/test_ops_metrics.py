@@ -15,7 +15,7 @@ from runtime_client import RuntimeClient
 def test_metrics_count_every_outcome(tmp_path: Path, models: Path) -> None:
     client = start(tmp_path)
     try:
-        for n in range(3):
+        for _ in range(3):
             client.generate_stream({"model": "tiny", "prompt": "The fox", "max_tokens": 6,
                                     "temperature": 0})
         assert "result" in generate(client)
