@@ -150,3 +150,37 @@ def test_changed_keys_names_dotted_paths() -> None:
     assert changed_keys(old, new, "qos") == ["qos.dry_run", "qos.window_s"]
     assert changed_keys({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}) == ["a.c"]
     assert changed_keys(old, old) == []
+
+
+def test_qos_evaluator_breach_recovery_and_removal() -> None:
+    from mlx_serving.ops.metrics import Metrics
+    from mlx_serving.ops.qos import QosEvaluator
+    from mlx_serving.ops.settings import SloSpec
+
+    metrics = Metrics(window_s=10, relative_accuracy=0.01)
+    metrics.track("m")
+    sent: list[tuple[str, object]] = []
+    changed: list[str] = []
+    slo = SloSpec(slo="ttft_p50_ms", threshold=100, policy="shed")
+    config = QosConfig(window_s=10, min_samples=2, slos=[slo])
+    qos = QosEvaluator(config, metrics, lambda method, params: sent.append((method, params)),
+                       lambda: ["m"], changed.append)
+    for _ in range(2):
+        metrics.record(_completed("m", 500, 10, at=100.0))
+    qos.evaluate(101.0)
+    qos.evaluate(102.0)  # still breached: no second notification
+    assert [method for method, _ in sent] == ["qos/violation"] and changed == ["m"]
+    assert qos.shedding("m") is not None and qos.shedding("other") is None
+    qos.evaluate(111.0)  # the slow samples aged out of the window
+    method, recovered = sent[-1]
+    assert method == "qos/recovered" and recovered.observed is None  # type: ignore[attr-defined]
+    assert qos.shedding("m") is None
+
+    for _ in range(2):
+        metrics.record(_completed("m", 500, 10, at=120.0))
+    qos.configure(QosConfig(window_s=10, min_samples=2, dry_run=True, slos=[slo]))
+    qos.evaluate(121.0)
+    assert sent[-1][1].action == "alert" and qos.shedding("m") is None  # type: ignore[attr-defined]
+    qos.configure(QosConfig(window_s=10))  # the SLO removed by a reload
+    qos.evaluate(122.0)
+    assert sent[-1][0] == "qos/recovered" and not qos.state(122.0).breaches
