@@ -13,8 +13,10 @@ grammar produces is well-formed and valid against the DTD, by construction:
 - ID, IDREF(S), ENTITY(IES) and NOTATION attributes are never written, since
   a grammar cannot keep ids unique or references resolved: a DTD that makes
   one #REQUIRED is refused;
-- between the children of element-only content, up to 32 characters of
-  whitespace may appear (indentation); no XML declaration, no DOCTYPE.
+- text runs are at most `max_text_length` characters long: mixed content
+  is written as text, element, text, ... so runs never touch;
+- between the children of element-only content, a line break and up to 16
+  spaces or tabs may appear (indentation); no XML declaration, no DOCTYPE.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ _FORBIDDEN = r"<>&\x00-\x08\x0B\x0C\x0E-\x1F\x{FFFE}\x{FFFF}"
 _TEXT_CHAR = "[^" + _FORBIDDEN + "]"
 _ATTRIBUTE_CHAR = '[^"' + _FORBIDDEN + "]"
 _ENTITY_REF = r"&(?:amp|lt|gt|quot|apos);"
-_WHITESPACE = Repeat(Pattern(r"[ \t\r\n]{1,32}"), "?")
+_WHITESPACE = Repeat(Pattern(r"\r?\n[ \t]{0,16}|[ \t]{1,16}"), "?")
 _NAME_CHARS = r"[A-Za-z0-9._:\-]"
 _OCCURRENCE = {"once": None, "opt": "?", "mult": "*", "plus": "+"}
 _UNWRITABLE_ATTRIBUTES = {"id", "idref", "idrefs", "entity", "entities", "notation"}
@@ -103,29 +105,32 @@ class _Converter:
             return Seq((*start, Text("/>")))
         if decl.type == "any":
             pending.extend(self._elements)
-            children = [Ref(self._rule_names[child]) for child in self._elements]
-            content: Expr = Repeat(Alt((self._text, *children)), "*")
-        elif decl.type == "mixed" and decl.content.type == "pcdata":  # (#PCDATA)
-            content = Repeat(self._text, "?")
-        elif decl.type in ("mixed", "element"):
-            element_only = decl.type == "element"
-            content = self._particle(decl.content, name, element_only, pending)
-            if element_only:
-                content = Seq((content, _WHITESPACE))
+            content: Expr = self._mixed([Ref(self._rule_names[child]) for child in self._elements])
+        elif decl.type == "mixed":  # (#PCDATA | a | b)*, or (#PCDATA)
+            members = _flatten(decl.content) if decl.content.type == "or" else [decl.content]
+            content = self._mixed([self._particle(member, name, False, pending)
+                                   for member in members if member.type != "pcdata"])
+        elif decl.type == "element":
+            content = Seq((self._particle(decl.content, name, True, pending), _WHITESPACE))
         else:
             raise GrammarError(f"<{name}> has no content declaration")
         return Seq((*start, Text(">"), content, Text(f"</{name}>")))
 
+    def _mixed(self, children: list[Expr]) -> Expr:
+        """Text and these children in any order and number: text?, (child, text?)*."""
+        optional_text = Repeat(self._text, "?")
+        if not children:
+            return optional_text
+        return Seq((optional_text, Repeat(Seq((Alt(tuple(children)), optional_text)), "*")))
+
     def _particle(self, particle: Any, parent: str, element_only: bool,
                   pending: list[str]) -> Expr:
         """One node of a content model (lxml gives sequences and choices as binary trees)."""
-        if particle.type == "pcdata":
-            expr: Expr = self._text
-        elif particle.type == "element":
+        if particle.type == "element":
             child = self._declared(particle.name, parent)
             pending.append(child)
             ref = Ref(self._rule_names[child])
-            expr = Seq((_WHITESPACE, ref)) if element_only else ref
+            expr: Expr = Seq((_WHITESPACE, ref)) if element_only else ref
         else:
             parts = [self._particle(part, parent, element_only, pending)
                      for part in _flatten(particle)]

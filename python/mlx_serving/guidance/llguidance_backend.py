@@ -1,7 +1,8 @@
 """The default backend: llguidance (a Rust Earley parser with a lazy lexer).
 
 JSON Schemas compile with compact separators (no whitespace between tokens)
-unless the schema's own `x-guidance` options say otherwise; keywords
+unless the schema's own `x-guidance` options say otherwise, and with exact
+date/time formats (json_schema.py); keywords
 llguidance does not implement (`not`, `if`/`then`, `uniqueItems`, ...) are
 errors, never ignored. Grammars compile to a template matcher; each stream
 gets a deep copy, which shares the compiled lexer and parser tables.
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import GrammarError
+from .json_schema import with_strict_formats
 from .rules import Rules, to_lark
 
 # Compact JSON; a schema's "x-guidance" object may still turn whitespace on.
@@ -57,7 +59,8 @@ class LlguidanceBackend:
         from llguidance import LLMatcher
 
         try:
-            grammar = LLMatcher.grammar_from_json_schema(schema, defaults=_JSON_DEFAULTS)
+            grammar = LLMatcher.grammar_from_json_schema(with_strict_formats(schema),
+                                                         defaults=_JSON_DEFAULTS)
         except ValueError as exc:
             raise GrammarError(str(exc)) from None
         return _compile(grammar, vocabulary)

@@ -2,12 +2,11 @@
 
 Everything becomes one regular expression, so only regular languages can be
 enforced: JSON Schema goes through outlines-core's own schema-to-regex
-translation, which drops some keywords without a word (numeric bounds) and
-gets some formats wrong (date-time and time without a time zone). Schemas
-using those are refused here, naming the keyword, instead of producing
-output that does not validate. `\\d` and `\\w` in the regex are made ASCII,
-as JSON Schema means them. XML works for DTDs that do not nest an element
-inside itself.
+translation, which drops some keywords without a word (numeric bounds,
+oneOf's exclusivity). Schemas using a keyword outside the ones it keeps are
+refused here, naming the keyword, instead of producing output that does not
+validate. `\\d` and `\\w` in the regex are made ASCII, as JSON Schema means
+them. XML works for DTDs that do not nest an element inside itself.
 """
 
 from __future__ import annotations
@@ -18,27 +17,21 @@ from typing import Any
 import numpy as np
 
 from .errors import GrammarError
+from .json_schema import subschemas, with_strict_formats
 from .regex import ascii_classes
 from .rules import Rules, to_regex
 
 # Keywords whose meaning outlines-core's translation keeps.
 _ENFORCED = {
     "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems",
-    "enum", "const", "anyOf", "$ref", "$defs", "definitions", "minLength", "maxLength",
-    "pattern", "format",
+    "enum", "const", "anyOf", "$ref", "minLength", "maxLength", "pattern", "format",
 }
+_CONTAINERS = {"$defs", "definitions"}  # hold subschemas for $ref; checked where they are
 # Keywords that constrain nothing.
 _ANNOTATIONS = {
     "$schema", "$id", "$comment", "title", "description", "default", "examples", "readOnly",
     "writeOnly", "deprecated", "contentEncoding", "contentMediaType",
 }
-_WRONG_FORMATS = {
-    "date-time": "its date-time lets the time zone out, which RFC 3339 requires",
-    "time": "its time lets the time zone out, which RFC 3339 requires",
-}
-# Where a keyword's value holds subschemas: one, a list, or a name -> schema map.
-_SUBSCHEMA = {"items": "one", "additionalProperties": "one", "anyOf": "list",
-              "properties": "map", "$defs": "map", "definitions": "map"}
 
 
 class OutlinesMatcher:
@@ -99,9 +92,10 @@ class OutlinesBackend:
     def json_schema(self, schema: dict[str, Any], vocabulary: Any) -> OutlinesGrammar:
         from outlines_core.json_schema import build_regex_from_schema
 
-        _check_enforceable(schema, "#")
+        _check_enforceable(schema)
         try:
-            regex = build_regex_from_schema(json.dumps(schema), whitespace_pattern="")
+            regex = build_regex_from_schema(json.dumps(with_strict_formats(schema)),
+                                            whitespace_pattern="")
         except ValueError as exc:
             raise GrammarError(str(exc).splitlines()[0]) from None
         return _compile(ascii_classes(regex, "dw"), vocabulary)
@@ -119,27 +113,52 @@ def _compile(regex: str, vocabulary: Any) -> OutlinesGrammar:
         raise GrammarError(f"outlines-core cannot compile the regex: {exc}") from None
 
 
-def _check_enforceable(schema: Any, path: str) -> None:
+def _check_enforceable(schema: dict[str, Any]) -> None:
     """GrammarError naming the first keyword (with its JSON pointer) that
     outlines-core would not enforce."""
-    if isinstance(schema, bool):
-        return
-    if not isinstance(schema, dict):
-        raise GrammarError(f"expected a schema object at {path}, got {json.dumps(schema)}")
-    for key, value in schema.items():
-        where = f"{path}/{key}"
-        if key not in _ENFORCED and key not in _ANNOTATIONS:
-            raise GrammarError(f"outlines-core does not enforce `{key}` (at {where}); "
-                               "use the llguidance backend")
-        if key == "format" and value in _WRONG_FORMATS:
-            raise GrammarError(f"outlines-core does not enforce format `{value}` (at {where}): "
-                               f"{_WRONG_FORMATS[value]}; use the llguidance backend")
-        kind = _SUBSCHEMA.get(key)
-        if kind == "one":
-            _check_enforceable(value, where)
-        elif kind == "list" and isinstance(value, list):
-            for index, member in enumerate(value):
-                _check_enforceable(member, f"{where}/{index}")
-        elif kind == "map" and isinstance(value, dict):
-            for name, member in value.items():
-                _check_enforceable(member, f"{where}/{name}")
+    for path, node in subschemas(schema):
+        problem = _unenforced(node)
+        if problem:
+            raise GrammarError(f"outlines-core {problem} (at {path}); use the llguidance backend")
+
+
+def _unenforced(node: dict[str, Any]) -> str | None:
+    keys = set(node) - _ANNOTATIONS - _CONTAINERS
+    unknown = sorted(keys - _ENFORCED)
+    if unknown:
+        return f"does not enforce `{unknown[0]}`"
+    if "anyOf" in keys and keys != {"anyOf"}:
+        return f"reads only `anyOf` and drops `{sorted(keys - {'anyOf'})[0]}` beside it"
+    for only in ("enum", "const"):
+        if only in keys:
+            others = sorted(keys - {only, "type"})
+            if others:
+                return f"reads only `{only}` and drops `{others[0]}` beside it"
+            values = node[only] if only == "enum" else [node[only]]
+            if "type" in keys and not all(_has_type(value, node["type"]) for value in values):
+                return f"does not check `{only}` values against `type`"
+    lengths, shapes = keys & {"minLength", "maxLength"}, keys & {"pattern", "format"}
+    if lengths and shapes:
+        return f"drops `{min(shapes)}` when `{min(lengths)}` is set"
+    if shapes == {"pattern", "format"}:
+        return "cannot enforce both `pattern` and `format`"
+    if isinstance(node.get("items"), list):
+        return "does not enforce tuple `items`"
+    return None
+
+
+def _has_type(value: Any, types: Any) -> bool:
+    names = types if isinstance(types, list) else [types]
+    return any(_JSON_TYPES.get(name, lambda _: False)(value) for name in names)
+
+
+_JSON_TYPES = {
+    "string": lambda value: isinstance(value, str),
+    "boolean": lambda value: isinstance(value, bool),
+    "null": lambda value: value is None,
+    "object": lambda value: isinstance(value, dict),
+    "array": lambda value: isinstance(value, list),
+    "number": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    "integer": lambda value: (isinstance(value, int) and not isinstance(value, bool))
+    or (isinstance(value, float) and value.is_integer()),
+}
