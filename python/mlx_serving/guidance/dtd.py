@@ -8,8 +8,8 @@ grammar produces is well-formed and valid against the DTD, by construction:
 
 - text and attribute values never contain `<`, `>`, `&` (but the five
   predefined entity references) or the control characters XML forbids;
-- attributes come in declaration order, #REQUIRED ones always, #IMPLIED and
-  defaulted ones optionally, #FIXED ones only with their fixed value;
+- attributes come in one fixed order (libxml2's), #REQUIRED ones always,
+  #IMPLIED and defaulted ones optionally, #FIXED ones only with their value;
 - ID, IDREF(S), ENTITY(IES) and NOTATION attributes are never written, since
   a grammar cannot keep ids unique or references resolved: a DTD that makes
   one #REQUIRED is refused;
@@ -150,8 +150,7 @@ class _Converter:
 
     def _attributes(self, element: str, decl: Any) -> list[Expr]:
         written = []
-        # libxml2 lists attributes last declared first.
-        for attribute in reversed(list(decl.iterattributes())):
+        for attribute in decl.iterattributes():
             name = _qualified(attribute)
             if attribute.type in _UNWRITABLE_ATTRIBUTES:
                 if attribute.default == "required":
