@@ -60,12 +60,11 @@ class GuidanceCompiler:
                            f"model {model.model_id!r} does not support guidance (structured "
                            "output); use a text model", model=model.model_id, param="guidance")
         mode = _mode(guidance)
-        tokenizer_key = (model.path, model.vocab_size)
         digest = hashlib.sha256(msgspec.json.encode(guidance, order="sorted")).hexdigest()
-        key = (self.backend.name, mode, digest, tokenizer_key)
+        key = (self.backend.name, mode, digest, _tokenizer_key(model))
         grammar = self._grammars.get(key)
         if grammar is None:
-            vocabulary = self._vocabulary(model, tokenizer_key)
+            vocabulary = self.vocabulary(model)
             try:
                 grammar = self._compile(guidance, vocabulary)
             except GrammarError as exc:
@@ -85,7 +84,9 @@ class GuidanceCompiler:
                               None if guidance.max_text_length is UNSET else guidance.max_text_length)
         return self.backend.rules(rules, vocabulary)
 
-    def _vocabulary(self, model: LoadedModel, key: tuple[str, int]) -> Any:
+    def vocabulary(self, model: LoadedModel) -> Any:
+        """The backend's view of the model's tokenizer: built once per tokenizer."""
+        key = _tokenizer_key(model)
         vocabulary = self._vocabularies.get(key)
         if vocabulary is None:
             tokenizer = getattr(model.tokenizer, "_tokenizer", model.tokenizer)
@@ -98,6 +99,10 @@ class GuidanceCompiler:
                                model=model.model_id, param="guidance") from None
             self._vocabularies.put(key, vocabulary)
         return vocabulary
+
+
+def _tokenizer_key(model: LoadedModel) -> tuple[str, int]:
+    return (model.path, model.vocab_size)
 
 
 def _mode(guidance: Guidance) -> str:

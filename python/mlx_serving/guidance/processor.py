@@ -1,18 +1,21 @@
 """One stream's grammar, applied as an mlx-lm logits processor.
 
 mlx-lm's BatchGenerator calls each stream's processors once per step with
-the stream's tokens so far and the next-token logits, before it samples.
-The last of those tokens is the one sampled at the previous step (at the
-first call, the prompt's last token), so that is where the matcher learns
-what was sampled. Reading it waits only for the previous step; this step's
-forward pass is started first, so the device runs it while the CPU computes
-the mask. The mask is a bitmask (one bit per token) from the backend; MLX
-expands it and sets the disallowed logits to -inf, with portable ops.
+the stream's tokens so far and the next-token logits, then its sampler.
+Before the mask for this step, the matcher must learn the token sampled at
+the previous one. The stream's sampler is wrapped (`watch`) to keep that
+token's array: it was queued on the device before this step's forward pass,
+so reading it waits for nothing else. The forward pass is queued first, and
+the device runs it while the CPU computes the mask. (Without the wrapped
+sampler the token is read from the context, which is correct but waits for
+the forward pass.) The mask is a bitmask (one bit per token) from the
+backend; MLX expands it and sets the disallowed logits to -inf, with
+portable ops.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -28,6 +31,7 @@ class GuidedDecoding:
         self._stop_ids = stop_ids  # the stream ends on these: the grammar never sees them
         self._words = np.zeros((vocab_size + 31) // 32, dtype=np.int32)
         self._started = False
+        self._sampled: Any = None  # the array of the token sampled last step
         self._ended = False
         self._consumed = 0
         self.failure: RpcError | None = None
@@ -39,7 +43,7 @@ class GuidedDecoding:
             return logits
         mx.async_eval(logits)
         if self._started:
-            token = tokens[-1].item()
+            token = (tokens[-1] if self._sampled is None else self._sampled).item()
             if token in self._stop_ids:
                 self._ended = True
                 return logits
@@ -54,6 +58,15 @@ class GuidedDecoding:
             self._fail(f"the grammar reached a dead end: {reason}")
             return logits
         return _masked(logits, self._words)
+
+    def watch(self, sampler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """`sampler`, keeping what it samples for the next call."""
+
+        def sample(logprobs: Any) -> Any:
+            self._sampled = sampler(logprobs)
+            return self._sampled
+
+        return sample
 
     @property
     def complete(self) -> bool:
