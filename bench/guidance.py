@@ -120,8 +120,8 @@ def decode_once(model: Any, prompt: list[int], tokens: int, batch: int, guided: 
     generator = BatchGenerator(model, completion_batch_size=batch, prefill_batch_size=batch)
     guides = [guided.start([]) for _ in range(batch)] if guided is not None else []
     sampler = make_sampler(temp=1.0)
-    uids = generator.insert([prompt] * batch, max_tokens=[tokens] * batch,
-                            samplers=[guide.watch(sampler) for guide in guides] or [sampler] * batch,
+    samplers = [guide.watch(sampler) for guide in guides] or [sampler] * batch
+    uids = generator.insert([prompt] * batch, max_tokens=[tokens] * batch, samplers=samplers,
                             logits_processors=[[guide] for guide in guides] or [[]] * batch)
     seen: dict[int, int] = {uid: 0 for uid in uids}
     eos = set(guided.eos_ids) if guided is not None else set()

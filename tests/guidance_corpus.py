@@ -39,8 +39,8 @@ class Case:
 
 
 def check_json(schema: dict[str, Any], text: str) -> None:
-    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
-    validator.validate(json.loads(text))
+    checker = jsonschema.Draft7Validator.FORMAT_CHECKER
+    jsonschema.Draft7Validator(schema, format_checker=checker).validate(json.loads(text))
 
 
 def check_regex(pattern: str, text: str) -> None:
@@ -97,10 +97,13 @@ JSON_CASES = [
           _closed({"a": {"type": "boolean"}, "b": {"type": "null"}, "c": {"type": "boolean"}},
                   required=["a", "b"])),
     _json("nested_objects",
-          _closed({"inner": _closed({"x": {"type": "boolean"}, "deeper": _closed({"y": {"type": "null"}})})})),
-    _json("array_items", {"type": "array", "items": {"type": "boolean"}, "minItems": 1, "maxItems": 3}),
+          _closed({"inner": _closed({"x": {"type": "boolean"},
+                                     "deeper": _closed({"y": {"type": "null"}})})})),
+    _json("array_items",
+          {"type": "array", "items": {"type": "boolean"}, "minItems": 1, "maxItems": 3}),
     _json("array_of_objects",
-          {"type": "array", "items": _closed({"ok": {"type": "boolean"}, "tag": {"enum": ["a", "b"]}}),
+          {"type": "array",
+           "items": _closed({"ok": {"type": "boolean"}, "tag": {"enum": ["a", "b"]}}),
            "minItems": 1, "maxItems": 2}),
     _json("enum", {"enum": ["red", "green", "blue", 1, None]}),
     _json("const", _closed({"version": {"const": "v1"}, "flag": {"type": "boolean"}})),

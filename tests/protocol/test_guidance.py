@@ -57,7 +57,8 @@ def _check_results(results: list[tuple[Case, dict[str, Any]]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def outlines_tiny(models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeClient]:
+def outlines_tiny(models: Path, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[RuntimeClient]:
     config = tmp_path_factory.mktemp("config") / "runtime.yaml"
     config.write_text("guidance:\n  backend: outlines-core\n")
     client = RuntimeClient("--config", str(config))
@@ -86,8 +87,9 @@ def test_corpus_outlines_core(outlines_tiny: RuntimeClient) -> None:
 @pytest.mark.parametrize("streaming", [False, True])
 def test_bad_constraints_are_refused_up_front(shared_tiny: RuntimeClient, streaming: bool) -> None:
     for guidance, named in INVALID:
-        response = shared_tiny.call("generate", {"model": "tiny", "prompt": "x", "streaming": streaming,
-                                                 "stream_id": "bad", "guidance": guidance})
+        response = shared_tiny.call("generate", {"model": "tiny", "prompt": "x",
+                                                 "streaming": streaming, "stream_id": "bad",
+                                                 "guidance": guidance})
         error = response.get("error")
         assert error and error["code"] == GUIDANCE_INVALID, (guidance, response)
         assert error["data"]["code"] == "GUIDANCE_INVALID"
@@ -104,7 +106,8 @@ def test_malformed_guidance_param_is_invalid_params(shared_tiny: RuntimeClient) 
     for guidance in [{"mode": "yaml", "schema": "x"}, {"mode": "regex"},
                      {"mode": "json_schema", "schema": "not an object"},
                      {"mode": "regex", "pattern": "a", "extra": 1}]:
-        error = shared_tiny.error("generate", {"model": "tiny", "prompt": "x", "guidance": guidance})
+        error = shared_tiny.error("generate",
+                                  {"model": "tiny", "prompt": "x", "guidance": guidance})
         assert error["data"]["code"] == "INVALID_PARAMS", (guidance, error)
         assert "guidance" in error["message"]
 
@@ -153,7 +156,8 @@ def test_stop_sequence_cut_is_flagged(shared_tiny: RuntimeClient) -> None:
 
 
 def test_stop_token_id_cut_is_flagged(shared_tiny: RuntimeClient) -> None:
-    (q,) = shared_tiny.result("tokenize", {"model": "tiny", "text": "q", "add_bos": False})["tokens"]
+    tokenized = shared_tiny.result("tokenize", {"model": "tiny", "text": "q", "add_bos": False})
+    (q,) = tokenized["tokens"]
     cut = shared_tiny.result("generate", {
         "model": "tiny", "prompt": "x", "max_tokens": 20, "stream": False, "stop_token_ids": [q],
         "guidance": {"mode": "regex", "pattern": "q"}})

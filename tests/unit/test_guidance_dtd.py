@@ -15,7 +15,8 @@ from guidance_corpus import NOTE_DTD, check_xml
 from mlx_serving.guidance.backend import backend_named
 from mlx_serving.guidance.dtd import dtd_rules
 from mlx_serving.guidance.errors import GrammarError
-from mlx_serving.guidance.rules import Alt, Pattern, Ref, Repeat, Rules, Seq, Text, to_lark, to_regex
+from mlx_serving.guidance.rules import (Alt, Pattern, Ref, Repeat, Rules, Seq, Text, to_lark,
+                                        to_regex)
 
 SHAPES = """
 <!ELEMENT shape (circle | line+)>
@@ -88,7 +89,8 @@ def test_text_runs_are_bounded(tokenizer: Any) -> None:
 
 def test_recursion_needs_llguidance(tokenizer: Any) -> None:
     rules = dtd_rules(TREE)
-    assert _accepts("llguidance", tokenizer, rules, "<node><node><node><leaf/></node></node></node>")
+    nested = "<node><node><node><leaf/></node></node></node>"
+    assert _accepts("llguidance", tokenizer, rules, nested)
     with pytest.raises(GrammarError, match=r"recursive \(<node> > <node>\)"):
         to_regex(rules)
 
@@ -113,8 +115,8 @@ def test_refused(dtd: str, root: str | None, message: str) -> None:
 
 
 def test_rules_render_as_lark_and_regex() -> None:
-    rules = Rules(start="r", rules={"r": Seq((Text('a"/'), Repeat(Alt((Ref("s"), Pattern("[0-9]/x"))), "*"))),
-                                    "s": Text("b.")})
+    body = Seq((Text('a"/'), Repeat(Alt((Ref("s"), Pattern("[0-9]/x"))), "*")))
+    rules = Rules(start="r", rules={"r": body, "s": Text("b.")})
     assert to_lark(rules) == 'start: r\nr: "a\\"/" ((s | /[0-9]\\/x/))*\ns: "b."\n'
     assert to_regex(rules) == 'a"/(?:(?:b\\.|(?:[0-9]/x)))*'
     # An escaped slash stays as it is in Lark.

@@ -27,8 +27,9 @@ class ScriptedMatcher:
 
     def fill_bitmask(self, words: np.ndarray) -> None:
         words.fill(0)
+        bits = words.view(np.uint32)
         for token in self._now():
-            words[token // 32] |= np.int32(1 << (token % 32)) if token % 32 < 31 else np.int32(-2**31)
+            bits[token // 32] |= np.uint32(1 << (token % 32))
 
     def is_accepting(self) -> bool:
         return self.accepts
@@ -86,3 +87,53 @@ def test_a_rejected_token_fails_the_stream() -> None:
 def test_complete_follows_the_matcher() -> None:
     assert GuidedDecoding(ScriptedMatcher({1}, accepts=True), 8, frozenset()).complete
     assert not GuidedDecoding(ScriptedMatcher({1}, accepts=False), 8, frozenset()).complete
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def accepted(self, stream_id: str) -> None: ...
+
+    def rejected(self, error: Exception) -> None: ...
+
+    def tokens(self, stream_id: str, tokens: list) -> None:
+        self.events += [("token", token.text) for token in tokens]
+
+    def end(self, stream_id: str, finish_reason: str, stats: object, guidance=None) -> None:
+        self.events.append(("end", finish_reason, guidance.complete if guidance else None))
+
+    def error(self, stream_id: str, error: Exception, stats: object) -> None:
+        self.events.append(("error", error.code.name))
+
+
+def _stream(matcher: ScriptedMatcher, stop_strings: list[str] | None = None):
+    from mlx_serving.engine.sampling import SamplingSettings
+    from mlx_serving.engine.stream import ActiveStream, GenerationRequest
+    from mlx_serving.guidance.compiler import CompiledGuidance
+
+    grammar = type("OneMatcher", (), {"matcher": lambda self: matcher})()
+    sink = RecordingSink()
+    request = GenerationRequest(
+        stream_id="s", model_id="m", prompt=[0], max_tokens=8,
+        sampling=SamplingSettings(0.0, 1.0, 0, 0.0, 0, 1.0, 0.0, 0.0, 20),
+        stop_strings=stop_strings or [], stop_token_ids=[], logprobs=False, sink=sink,
+        guidance=CompiledGuidance(grammar, vocab_size=16, eos_ids=frozenset({EOS})))
+    return ActiveStream(request, lambda ids: "".join(chr(ord("a") + i) for i in ids)), sink
+
+
+def test_a_failed_grammar_ends_the_stream_with_an_error() -> None:
+    stream, sink = _stream(ScriptedMatcher({2}, set()))
+    stream.guide(mx.array([0]), mx.zeros((1, 16)))
+    stream.guide(mx.array([0, 2]), mx.zeros((1, 16)))  # token 2, then a dead end
+    assert stream.on_token(2, None, None) == "error"
+    assert sink.events == [("token", "c"), ("error", "GUIDANCE_INVALID")]
+
+
+def test_the_end_says_whether_the_output_is_complete() -> None:
+    stream, sink = _stream(ScriptedMatcher({2}, accepts=True))
+    assert stream.on_token(2, None, "length") == "length"
+    assert sink.events[-1] == ("end", "length", True)
+    cut, cut_sink = _stream(ScriptedMatcher({2}, accepts=True), stop_strings=["c"])
+    assert cut.on_token(2, None, None) == "stop"
+    assert cut_sink.events[-1] == ("end", "stop", False)  # a stop sequence cut it

@@ -78,10 +78,12 @@ class GuidanceCompiler:
         if isinstance(guidance, JsonSchemaGuidance):
             return self.backend.json_schema(guidance.schema, vocabulary)
         if isinstance(guidance, RegexGuidance):
-            rules = Rules(start="pattern", rules={"pattern": Pattern(ascii_classes(guidance.pattern))})
+            pattern = Pattern(ascii_classes(guidance.pattern))
+            rules = Rules(start="pattern", rules={"pattern": pattern})
         else:
-            rules = dtd_rules(guidance.schema, None if guidance.root is UNSET else guidance.root,
-                              None if guidance.max_text_length is UNSET else guidance.max_text_length)
+            root = None if guidance.root is UNSET else guidance.root
+            bound = None if guidance.max_text_length is UNSET else guidance.max_text_length
+            rules = dtd_rules(guidance.schema, root, bound)
         return self.backend.rules(rules, vocabulary)
 
     def vocabulary(self, model: LoadedModel) -> Any:

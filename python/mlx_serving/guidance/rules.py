@@ -120,5 +120,6 @@ def _regex(expr: Expr, grammar: Rules, open_rules: tuple[str, ...]) -> str:
     if isinstance(expr, Seq):
         return "".join(_regex(item, grammar, open_rules) for item in expr.items)
     if isinstance(expr, Alt):
-        return "(?:" + "|".join(_regex(option, grammar, open_rules) for option in expr.options) + ")"
+        options = (_regex(option, grammar, open_rules) for option in expr.options)
+        return "(?:" + "|".join(options) + ")"
     return f"(?:{_regex(expr.item, grammar, open_rules)}){expr.times}"
