@@ -177,6 +177,35 @@ class ChatMessage(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     content: str
 
 
+class JsonSchemaGuidance(msgspec.Struct, tag_field="mode", tag="json_schema", kw_only=True,
+                         forbid_unknown_fields=True):
+    schema: Annotated[dict[str, Any], Meta(description="A JSON Schema (draft 7) object.")]
+
+
+class RegexGuidance(msgspec.Struct, tag_field="mode", tag="regex", kw_only=True,
+                    forbid_unknown_fields=True):
+    pattern: Annotated[str, Meta(
+        min_length=1,
+        description="The whole output must match it. Rust `regex` syntax, no look-around or "
+                    "backreferences; \\d \\w \\s are ASCII classes.")]
+
+
+class XmlGuidance(msgspec.Struct, tag_field="mode", tag="xml", kw_only=True,
+                  forbid_unknown_fields=True):
+    schema: Annotated[str, Meta(min_length=1, description="A DTD (its declarations).")]
+    root: Annotated[str, Meta(
+        min_length=1, description="The document element; default: the first declared.")
+    ] | UnsetType = UNSET
+    max_text_length: Annotated[int, Meta(
+        ge=1, le=65536,
+        description="Longest text run and attribute value, in characters; default: unbounded.")
+    ] | UnsetType = UNSET
+
+
+# Structured output: the constraint the generated text must satisfy.
+Guidance = JsonSchemaGuidance | RegexGuidance | XmlGuidance
+
+
 class GenerateParams(Params):
     model: NonEmptyStr
     prompt: str | list[TokenId] | UnsetType = UNSET
@@ -197,6 +226,7 @@ class GenerateParams(Params):
     stop_token_ids: Annotated[list[TokenId], Meta(max_length=256)] | UnsetType = UNSET
     add_bos: bool | UnsetType = UNSET
     logprobs: bool = False
+    guidance: Guidance | UnsetType = UNSET
 
 
 class GenerationStats(Result):
@@ -210,6 +240,12 @@ class GenerationStats(Result):
 FinishReason = Literal["stop", "length", "cancelled"]
 
 
+class GuidanceOutcome(Result):
+    complete: Annotated[bool, Meta(
+        description="true: the text is a whole valid output of the grammar (JSON that "
+                    "validates, a full regex match, a valid XML document); false: it is cut.")]
+
+
 class GenerateAccepted(Result):
     stream_id: str
 
@@ -219,6 +255,7 @@ class GenerateResult(Result):
     finish_reason: FinishReason
     stats: GenerationStats
     stream_id: str
+    guidance: GuidanceOutcome | UnsetType = UNSET  # present when the request had guidance
 
 
 class CancelParams(Params):
@@ -250,6 +287,7 @@ class StreamEnd(Result):
     stream_id: str
     finish_reason: FinishReason
     stats: GenerationStats
+    guidance: GuidanceOutcome | UnsetType = UNSET  # present when the request had guidance
 
 
 class StreamErrorInfo(Result, omit_defaults=True):

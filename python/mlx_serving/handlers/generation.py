@@ -13,12 +13,14 @@ from ..engine.models import LoadedModel
 from ..engine.prompting import prompt_tokens
 from ..engine.sampling import resolve_settings
 from ..engine.stream import GenerationRequest, NotificationSink, ResultSink
+from ..guidance.compiler import GuidanceCompiler
 from ..rpc.dispatcher import CallContext, Handler
 from ..transport.stdio import MessageWriter
 
 
 def generation_handlers(engine: Engine, writer: MessageWriter) -> dict[str, Handler]:
     defaults = engine.config.generation.defaults
+    guidance = GuidanceCompiler(engine.config.guidance)
 
     def generate(params: GenerateParams, context: CallContext) -> Future:
         # Validation and tokenization happen here, on the reader thread, so
@@ -30,6 +32,7 @@ def generation_handlers(engine: Engine, writer: MessageWriter) -> dict[str, Hand
     def start(model: LoadedModel, params: GenerateParams, context: CallContext) -> Future:
         tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos)
         settings = resolve_settings(params, defaults)
+        grammar = None if params.guidance is UNSET else guidance.compile(model, params.guidance)
         future: Future = Future()
         sink = NotificationSink(writer.send, future) if params.streaming else ResultSink(future)
         stream_id = engine.stream_ids.reserve(None if params.stream_id is UNSET else params.stream_id)
@@ -44,6 +47,7 @@ def generation_handlers(engine: Engine, writer: MessageWriter) -> dict[str, Hand
             logprobs=params.logprobs,
             sink=sink,
             received_at=context.received_at,
+            guidance=grammar,
         ))
         return future
 
