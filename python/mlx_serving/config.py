@@ -58,6 +58,11 @@ class BatchingConfig(_Section):
     prefill_step_size: PositiveInt = 2048
 
 
+class GuidanceConfig(_Section):
+    backend: Literal["llguidance", "outlines-core"] = "llguidance"
+    cache_size: PositiveInt = 64
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -66,6 +71,7 @@ class RuntimeConfig(_Section):
     transport: TransportConfig = msgspec.field(default_factory=TransportConfig)
     generation: GenerationConfig = msgspec.field(default_factory=GenerationConfig)
     batching: BatchingConfig = msgspec.field(default_factory=BatchingConfig)
+    guidance: GuidanceConfig = msgspec.field(default_factory=GuidanceConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     # Ops features (ops/settings.py): reloadable by config/reload and SIGHUP.
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)

@@ -122,3 +122,33 @@ def test_sighup_reloads(tmp_path: Path, models: Path) -> None:
     finally:
         client.stop()
     client.assert_conforms()
+
+
+def test_guidance_flag_refuses_rather_than_ignores(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, flags="flags:\n  guidance: {enabled: false}\n")
+    regex = {"model": "tiny", "prompt": "x", "max_tokens": 20, "stream": False,
+             "guidance": {"mode": "regex", "pattern": "xyz"}}
+    schema = {**regex, "guidance": {"mode": "json_schema", "schema": {"type": "boolean"}}}
+    try:
+        refused = client.call("generate", regex)["error"]
+        assert refused["data"] == {"code": "UNSUPPORTED", "flag": "guidance"}
+        assert "turned off" in refused["message"] and "feature flag `guidance`" in refused["message"]
+        plain = {key: value for key, value in regex.items() if key != "guidance"}
+        assert "guidance" not in client.result("generate", plain)  # plain requests still run
+
+        (tmp_path / "flags.yaml").write_text(
+            "flags:\n  guidance: {sub_flags: {regex: false}}\n")
+        client.result("config/reload")
+        refused = client.call("generate", regex)["error"]
+        assert refused["data"] == {"code": "UNSUPPORTED", "flag": "guidance.sub_flags.regex"}
+        assert client.result("generate", schema)["guidance"] == {"complete": True}
+
+        (tmp_path / "flags.yaml").write_text("")
+        client.result("config/reload")
+        result = client.result("generate", regex)
+        assert result["text"] == "xyz" and result["guidance"] == {"complete": True}
+        errors = client.result("metrics/get")["models"]["tiny"]["lifetime"]["errors_by_code"]
+        assert errors == {"UNSUPPORTED": 2}
+    finally:
+        client.stop()
+    client.assert_conforms()

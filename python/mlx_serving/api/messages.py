@@ -177,6 +177,35 @@ class ChatMessage(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     content: str
 
 
+class JsonSchemaGuidance(msgspec.Struct, tag_field="mode", tag="json_schema", kw_only=True,
+                         forbid_unknown_fields=True):
+    schema: Annotated[dict[str, Any], Meta(description="A JSON Schema (draft 7) object.")]
+
+
+class RegexGuidance(msgspec.Struct, tag_field="mode", tag="regex", kw_only=True,
+                    forbid_unknown_fields=True):
+    pattern: Annotated[str, Meta(
+        min_length=1,
+        description="The whole output must match it. Rust `regex` syntax, no look-around or "
+                    "backreferences; \\d \\w \\s are ASCII classes.")]
+
+
+class XmlGuidance(msgspec.Struct, tag_field="mode", tag="xml", kw_only=True,
+                  forbid_unknown_fields=True):
+    schema: Annotated[str, Meta(min_length=1, description="A DTD (its declarations).")]
+    root: Annotated[str, Meta(
+        min_length=1, description="The document element; default: the first declared.")
+    ] | UnsetType = UNSET
+    max_text_length: Annotated[int, Meta(
+        ge=1, le=65536,
+        description="Longest text run and attribute value, in characters; default: unbounded.")
+    ] | UnsetType = UNSET
+
+
+# Structured output: the constraint the generated text must satisfy.
+Guidance = JsonSchemaGuidance | RegexGuidance | XmlGuidance
+
+
 class GenerateParams(Params):
     model: NonEmptyStr
     prompt: str | list[TokenId] | UnsetType = UNSET
@@ -197,6 +226,7 @@ class GenerateParams(Params):
     stop_token_ids: Annotated[list[TokenId], Meta(max_length=256)] | UnsetType = UNSET
     add_bos: bool | UnsetType = UNSET
     logprobs: bool = False
+    guidance: Guidance | UnsetType = UNSET
     request_key: Annotated[str, Meta(
         min_length=1, max_length=256,
         description="Routes the request (canary, flag rollouts) by a deterministic hash: the "
@@ -217,6 +247,12 @@ Variant = Annotated[Literal["stable", "canary"], Meta(
     description="Which side of a canary rollout served the request; \"stable\" without one.")]
 
 
+class GuidanceOutcome(Result):
+    complete: Annotated[bool, Meta(
+        description="true: the text is a whole valid output of the grammar (JSON that "
+                    "validates, a full regex match, a valid XML document); false: it is cut.")]
+
+
 class GenerateAccepted(Result):
     stream_id: str
     model: Annotated[str, Meta(description="The model id that serves the stream.")]
@@ -230,6 +266,7 @@ class GenerateResult(Result):
     stream_id: str
     model: str
     variant: Variant
+    guidance: GuidanceOutcome | UnsetType = UNSET  # present when the request had guidance
 
 
 class CancelParams(Params):
@@ -263,6 +300,7 @@ class StreamEnd(Result):
     stats: GenerationStats
     model: str
     variant: Variant
+    guidance: GuidanceOutcome | UnsetType = UNSET  # present when the request had guidance
 
 
 class StreamErrorInfo(Result, omit_defaults=True):

@@ -43,11 +43,16 @@ class ModelBatch:
         model, request = self.model, stream.request
         stop_ids = sorted(set(model.tokenizer.eos_token_ids) | set(request.stop_token_ids))
         budget = min(request.max_tokens, model.context_length - len(request.prompt))
+        sampler = make_sampler(request.sampling, model.vocab_size)
+        processors = make_logits_processors(request.sampling)
+        if stream.guide is not None:  # the grammar mask goes last, over the penalties
+            processors.append(stream.guide)
+            sampler = stream.guide.watch(sampler)
         (uid,) = self._generator.insert(
             [request.prompt],
             max_tokens=[budget],
-            samplers=[make_sampler(request.sampling, model.vocab_size)],
-            logits_processors=[make_logits_processors(request.sampling)],
+            samplers=[sampler],
+            logits_processors=[processors],
             stop_sequences=[StopSequences([(token,) for token in stop_ids])],
         )
         self._streams[uid] = stream

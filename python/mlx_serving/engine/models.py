@@ -32,6 +32,9 @@ class LoadedModel:
     quantization: Quantization | None
     longest_token_chars: int  # bounds the tokens any text can make: len(text) / this
     decode: Decode  # exact, fast decode of token ids, for streaming
+    # Whether generate's `guidance` works with it (a text model through the
+    # batch); kinds that cannot honour it set False and are refused up front.
+    supports_guidance: bool = True
 
     def is_from(self, source: str) -> bool:
         local = Path(source).expanduser()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from msgspec import UNSET
 
@@ -15,6 +15,7 @@ from ..api.messages import (
     GenerateAccepted,
     GenerateResult,
     GenerationStats,
+    GuidanceOutcome,
     StreamChunk,
     StreamEnd,
     StreamError,
@@ -24,6 +25,9 @@ from ..api.messages import (
 from .detokenizer import Decode, IncrementalDetokenizer
 from .sampling import SamplingSettings
 from .stops import StopMatcher
+
+if TYPE_CHECKING:
+    from ..guidance.compiler import CompiledGuidance
 
 Finish = Literal["stop", "length", "cancelled"]
 
@@ -49,7 +53,8 @@ class StreamSink(Protocol):
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None: ...
 
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats) -> None: ...
+    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
+            guidance: GuidanceOutcome | None = None) -> None: ...
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None: ...
 
@@ -76,10 +81,12 @@ class NotificationSink:
                              params=StreamChunk(stream_id=stream_id, tokens=tokens))
         self._send(chunk, merge_key=stream_id, weight=len(tokens))
 
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats) -> None:
+    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
+            guidance: GuidanceOutcome | None = None) -> None:
         self._send(Notification(method="stream/end", params=StreamEnd(
             stream_id=stream_id, finish_reason=finish_reason, stats=stats,
-            model=self.served.model_id, variant=self.served.variant)))
+            model=self.served.model_id, variant=self.served.variant,
+            guidance=UNSET if guidance is None else guidance)))
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
         info = StreamErrorInfo(code=error.code.number, message=error.message, data=error.data())
@@ -110,10 +117,12 @@ class ResultSink:
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         self._parts.extend(token.text for token in tokens)
 
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats) -> None:
+    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
+            guidance: GuidanceOutcome | None = None) -> None:
         self.future.set_result(GenerateResult(
             text="".join(self._parts), finish_reason=finish_reason, stats=stats,
-            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
+            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant,
+            guidance=UNSET if guidance is None else guidance))
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
         self.future.set_exception(error)
@@ -133,17 +142,22 @@ class GenerationRequest:
     logprobs: bool
     sink: StreamSink
     received_at: float = field(default_factory=time.perf_counter)
+    guidance: CompiledGuidance | None = None  # structured output, compiled
 
 
 class ActiveStream:
     """Turns sampled token ids into released text and emits it.
 
     Lives on the engine thread. Text goes through an incremental
-    detokenizer and the stop matcher.
+    detokenizer and the stop matcher. A guided stream's `guide` is the
+    logits processor that keeps it inside its grammar; its end says whether
+    the text is complete, and a grammar that cannot go on ends it with an error.
     """
 
     def __init__(self, request: GenerationRequest, decode: Decode) -> None:
         self.request = request
+        self.guide = (None if request.guidance is None
+                      else request.guidance.start(request.stop_token_ids))
         self._detokenizer = IncrementalDetokenizer(decode)
         self._stops = StopMatcher(request.stop_strings)
         self._generated = 0
@@ -154,7 +168,8 @@ class ActiveStream:
     def stream_id(self) -> str:
         return self.request.stream_id
 
-    def on_token(self, token: int, logprob: float | None, finish: str | None) -> Finish | None:
+    def on_token(self, token: int, logprob: float | None,
+                 finish: str | None) -> Finish | Literal["error"] | None:
         """Emit one sampled token; returns how the stream finished, if it did.
 
         `finish` is the batch's verdict: "length", "stop" (an EOS or stop
@@ -164,21 +179,33 @@ class ActiveStream:
         self._generated += 1
         self._first_token_at = self._first_token_at or now
         self._last_token_at = now
+        failure = self.guide.failure if self.guide is not None else None
         segment = "" if finish == "stop" else self._detokenizer.add(token)
-        if finish is not None:
+        if finish is not None or failure is not None:
             segment += self._detokenizer.flush()
         text, stopped = self._stops.feed(segment)
         reason: Finish | None = "stop" if stopped else finish  # type: ignore[assignment]
-        if reason is not None and not stopped:
+        if (reason is not None or failure is not None) and not stopped:
             text += self._stops.flush()
         out = TokenOut(id=token, text=text, logprob=UNSET if logprob is None else logprob)
         self.request.sink.tokens(self.stream_id, [out])
+        if failure is not None and not stopped:
+            self.fail(failure)
+            return "error"
         if reason is not None:
-            self.request.sink.end(self.stream_id, reason, self.stats())
+            # Text cut by a stop sequence is never vouched for as complete.
+            self.request.sink.end(self.stream_id, reason, self.stats(),
+                                  self._guidance_outcome(cut=stopped))
         return reason
 
     def cancel(self) -> None:
-        self.request.sink.end(self.stream_id, "cancelled", self.stats())
+        self.request.sink.end(self.stream_id, "cancelled", self.stats(),
+                              self._guidance_outcome(cut=False))
+
+    def _guidance_outcome(self, cut: bool) -> GuidanceOutcome | None:
+        if self.guide is None:
+            return None
+        return GuidanceOutcome(complete=not cut and self.guide.complete)
 
     def fail(self, error: RpcError) -> None:
         self.request.sink.error(self.stream_id, error, self.stats())

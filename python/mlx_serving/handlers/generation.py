@@ -13,6 +13,7 @@ from ..engine.models import LoadedModel
 from ..engine.prompting import prompt_tokens
 from ..engine.sampling import resolve_settings
 from ..engine.stream import GenerationRequest, NotificationSink, ResultSink
+from ..guidance.compiler import GuidanceCompiler
 from ..ops.admission import Admission
 from ..ops.service import Ops
 from ..rpc.dispatcher import CallContext, Handler
@@ -21,6 +22,7 @@ from ..transport.stdio import MessageWriter
 
 def generation_handlers(engine: Engine, writer: MessageWriter, ops: Ops) -> dict[str, Handler]:
     defaults = engine.config.generation.defaults
+    guidance = GuidanceCompiler(engine.config.guidance)
 
     def generate(params: GenerateParams, context: CallContext) -> Future:
         # Validation and tokenization happen here, on the reader thread, so
@@ -36,6 +38,7 @@ def generation_handlers(engine: Engine, writer: MessageWriter, ops: Ops) -> dict
               admission: Admission) -> Future:
         tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos)
         settings = resolve_settings(params, defaults)
+        grammar = None if params.guidance is UNSET else guidance.compile(model, params.guidance)
         future: Future = Future()
         served = admission.served
         sink = admission.observe(NotificationSink(writer.send, future, served)
@@ -52,6 +55,7 @@ def generation_handlers(engine: Engine, writer: MessageWriter, ops: Ops) -> dict
             logprobs=params.logprobs,
             sink=sink,
             received_at=context.received_at,
+            guidance=grammar,
         ))
         return future
 

@@ -24,7 +24,8 @@ from ..api.methods import METHODS, PROTOCOL_VERSION
 from ..engine.engine import Engine
 from ..rpc.dispatcher import CallContext, Handler
 
-_VERSIONED = ("mlx", "mlx-lm", "msgspec", "transformers", "tokenizers")
+_VERSIONED = ("mlx", "mlx-lm", "msgspec", "transformers", "tokenizers", "llguidance",
+              "outlines-core", "lxml")
 
 
 def _versions() -> dict[str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from ..api.errors import RpcError
-from ..api.messages import GenerationStats, TokenOut
+from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
 from ..engine.stream import Finish, StreamSink
 from .buckets import in_rollout
 from .settings import ModelFaults
@@ -43,8 +43,9 @@ class FaultySink:
         time.sleep(self._delay_s)
         self._inner.tokens(stream_id, tokens)
 
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats) -> None:
-        self._inner.end(stream_id, finish_reason, stats)
+    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
+            guidance: GuidanceOutcome | None = None) -> None:
+        self._inner.end(stream_id, finish_reason, stats, guidance)
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
         self._inner.error(stream_id, error, stats)

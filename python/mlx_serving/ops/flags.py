@@ -23,7 +23,7 @@ DEFAULT_FLAGS_PATH = Path(__file__).resolve().parents[3] / "config" / "feature-f
 FLAGS_ENV = "MLX_SERVING_FLAGS"
 
 Percentage = Annotated[float, Meta(ge=0.0, le=100.0)]
-FlagName = Literal["canary", "batching"]
+FlagName = Literal["canary", "batching", "guidance"]
 
 
 class _Strict(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -44,9 +44,20 @@ class CanaryFlag(Flag):
     sub_flags: CanarySubFlags = msgspec.field(default_factory=CanarySubFlags)
 
 
+class GuidanceSubFlags(_Strict):
+    json_schema: bool = True
+    regex: bool = True
+    xml: bool = True
+
+
+class GuidanceFlag(Flag):
+    sub_flags: GuidanceSubFlags = msgspec.field(default_factory=GuidanceSubFlags)
+
+
 class Flags(_Strict):
     canary: CanaryFlag = msgspec.field(default_factory=CanaryFlag)
     batching: Flag = msgspec.field(default_factory=Flag)
+    guidance: GuidanceFlag = msgspec.field(default_factory=GuidanceFlag)
 
 
 class FeatureFlagsFile(_Strict):

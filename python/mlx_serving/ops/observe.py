@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from ..api.errors import RpcError
-from ..api.messages import GenerationStats, TokenOut
+from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
 from ..engine.stream import Finish, StreamSink
 from .metrics import Metrics, StreamOutcome
 
@@ -39,10 +39,11 @@ class MeteredSink:
         self._metrics.first_token(self._model_id)
         self._inner.tokens(stream_id, tokens)
 
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats) -> None:
+    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
+            guidance: GuidanceOutcome | None = None) -> None:
         kind = "cancelled" if finish_reason == "cancelled" else "completed"
         self._close(StreamOutcome(self._model_id, kind, stats=stats, at=time.monotonic()))
-        self._inner.end(stream_id, finish_reason, stats)
+        self._inner.end(stream_id, finish_reason, stats, guidance)
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
         self._close(StreamOutcome(self._model_id, "failed", error_code=error.code.name,

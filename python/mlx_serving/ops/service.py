@@ -89,17 +89,35 @@ class Ops:
         served = self.canary.route(params.model, key, flags)
         admission = Admission(served, key, flags, self.metrics,
                               self._config.debug.faults_for(served.model_id))
-        breach = self.qos.shedding(served.model_id)
-        if breach is not None:
-            error = RpcError(
-                ErrorCode.OVERLOADED,
-                f"model {served.model_id!r} is shedding load: SLO {breach.spec.slo} is "
-                f"breached ({breach.observed:.3f} against {breach.spec.threshold:g} over the "
-                f"last {self._config.qos.window_s:g} s); retry later",
-                model=served.model_id, slo=breach.spec.slo)
+        error = self._refusal(params, admission)
+        if error is not None:
             admission.rejected(error)
             raise error
         return admission
+
+    def _refusal(self, params: GenerateParams, admission: Admission) -> RpcError | None:
+        """Why the request may not run now: its model sheds load, or it asks for a
+        feature a flag turns off for it (refused, never silently ignored)."""
+        breach = self.qos.shedding(admission.model_id)
+        if breach is not None:
+            return RpcError(
+                ErrorCode.OVERLOADED,
+                f"model {admission.model_id!r} is shedding load: SLO {breach.spec.slo} is "
+                f"breached ({breach.observed:.3f} against {breach.spec.threshold:g} over the "
+                f"last {self._config.qos.window_s:g} s); retry later",
+                model=admission.model_id, slo=breach.spec.slo)
+        if params.guidance is not UNSET:
+            mode = params.guidance.__struct_config__.tag
+            if not admission.enabled("guidance"):
+                flag = "guidance"
+            elif not admission.flags.sub_enabled("guidance", mode, admission.key):
+                flag = f"guidance.sub_flags.{mode}"
+            else:
+                return None
+            return RpcError(ErrorCode.UNSUPPORTED,
+                            f"structured output ({mode}) is turned off for this request by "
+                            f"the feature flag `{flag}` in {self._flags_path}", flag=flag)
+        return None
 
     # --- wire methods -------------------------------------------------------
 

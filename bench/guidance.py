@@ -1,0 +1,304 @@
+"""Structured output: what guidance costs per token, and what compiling costs.
+
+    .venv/bin/python bench/guidance.py --model models/tiny [--json]
+
+Figures (one JSON line each with --json):
+
+- decode_raw: mlx-lm's BatchGenerator alone, the same model, prompt, seeds
+  and token count, without and with the guidance logits processor
+  (llguidance, a JSON Schema that cannot complete within the budget, so
+  every step is masked); ms per token and the ratio guided / unconstrained.
+  Also a pass-through processor: the floor mlx-lm's per-stream processor
+  path costs any processor (a repetition penalty pays it too), and the
+  ratio guided / that floor, which is what the mask itself costs.
+- decode_runtime: guided / unconstrained through the runtime itself (stdio,
+  batch, detokenizer), from each response's decode rate, on seeds whose
+  unconstrained output runs the whole budget (no early EOS).
+- compile: per backend and mode, the tokenizer view (once per model), a cold
+  compile and a cached one.
+
+Runs alternate unconstrained and guided and report medians, since timings on
+a shared machine are noisy. Ratios, not absolute times, are the claim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "python"))
+
+# A grammar that stays open: an array of objects with unbounded strings.
+OPEN_SCHEMA = {"type": "array", "items": {
+    "type": "object", "properties": {"name": {"type": "string"}, "note": {"type": "string"},
+                                     "age": {"type": "integer", "minimum": 0, "maximum": 150}},
+    "required": ["name", "note", "age"], "additionalProperties": False},
+    "minItems": 10000}
+COMPILE_CASES = {
+    "json_schema": {"mode": "json_schema", "schema": {
+        "type": "object", "additionalProperties": False, "required": ["name", "age", "email"],
+        "properties": {"name": {"type": "string", "maxLength": 40},
+                       "age": {"type": "integer"},
+                       "email": {"type": "string", "format": "email"},
+                       "born": {"type": "string", "format": "date"},
+                       "tags": {"type": "array", "items": {"enum": ["a", "b", "c"]},
+                                "maxItems": 5}}}},
+    "regex": {"mode": "regex", "pattern": r"\+1-\d{3}-\d{3}-\d{4}"},
+    "xml": {"mode": "xml", "schema": """
+<!ELEMENT note (to+, from, heading?, body)>
+<!ELEMENT to (#PCDATA)> <!ELEMENT from (#PCDATA)>
+<!ELEMENT heading (#PCDATA)> <!ELEMENT body (#PCDATA | b | i)*>
+<!ELEMENT b (#PCDATA)> <!ELEMENT i (#PCDATA)>
+<!ATTLIST note lang (en|fr|de) #REQUIRED priority CDATA #IMPLIED>"""},
+}
+PROMPT = "Write the records as JSON:"
+
+
+def emit(args: argparse.Namespace, figure: dict[str, Any]) -> None:
+    if args.json:
+        print(json.dumps(figure), flush=True)
+    else:
+        name = figure.pop("figure")
+        print(f"{name:15s} " + "  ".join(f"{key}={value}" for key, value in figure.items()),
+              flush=True)
+
+
+def _loaded(model_path: str) -> tuple[Any, Any, Any]:
+    import mlx_lm
+
+    model, tokenizer, config = mlx_lm.load(model_path, return_config=True)
+    vocab_size = int(config.get("vocab_size") or len(tokenizer))
+    fake = SimpleNamespace(model_id="bench", path=str(Path(model_path).resolve()),
+                           vocab_size=vocab_size, tokenizer=tokenizer, supports_guidance=True)
+    return model, tokenizer, fake
+
+
+def _compiled(loaded_model: Any, backend: str, guidance: dict[str, Any]) -> Any:
+    import msgspec
+
+    from mlx_serving.api.messages import Guidance
+    from mlx_serving.config import GuidanceConfig
+    from mlx_serving.guidance.compiler import GuidanceCompiler
+
+    compiler = GuidanceCompiler(GuidanceConfig(backend=backend))
+    return compiler, compiler.compile(loaded_model, msgspec.convert(guidance, Guidance))
+
+
+class PassThrough:
+    """A processor and sampler wrapper that change nothing: mlx-lm's cost of any processor."""
+
+    eos_ids: frozenset[int] = frozenset()
+
+    def start(self, _stop_token_ids: list[int]) -> PassThrough:
+        return self
+
+    def watch(self, sampler: Any) -> Any:
+        return lambda logprobs: sampler(logprobs)
+
+    def __call__(self, _tokens: Any, logits: Any) -> Any:
+        return logits
+
+
+def decode_once(model: Any, prompt: list[int], tokens: int, batch: int, guided: Any,
+                seed: int) -> tuple[float, int, int]:
+    """(decode seconds after every stream's first token, decoded tokens, EOS tokens
+    sampled: after one, a guided stream's grammar is done and no longer masks)."""
+    import mlx.core as mx
+    from mlx_lm.generate import BatchGenerator
+    from mlx_lm.sample_utils import make_sampler
+
+    mx.random.seed(seed)
+    generator = BatchGenerator(model, completion_batch_size=batch, prefill_batch_size=batch)
+    guides = [guided.start([]) for _ in range(batch)] if guided is not None else []
+    sampler = make_sampler(temp=1.0)
+    samplers = [guide.watch(sampler) for guide in guides] or [sampler] * batch
+    uids = generator.insert([prompt] * batch, max_tokens=[tokens] * batch, samplers=samplers,
+                            logits_processors=[[guide] for guide in guides] or [[]] * batch)
+    seen: dict[int, int] = {uid: 0 for uid in uids}
+    eos = set(guided.eos_ids) if guided is not None else set()
+    ended_on_eos = 0
+    first_all = None
+    while True:
+        responses = generator.next_generated()
+        if not responses:
+            break
+        for response in responses:
+            seen[response.uid] += 1
+            ended_on_eos += response.token in eos
+        if first_all is None and all(seen.values()):
+            first_all = time.perf_counter()
+            decoded_from = sum(seen.values())
+    generator.close()
+    assert first_all is not None
+    return time.perf_counter() - first_all, sum(seen.values()) - decoded_from, ended_on_eos
+
+
+def bench_decode_raw(args: argparse.Namespace) -> None:
+    model, tokenizer, loaded = _loaded(args.model)
+    _, guided = _compiled(loaded, "llguidance", {"mode": "json_schema", "schema": OPEN_SCHEMA})
+    prompt = tokenizer.encode(PROMPT)
+    for batch in args.batch:
+        decode_once(model, prompt, 16, batch, guided, seed=0)  # warm-up: compile kernels
+        variants = {"unconstrained": None, "pass_through": PassThrough(), "guided": guided}
+        per_token: dict[str, list[float]] = {name: [] for name in variants}
+        eos_tokens = 0
+        for repeat in range(args.repeats):
+            for name, processor in variants.items():
+                seconds, decoded, eos = decode_once(model, prompt, args.tokens, batch,
+                                                    processor, seed=repeat)
+                per_token[name].append(seconds / decoded * 1000)
+                eos_tokens += eos if processor is guided else 0
+        plain, floor, masked = (statistics.median(per_token[name]) for name in variants)
+        emit(args, {"figure": "decode_raw", "model": args.model, "batch": batch,
+                    "tokens": args.tokens, "repeats": args.repeats,
+                    "unconstrained_ms_per_token": round(plain, 4),
+                    "pass_through_ms_per_token": round(floor, 4),
+                    "guided_ms_per_token": round(masked, 4),
+                    "overhead_ratio": round(masked / plain, 4),
+                    "mask_over_pass_through_ratio": round(masked / floor, 4),
+                    "guided_eos_tokens": eos_tokens})
+
+
+class _Runtime:
+    """The runtime as a subprocess, spoken to over NDJSON on its pipes."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "python" / "runtime.py"),
+                                      "--log-level", "warning"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env={**os.environ})
+        self._next_id = 0
+
+    def send(self, method: str, params: dict[str, Any]) -> int:
+        self._next_id += 1
+        line = {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params}
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(line).encode() + b"\n")
+        self.proc.stdin.flush()
+        return self._next_id
+
+    def results(self, ids: list[int]) -> dict[int, Any]:
+        assert self.proc.stdout is not None
+        found: dict[int, Any] = {}
+        while len(found) < len(ids):
+            message = json.loads(self.proc.stdout.readline())
+            if message.get("id") in ids:
+                if "error" in message:
+                    raise RuntimeError(message["error"])
+                found[message["id"]] = message["result"]
+        return found
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def bench_decode_runtime(args: argparse.Namespace) -> None:
+    runtime = _Runtime()
+    try:
+        runtime.results([runtime.send("model/load", {"model": args.model, "model_id": "m"})])
+        guidance = {"mode": "json_schema", "schema": OPEN_SCHEMA}
+        seeds = _full_length_seeds(runtime, args.tokens, max(args.batch) * (args.repeats + 1))
+        for batch in args.batch:
+            per_token: dict[str, list[float]] = {"unconstrained": [], "guided": []}
+            counts = {"unconstrained": 0, "guided": 0}
+            for repeat in range(args.repeats + 1):  # the first round warms up
+                for name in ("unconstrained", "guided"):
+                    extra = {"guidance": guidance} if name == "guided" else {}
+                    ids = [runtime.send("generate", {
+                        "model": "m", "prompt": PROMPT, "max_tokens": args.tokens,
+                        "temperature": 1.0, "seed": seed, "stream": False, **extra})
+                        for seed in seeds[repeat * batch:(repeat + 1) * batch]]
+                    results = list(runtime.results(ids).values())
+                    if repeat == 0:
+                        continue
+                    # Each stream's decode rate (a token per batch step), averaged.
+                    rates = [r["stats"]["tokens_per_second"] for r in results
+                             if r["stats"]["tokens_per_second"] > 0]
+                    per_token[name].append(1000 / statistics.mean(rates))
+                    counts[name] += sum(r["stats"]["generated_tokens"] for r in results)
+            plain = statistics.median(per_token["unconstrained"])
+            masked = statistics.median(per_token["guided"])
+            emit(args, {"figure": "decode_runtime", "model": args.model, "batch": batch,
+                        "max_tokens": args.tokens, "repeats": args.repeats,
+                        "unconstrained_stream_ms_per_token": round(plain, 4),
+                        "guided_stream_ms_per_token": round(masked, 4),
+                        "overhead_ratio": round(masked / plain, 4),
+                        "unconstrained_tokens": counts["unconstrained"],
+                        "guided_tokens": counts["guided"]})
+    finally:
+        runtime.close()
+
+
+def _full_length_seeds(runtime: _Runtime, tokens: int, wanted: int) -> list[int]:
+    """Seeds whose unconstrained output runs `tokens` long: same token count both ways."""
+    found: list[int] = []
+    for first in range(0, 100 * wanted, wanted):
+        ids = {runtime.send("generate", {"model": "m", "prompt": PROMPT, "max_tokens": tokens,
+                                         "temperature": 1.0, "seed": seed, "stream": False}): seed
+               for seed in range(first, first + wanted)}
+        results = runtime.results(list(ids))
+        found += [ids[i] for i, r in results.items() if r["stats"]["generated_tokens"] == tokens]
+        if len(found) >= wanted:
+            return sorted(found)[:wanted]
+    raise RuntimeError(f"too few seeds run {tokens} tokens without an EOS; pass fewer --tokens")
+
+
+def bench_compile(args: argparse.Namespace) -> None:
+    import msgspec
+
+    from mlx_serving.api.messages import Guidance
+    from mlx_serving.config import GuidanceConfig
+    from mlx_serving.guidance.compiler import GuidanceCompiler
+
+    _, _, loaded = _loaded(args.model)
+    for backend in ("llguidance", "outlines-core"):
+        compiler = GuidanceCompiler(GuidanceConfig(backend=backend))
+        started = time.perf_counter()
+        compiler.vocabulary(loaded)  # once per model
+        tokenizer_ms = (time.perf_counter() - started) * 1000
+        for mode, raw in COMPILE_CASES.items():
+            guidance = msgspec.convert(raw, Guidance)
+            started = time.perf_counter()
+            compiler.compile(loaded, guidance)
+            cold_ms = (time.perf_counter() - started) * 1000
+            cached = []
+            for _ in range(100):
+                started = time.perf_counter()
+                compiler.compile(loaded, guidance)
+                cached.append((time.perf_counter() - started) * 1000)
+            emit(args, {"figure": "compile", "model": args.model, "backend": backend,
+                        "mode": mode, "tokenizer_view_ms": round(tokenizer_ms, 3),
+                        "cold_ms": round(cold_ms, 3),
+                        "cached_ms": round(statistics.median(cached), 4)})
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "models" / "tiny"))
+    parser.add_argument("--tokens", type=int, default=128, help="tokens per stream")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8],
+                        help="concurrent streams (one figure each)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=["decode_raw", "decode_runtime", "compile"],
+                        nargs="+", default=["decode_raw", "decode_runtime", "compile"])
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = parser.parse_args()
+    figures = {"decode_raw": bench_decode_raw, "decode_runtime": bench_decode_runtime,
+               "compile": bench_compile}
+    for name in args.only:
+        figures[name](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

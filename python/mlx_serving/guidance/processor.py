@@ -1,0 +1,92 @@
+"""One stream's grammar, applied as an mlx-lm logits processor.
+
+mlx-lm's BatchGenerator calls each stream's processors once per step with
+the stream's tokens so far and the next-token logits, then its sampler.
+Before the mask for this step, the matcher must learn the token sampled at
+the previous one. The stream's sampler is wrapped (`watch`) to keep that
+token's array: it was queued on the device before this step's forward pass,
+so reading it waits for nothing else. The forward pass is queued first, and
+the device runs it while the CPU computes the mask. (Without the wrapped
+sampler the token is read from the context, which is correct but waits for
+the forward pass.) The mask is a bitmask (one bit per token) from the
+backend; MLX expands it and sets the disallowed logits to -inf, with
+portable ops.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..api.errors import ErrorCode, RpcError
+from .backend import Matcher
+
+
+class GuidedDecoding:
+    """Call on the engine thread only (it runs MLX ops)."""
+
+    def __init__(self, matcher: Matcher, vocab_size: int, stop_ids: frozenset[int]) -> None:
+        self._matcher = matcher
+        self._stop_ids = stop_ids  # the stream ends on these: the grammar never sees them
+        self._words = np.zeros((vocab_size + 31) // 32, dtype=np.int32)
+        self._started = False
+        self._sampled: Any = None  # the array of the token sampled last step
+        self._ended = False
+        self._consumed = 0
+        self.failure: RpcError | None = None
+
+    def __call__(self, tokens: Any, logits: Any) -> Any:
+        import mlx.core as mx
+
+        if self._ended or self.failure is not None:
+            return logits
+        mx.async_eval(logits)
+        if self._started:
+            token = (tokens[-1] if self._sampled is None else self._sampled).item()
+            if token in self._stop_ids:
+                self._ended = True
+                return logits
+            if not self._matcher.consume(token):
+                self._fail(f"the grammar does not allow token {token} ({self._matcher.error()})")
+                return logits
+            self._consumed += 1
+        self._started = True
+        self._matcher.fill_bitmask(self._words)
+        if not self._words.any():
+            reason = self._matcher.error() or "no token of this model's vocabulary can continue it"
+            self._fail(f"the grammar reached a dead end: {reason}")
+            return logits
+        return _masked(logits, self._words)
+
+    def watch(self, sampler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """`sampler`, keeping what it samples for the next call."""
+
+        def sample(logprobs: Any) -> Any:
+            self._sampled = sampler(logprobs)
+            return self._sampled
+
+        return sample
+
+    @property
+    def complete(self) -> bool:
+        """Whether the tokens consumed so far make a whole valid output."""
+        return self.failure is None and self._matcher.is_accepting()
+
+    def _fail(self, reason: str) -> None:
+        # The stream ends with this error right after the token just consumed;
+        # its logits stay as they are, since what is sampled from them is dropped.
+        self.failure = RpcError(ErrorCode.GUIDANCE_INVALID,
+                                f"guidance failed after {self._consumed} tokens: {reason}")
+
+
+def _masked(logits: Any, words: np.ndarray) -> Any:
+    import mlx.core as mx
+
+    packed = mx.array(words.view(np.uint32))  # a copy: `words` is refilled next step
+    bits = mx.right_shift(packed[:, None], mx.arange(32, dtype=mx.uint32)) & 1
+    width = logits.shape[-1]
+    allowed = bits.reshape(1, -1)[:, :width].astype(mx.bool_)
+    if allowed.shape[1] < width:  # logits past the tokenizer's vocabulary: never allowed
+        allowed = mx.pad(allowed, [(0, 0), (0, width - allowed.shape[1])])
+    return mx.where(allowed, logits, -mx.inf)

@@ -1,0 +1,125 @@
+"""A small grammar of named rules, rendered for either backend.
+
+The DTD converter builds one of these; llguidance gets it as a Lark grammar
+(rules may refer to each other, recursion included) and outlines-core as one
+regular expression (every rule inlined, so recursion cannot be expressed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal as Kind
+
+from .errors import GrammarError
+
+
+@dataclass(frozen=True)
+class Text:
+    """This exact text."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """Text matching a regular expression (Rust `regex` syntax)."""
+
+    regex: str
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Whatever the named rule matches."""
+
+    rule: str
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Alt:
+    options: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Repeat:
+    item: Expr
+    times: Kind["?", "*", "+"]
+
+
+Expr = Text | Pattern | Ref | Seq | Alt | Repeat
+
+
+@dataclass(frozen=True)
+class Rules:
+    start: str
+    rules: dict[str, Expr]
+    labels: dict[str, str] = field(default_factory=dict)  # rule -> name for messages
+
+
+# Characters with a meaning in Rust regex syntax; `<` and `>` are left alone
+# since `\<` and `\>` are word boundaries there.
+_REGEX_META = set("\\.+*?()|[]{}^$#&-~")
+
+
+def escape_regex(text: str) -> str:
+    return "".join("\\" + char if char in _REGEX_META else char for char in text)
+
+
+def to_lark(grammar: Rules) -> str:
+    lines = [f"start: {grammar.start}"]
+    lines += [f"{name}: {_lark(expr)}" for name, expr in grammar.rules.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _lark(expr: Expr) -> str:
+    if isinstance(expr, Text):
+        return json.dumps(expr.value, ensure_ascii=False)
+    if isinstance(expr, Pattern):
+        return "/" + _slashes_escaped(expr.regex) + "/"
+    if isinstance(expr, Ref):
+        return expr.rule
+    if isinstance(expr, Seq):
+        return " ".join(_lark(item) for item in expr.items)
+    if isinstance(expr, Alt):
+        return "(" + " | ".join(_lark(option) for option in expr.options) + ")"
+    return f"({_lark(expr.item)}){expr.times}"
+
+
+def _slashes_escaped(regex: str) -> str:
+    """`regex` with every `/` escaped (`\\/` means `/` in Rust regex too), for Lark's /.../."""
+    out, escaped = [], False
+    for char in regex:
+        out.append("\\/" if char == "/" and not escaped else char)
+        escaped = char == "\\" and not escaped
+    return "".join(out)
+
+
+def to_regex(grammar: Rules) -> str:
+    """One regular expression for the whole grammar; GrammarError when a rule
+    contains itself (a regular expression cannot nest without bound)."""
+    return _regex(Ref(grammar.start), grammar, ())
+
+
+def _regex(expr: Expr, grammar: Rules, open_rules: tuple[str, ...]) -> str:
+    if isinstance(expr, Text):
+        return escape_regex(expr.value)
+    if isinstance(expr, Pattern):
+        return f"(?:{expr.regex})"
+    if isinstance(expr, Ref):
+        if expr.rule in open_rules:
+            loop = open_rules[open_rules.index(expr.rule):] + (expr.rule,)
+            cycle = " > ".join(grammar.labels.get(rule, rule) for rule in loop)
+            raise GrammarError(f"the grammar is recursive ({cycle}), which a regular "
+                               "expression cannot express")
+        return _regex(grammar.rules[expr.rule], grammar, open_rules + (expr.rule,))
+    if isinstance(expr, Seq):
+        return "".join(_regex(item, grammar, open_rules) for item in expr.items)
+    if isinstance(expr, Alt):
+        options = (_regex(option, grammar, open_rules) for option in expr.options)
+        return "(?:" + "|".join(options) + ")"
+    return f"(?:{_regex(expr.item, grammar, open_rules)}){expr.times}"

@@ -1,0 +1,213 @@
+"""The structured-output corpus: constraints, and the checks their outputs must pass.
+
+Shared by the protocol tests (through the runtime, with the random-weight
+tiny model: only the mask makes the output valid) and the benchmark. Every
+JSON Schema feature of draft 7 the runtime promises is in here; strings are
+bounded (maxLength, formats, enums) so that a model with random weights ends
+most outputs within a few dozen tokens. Cases outlines-core refuses carry the
+reason it gives (GUIDANCE_INVALID), checked by the tests.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    guidance: dict[str, Any]
+    outlines_refuses: str | None = None  # part of outlines-core's GUIDANCE_INVALID message
+    max_tokens: int = 96
+
+    def check(self, text: str) -> None:
+        """Raises AssertionError (or a validation error) when `text` is not a
+        whole valid output of the constraint."""
+        mode = self.guidance["mode"]
+        if mode == "json_schema":
+            check_json(self.guidance["schema"], text)
+        elif mode == "regex":
+            check_regex(self.guidance["pattern"], text)
+        else:
+            check_xml(self.guidance["schema"], self.guidance.get("root"), text)
+
+
+def check_json(schema: dict[str, Any], text: str) -> None:
+    checker = jsonschema.Draft7Validator.FORMAT_CHECKER
+    jsonschema.Draft7Validator(schema, format_checker=checker).validate(json.loads(text))
+
+
+def check_regex(pattern: str, text: str) -> None:
+    assert re.fullmatch(pattern, text, re.ASCII), f"{text!r} does not match {pattern!r}"
+
+
+def check_xml(dtd_text: str, root: str | None, text: str) -> None:
+    from lxml import etree
+
+    dtd = etree.DTD(io.StringIO(dtd_text))
+    document = etree.fromstring(text.encode())
+    assert root is None or document.tag == root, f"root <{document.tag}>, expected <{root}>"
+    assert dtd.validate(document), f"{text!r}: {dtd.error_log.filter_from_errors()}"
+
+
+def _json(name: str, schema: dict[str, Any], outlines_refuses: str | None = None) -> Case:
+    return Case(name, {"mode": "json_schema", "schema": schema}, outlines_refuses)
+
+
+def _regex(name: str, pattern: str) -> Case:
+    return Case(name, {"mode": "regex", "pattern": pattern})
+
+
+def _xml(name: str, dtd: str, root: str | None = None, max_text_length: int = 6,
+         outlines_refuses: str | None = None) -> Case:
+    guidance: dict[str, Any] = {"mode": "xml", "schema": dtd, "max_text_length": max_text_length}
+    if root is not None:
+        guidance["root"] = root
+    return Case(name, guidance, outlines_refuses, max_tokens=160)
+
+
+def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties,
+            "required": list(properties) if required is None else required,
+            "additionalProperties": False}
+
+
+_DIGIT = {"type": "integer", "minimum": 0, "maximum": 9}
+
+JSON_CASES = [
+    _json("string", {"type": "string", "maxLength": 6}),
+    _json("string_lengths", {"type": "string", "minLength": 2, "maxLength": 4}),
+    _json("number", {"type": "number"}),
+    _json("number_bounds", {"type": "number", "minimum": 0.5, "maximum": 2.5},
+          outlines_refuses="`maximum`"),
+    _json("integer_bounds", {"type": "integer", "minimum": -5, "maximum": 1000},
+          outlines_refuses="`maximum`"),
+    _json("integer_exclusive", {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 10},
+          outlines_refuses="`exclusiveMaximum`"),
+    _json("boolean", {"type": "boolean"}),
+    _json("null", {"type": "null"}),
+    _json("nullable", {"type": ["boolean", "null"]}),
+    _json("object_required",
+          _closed({"a": {"type": "boolean"}, "b": {"type": "null"}, "c": {"type": "boolean"}},
+                  required=["a", "b"])),
+    _json("nested_objects",
+          _closed({"inner": _closed({"x": {"type": "boolean"},
+                                     "deeper": _closed({"y": {"type": "null"}})})})),
+    _json("array_items",
+          {"type": "array", "items": {"type": "boolean"}, "minItems": 1, "maxItems": 3}),
+    _json("array_of_objects",
+          {"type": "array",
+           "items": _closed({"ok": {"type": "boolean"}, "tag": {"enum": ["a", "b"]}}),
+           "minItems": 1, "maxItems": 2}),
+    _json("enum", {"enum": ["red", "green", "blue", 1, None]}),
+    _json("const", _closed({"version": {"const": "v1"}, "flag": {"type": "boolean"}})),
+    _json("pattern", {"type": "string", "pattern": "^[A-Z]{2}-\\d{3}$"}),
+    _json("format_email", {"type": "string", "format": "email", "maxLength": 12},
+          outlines_refuses="drops `format` when `maxLength` is set"),
+    _json("format_uri", {"type": "string", "format": "uri", "maxLength": 16},
+          outlines_refuses="drops `format` when `maxLength` is set"),
+    _json("format_date_time", {"type": "string", "format": "date-time"}),
+    _json("format_date", {"type": "string", "format": "date"}),
+    _json("format_and_pattern", {"type": "string", "format": "date", "pattern": "^20"},
+          outlines_refuses="both `pattern` and `format`"),
+    _json("format_uuid", {"type": "string", "format": "uuid"}),
+    _json("additional_properties_schema",
+          {"type": "object", "properties": {"id": _DIGIT}, "required": ["id"],
+           "additionalProperties": {"type": "boolean"}, "maxProperties": 2},
+          outlines_refuses="`maxProperties`"),
+    _json("person",
+          _closed({"name": {"type": "string", "minLength": 1, "maxLength": 5},
+                   "age": {"type": "integer", "minimum": 0, "maximum": 120},
+                   "email": {"type": "string", "format": "email", "maxLength": 10},
+                   "tags": {"type": "array", "items": {"enum": ["x", "y"]}, "maxItems": 2}},
+                  required=["name", "age"]),
+          outlines_refuses="`maximum`"),
+    _json("definitions_ref",
+          {"definitions": {"flag": {"type": "boolean"}},
+           "type": "object", "properties": {"on": {"$ref": "#/definitions/flag"}},
+           "required": ["on"], "additionalProperties": False}),
+]
+
+REGEX_CASES = [
+    _regex("phone", r"\+1-\d{3}-\d{3}-\d{4}"),
+    _regex("iso_date", r"\d{4}-\d{2}-\d{2}"),
+    _regex("choice", r"(yes|no|maybe)"),
+    _regex("address", r"[a-z]{2,5}@[a-z]{2,4}\.(com|org)"),
+    _regex("hex_colour", r"#[0-9a-fA-F]{6}"),
+    _regex("word_and_number", r"\w{1,4} \d{1,3}"),
+]
+
+NOTE_DTD = """
+<!ELEMENT note (to+, from, heading?, body)>
+<!ELEMENT to (#PCDATA)>
+<!ELEMENT from (#PCDATA)>
+<!ELEMENT heading (#PCDATA)>
+<!ELEMENT body (#PCDATA)>
+<!ATTLIST note lang (en|fr|de) #REQUIRED priority CDATA #IMPLIED>
+"""
+
+XML_CASES = [
+    _xml("note", NOTE_DTD, root="note"),
+    _xml("mixed_content", """
+<!ELEMENT para (#PCDATA | b | i)*>
+<!ELEMENT b (#PCDATA)>
+<!ELEMENT i (#PCDATA)>
+""", max_text_length=4),
+    _xml("choice_and_empty", """
+<!ELEMENT shape (circle | square | line+)>
+<!ELEMENT circle EMPTY>
+<!ELEMENT square EMPTY>
+<!ELEMENT line EMPTY>
+<!ATTLIST circle r NMTOKEN #REQUIRED>
+<!ATTLIST square side CDATA #REQUIRED unit (px|cm) "px">
+<!ATTLIST line id ID #IMPLIED dash NMTOKENS #IMPLIED>
+<!ATTLIST shape version CDATA #FIXED "1.0">
+""", max_text_length=3),
+    _xml("catalog", """
+<!ELEMENT catalog (book, book?)>
+<!ELEMENT book (title, price?)>
+<!ELEMENT title (#PCDATA)>
+<!ELEMENT price EMPTY>
+<!ATTLIST price currency (EUR|USD) #REQUIRED>
+<!ATTLIST book lang CDATA #IMPLIED>
+"""),
+    _xml("any_content", """
+<!ELEMENT box ANY>
+<!ELEMENT item EMPTY>
+""", root="box", max_text_length=4, outlines_refuses="recursive"),
+    _xml("recursive", """
+<!ELEMENT node (leaf | node)>
+<!ELEMENT leaf EMPTY>
+""", outlines_refuses="recursive"),
+]
+
+CASES = JSON_CASES + REGEX_CASES + XML_CASES
+
+# Constraints the runtime must refuse up front (GUIDANCE_INVALID), with a
+# part of the message that names the problem.
+INVALID = [
+    ({"mode": "json_schema", "schema": {"type": "strin"}}, "strin"),
+    ({"mode": "json_schema", "schema": {"type": "string", "pattern": "(("}}, "unclosed group"),
+    ({"mode": "json_schema", "schema": {"type": "integer", "minimum": "x"}}, "minimum"),
+    ({"mode": "json_schema", "schema": {"$ref": "#/definitions/missing"}}, "missing"),
+    ({"mode": "json_schema", "schema": {"type": "string", "format": "no-such-format"}},
+     "no-such-format"),
+    ({"mode": "json_schema", "schema": {"not": {"type": "string"}}}, "not"),
+    ({"mode": "regex", "pattern": "(ab"}, "unclosed group"),
+    ({"mode": "regex", "pattern": r"(a)\1"}, "backreference"),
+    ({"mode": "regex", "pattern": "(?=a)a"}, "look-around"),
+    ({"mode": "xml", "schema": "<!ELEMENT a (b,>"}, "malformed DTD"),
+    ({"mode": "xml", "schema": "<!ELEMENT a (b)>"}, "<b>"),
+    ({"mode": "xml", "schema": "<!ELEMENT a EMPTY>", "root": "z"}, "<z>"),
+    ({"mode": "xml", "schema": "<!ENTITY x 'y'>"}, "no element"),
+    ({"mode": "xml", "schema": "<!ELEMENT a EMPTY><!ATTLIST a key ID #REQUIRED>"}, "ID"),
+    ({"mode": "xml", "schema": '<?xml version="1.0"?><xs:schema '
+                               'xmlns:xs="http://www.w3.org/2001/XMLSchema"/>'}, "XSD"),
+    ({"mode": "xml", "schema": '<!ENTITY % ext SYSTEM "file:///etc/passwd"> %ext;'}, "external"),
+]

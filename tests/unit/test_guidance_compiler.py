@@ -1,0 +1,58 @@
+"""Compiling guidance: the cache, the errors, the capability check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from mlx_serving.api.errors import RpcError
+from mlx_serving.api.messages import JsonSchemaGuidance, RegexGuidance, XmlGuidance
+from mlx_serving.config import GuidanceConfig
+from mlx_serving.guidance.compiler import GuidanceCompiler
+
+
+@pytest.fixture(scope="module")
+def model(models: Path) -> Any:
+    """What the compiler reads of a LoadedModel."""
+    from mlx_lm.tokenizer_utils import load as load_tokenizer
+
+    tokenizer = load_tokenizer(models / "tiny")
+    return SimpleNamespace(model_id="tiny", path=str(models / "tiny"), vocab_size=512,
+                           tokenizer=tokenizer, supports_guidance=True)
+
+
+@pytest.mark.parametrize("backend", ["llguidance", "outlines-core"])
+def test_repeats_come_from_the_cache(model: Any, backend: str) -> None:
+    compiler = GuidanceCompiler(GuidanceConfig(backend=backend, cache_size=2))
+    first = compiler.compile(model, JsonSchemaGuidance(schema={"type": "boolean", "title": "t"}))
+    same = compiler.compile(model, JsonSchemaGuidance(schema={"title": "t", "type": "boolean"}))
+    assert same.grammar is first.grammar  # key order does not matter
+    assert first.eos_ids == frozenset(model.tokenizer.eos_token_ids)
+    compiler.compile(model, RegexGuidance(pattern="a+"))
+    compiler.compile(model, XmlGuidance(schema="<!ELEMENT a EMPTY>"))
+    again = compiler.compile(model, JsonSchemaGuidance(schema={"type": "boolean", "title": "t"}))
+    assert again.grammar is not first.grammar  # the bound of 2 pushed it out
+    # Each stream gets a matcher of its own.
+    one, two = again.start([]), again.start([7])
+    assert one._matcher is not two._matcher
+
+
+def test_errors_name_the_problem(model: Any) -> None:
+    compiler = GuidanceCompiler(GuidanceConfig())
+    with pytest.raises(RpcError) as raised:
+        compiler.compile(model, JsonSchemaGuidance(schema={"type": "strin"}))
+    assert raised.value.code.name == "GUIDANCE_INVALID"
+    assert raised.value.data() == {"code": "GUIDANCE_INVALID", "mode": "json_schema",
+                                   "backend": "llguidance"}
+    assert "strin" in raised.value.message
+
+
+def test_models_without_guidance_are_refused(model: Any) -> None:
+    vision = SimpleNamespace(**{**vars(model), "model_id": "vlm", "supports_guidance": False})
+    with pytest.raises(RpcError) as raised:
+        GuidanceCompiler(GuidanceConfig()).compile(vision, RegexGuidance(pattern="a"))
+    assert raised.value.code.name == "UNSUPPORTED"
+    assert "does not support guidance" in raised.value.message
