@@ -88,7 +88,7 @@ export class CamelEngine {
   createGenerator(params: GenerateParams, options?: StreamCallOptions): TokenGenerator {
     const wire = this.#generateParams(params, true, 'createGenerator');
     const { timeoutMs, signal } = resolveCallOptions(options, 'createGenerator', this.#options.requestTimeoutMs);
-    const host = { connect: this.#connect, flow: this.#flow, finished: (done: TokenGenerator) => this.#open.delete(done) };
+    const host = { session: this.#session, flow: this.#flow, finished: (done: TokenGenerator) => this.#open.delete(done) };
     const generator = new TokenGenerator(host, { params: { ...wire, streaming: true }, timeoutMs, signal });
     this.#open.add(generator);
     return generator;
@@ -105,7 +105,8 @@ export class CamelEngine {
     const cancelled = (): EngineError =>
       new EngineError('CANCELLED', 'generate() was aborted (AbortSignal) before the runtime started it.', { cause: signal?.reason });
     if (signal?.aborted) throw cancelled();
-    const session = await this.#connect(timeoutMs);
+    const now = this.#session(timeoutMs);
+    const session = now instanceof Promise ? await now : now;
     if (signal?.aborted) throw cancelled();
     const cancel = (): void => void session.client.request('generate/cancel', { stream_id: wire.stream_id }).catch(() => {});
     signal?.addEventListener('abort', cancel);
@@ -175,14 +176,18 @@ export class CamelEngine {
     await this.dispose();
   }
 
-  readonly #connect = (timeoutMs: number | undefined): Promise<Session> => this.#supervisor.connect(timeoutMs);
+  // A ready runtime's session at once (so calls reach the wire in the order
+  // they were made), else a wait for the restart in progress.
+  readonly #session = (timeoutMs: number | undefined): Session | Promise<Session> =>
+    this.#supervisor.readySession ?? this.#supervisor.connect(timeoutMs);
 
-  // Waits for a ready runtime and makes the call, both within the call's time limit.
-  async #call<M extends Method>(method: M, params: WireParams<M>, options: unknown, caller: string): Promise<WireResult<M>> {
+  // Makes the call on a ready runtime, waiting for one if need be, all within the call's time limit.
+  #call<M extends Method>(method: M, params: WireParams<M>, options: unknown, caller: string): Promise<WireResult<M>> {
     const { timeoutMs } = resolveCallOptions(options, caller, this.#options.requestTimeoutMs);
     const started = Date.now();
-    const session = await this.#connect(timeoutMs);
-    return session.client.request(method, params, remaining(timeoutMs, started));
+    const session = this.#session(timeoutMs);
+    if (!(session instanceof Promise)) return session.client.request(method, params, timeoutMs);
+    return session.then((later) => later.client.request(method, params, remaining(timeoutMs, started)));
   }
 
   async #camel<M extends Method>(method: M, params: unknown, options: unknown, caller: string): Promise<Result<M>> {

@@ -11,7 +11,8 @@ import type { FinishReason, GeneratorChunk, Stats } from './chunks.js';
 import type { FlowControl } from './flow.js';
 
 export interface GeneratorHost {
-  connect(timeoutMs: number | undefined): Promise<Session>;
+  /** A ready runtime's session now, or a promise of one (see Engine). */
+  session(timeoutMs: number | undefined): Session | Promise<Session>;
   readonly flow: FlowControl;
   /** The generator will yield nothing more (the engine stops counting it as open). */
   finished(generator: TokenGenerator): void;
@@ -112,7 +113,8 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
       error: (error) => this.#finish({ type: 'error', error }),
     };
     try {
-      const session = await this.#host.connect(options.timeoutMs);
+      const now = this.#host.session(options.timeoutMs);
+      const session = now instanceof Promise ? await now : now;
       if (this.#finished || this.#left) return void this.#finish(undefined);
       this.#session = session;
       session.client.openStream(this.streamId, listener);

@@ -128,22 +128,33 @@ export class RpcClient {
         return;
       case 'result':
       case 'error': {
-        const pending = typeof message.id === 'number' ? this.#pending.get(message.id) : undefined;
-        if (pending === undefined) {
-          this.#stray(message, line);
-          return;
-        }
-        this.#pending.delete(message.id as number);
-        clearTimeout(pending.timer);
-        this.#applyFlow();
-        if (message.kind === 'result') pending.resolve(message.result);
+        const pending = this.#settle(message.id);
+        if (pending === undefined) this.#stray(message, line);
+        else if (message.kind === 'result') pending.resolve(message.result);
         else pending.reject(EngineError.fromWire(message.error));
         return;
       }
-      case 'invalid':
-        this.#protocolError(`the runtime wrote a line that is not a JSON-RPC message: ${message.reason}`, { line });
+      case 'invalid': {
+        const error = new EngineError('PROTOCOL_ERROR', `the runtime wrote a line that is not a JSON-RPC message: ${message.reason}`, {
+          data: { line },
+        });
+        // A broken answer to a pending call fails that call instead of leaving it hanging.
+        const pending = message.id === undefined ? undefined : this.#settle(message.id);
+        if (pending !== undefined) pending.reject(error);
+        else this.#handlers.protocolError(error);
         return;
+      }
     }
+  }
+
+  // Takes a pending call off the books, if `id` names one.
+  #settle(id: number | string | null): Pending | undefined {
+    const pending = typeof id === 'number' ? this.#pending.get(id) : undefined;
+    if (pending === undefined) return undefined;
+    this.#pending.delete(id as number);
+    clearTimeout(pending.timer);
+    this.#applyFlow();
+    return pending;
   }
 
   #notification(method: string, params: unknown, line: string): void {

@@ -8,7 +8,8 @@ export type Incoming =
   | { kind: 'result'; id: RequestId; result: unknown }
   | { kind: 'error'; id: RequestId; error: ErrorObject }
   | { kind: 'notification'; method: string; params: unknown }
-  | { kind: 'invalid'; reason: string };
+  /** `id`: a response to that request, too broken to use (the call fails with PROTOCOL_ERROR). */
+  | { kind: 'invalid'; reason: string; id?: number | string };
 
 // One line may hold a batch (an array of responses); hence a list.
 export function parseLine(line: string): Incoming[] {
@@ -37,11 +38,12 @@ function classify(message: unknown): Incoming {
   }
   const hasResult = 'result' in message;
   const error = message['error'];
+  const broken = (reason: string): Incoming => (id === null ? { kind: 'invalid', reason } : { kind: 'invalid', reason, id });
   if (hasResult === (error !== undefined)) {
-    return { kind: 'invalid', reason: `response ${JSON.stringify(id)} must have exactly one of "result" and "error"` };
+    return broken(`response ${JSON.stringify(id)} must have exactly one of "result" and "error"`);
   }
   if (hasResult) return { kind: 'result', id, result: message['result'] };
-  if (!isErrorObject(error)) return { kind: 'invalid', reason: `response ${JSON.stringify(id)} has a malformed "error"` };
+  if (!isErrorObject(error)) return broken(`response ${JSON.stringify(id)} has a malformed "error"`);
   return { kind: 'error', id, error };
 }
 

@@ -76,10 +76,16 @@ export class Supervisor {
     this.#becomeReady(await launch(this.#options, this.#hooks));
   }
 
-  // The session to send a call on: now, after a restart in progress, or an
+  /** The session of a ready runtime, now; calls use it synchronously, so they reach the wire in call order. */
+  get readySession(): Session | undefined {
+    return this.#status === 'ready' ? this.#session : undefined;
+  }
+
+  // The session to send a call on: after a restart in progress, or an
   // error when the engine gave up or was disposed.
   connect(timeoutMs?: number): Promise<Session> {
-    if (this.#status === 'ready' && this.#session !== undefined) return Promise.resolve(this.#session);
+    const ready = this.readySession;
+    if (ready !== undefined) return Promise.resolve(ready);
     if (this.#status === 'failed' && this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#status === 'stopping' || this.#status === 'stopped') return Promise.reject(disposedError());
     return this.#ready.wait(timeoutMs);

@@ -31,12 +31,14 @@ type OneSpelling<P, A, K extends keyof P & string> = { [S in Spellings<P, A, K>]
 
 type UnionToIntersection<U> = (U extends unknown ? (box: U) => void : never) extends (box: infer I) => void ? I : never;
 
-// Each required param as a one-element tuple, so that intersecting them keeps
-// each one's "one of these spellings" union intact.
+// Each required param boxed in a property, so that intersecting the boxes
+// intersects the params' "one of these spellings" unions without
+// distributing them.
+type Boxes<P, A> = { [K in RequiredKeys<P> & string]: { box: OneSpelling<P, A, K> } }[RequiredKeys<P> & string];
 type AllRequired<P, A> = [RequiredKeys<P>] extends [never]
   ? unknown
-  : UnionToIntersection<{ [K in RequiredKeys<P> & string]: [OneSpelling<P, A, K>] }[RequiredKeys<P> & string]> extends [infer All]
-    ? All
+  : UnionToIntersection<Boxes<P, A>> extends infer All extends { box: unknown }
+    ? All['box']
     : never;
 
 /** The params of wire method `M` in any spelling: `max_tokens`, `maxTokens`, or an alias such as `stream`. */
