@@ -33,7 +33,7 @@ test('examples/streaming.ts streams a chat answer, three streams at once, and tw
 
 test('examples/with-engine.ts generates, then shows an EngineError', async () => {
   const stdout = await output('examples/with-engine.ts');
-  assert.match(stdout, /generate\(\): ".*" \((stop|length), \d+ tokens\)/);
+  assert.match(stdout, /generate\(\): ".*" \((stop|length), \d+ tokens\)/s);
   assert.match(stdout, /MODEL_NOT_LOADED \(JSON-RPC -32001\)/);
 });
 

@@ -4,6 +4,7 @@
 // Every public method also answers to its snake_case twin (see twins.ts).
 import { EngineError } from '../errors/engine-error.js';
 import { TokenGenerator } from '../generator/generator.js';
+import { abortedBeforeStart, cancelOnRuntime } from '../generator/cancel.js';
 import { FlowControl } from '../generator/flow.js';
 import type { Session } from '../supervisor/launch.js';
 import type { EngineEvents, EventName, Listener } from '../supervisor/events.js';
@@ -13,7 +14,7 @@ import { camelizeKeys } from '../wire/names.js';
 import type { Camelize } from '../wire/names.js';
 import { toWireParams } from '../wire/params.js';
 import type { Method, Params, Result, WireParams, WireResult } from '../wire/params.js';
-import { resolveCallOptions } from './options.js';
+import { remaining, resolveCallOptions } from './options.js';
 import type { CallOptions, ResolvedOptions, StreamCallOptions } from './options.js';
 
 /** generate() and createGenerator() params: every param of the wire's `generate`, in either spelling. */
@@ -55,20 +56,14 @@ export class CamelEngine {
     this.#flow = new FlowControl(options.highWaterMark, (paused) => supervisor.setBackpressure(paused));
   }
 
-  /** Loads a model (a local folder, or a hub id where a network exists); it is reloaded after a restart. */
-  async loadModel(model: string | Params<'model/load'>, options?: CallOptions): Promise<Result<'model/load'>> {
-    const params = toWireParams('model/load', typeof model === 'string' ? { model } : model, 'loadModel');
-    const result = await this.#call('model/load', params, options, 'loadModel');
-    this.#supervisor.models.remember(result.model_id, 'model/load', { model: params.model, model_id: result.model_id });
-    return camelizeKeys(result);
+  /** Loads a model (a local folder, or a hub id where a network exists); it is loaded again after a restart. */
+  loadModel(model: string | Params<'model/load'>, options?: CallOptions): Promise<Result<'model/load'>> {
+    return this.#load('model/load', typeof model === 'string' ? { model } : model, options, 'loadModel', (loaded) => loaded.model_id);
   }
 
   /** Unloads a model; its streams end with a MODEL_UNLOADED error chunk. */
-  async unloadModel(model: string | Params<'model/unload'>, options?: CallOptions): Promise<Result<'model/unload'>> {
-    const params = toWireParams('model/unload', typeof model === 'string' ? { model } : model, 'unloadModel');
-    const result = await this.#call('model/unload', params, options, 'unloadModel');
-    this.#supervisor.models.forget(result.model_id);
-    return camelizeKeys(result);
+  unloadModel(model: string | Params<'model/unload'>, options?: CallOptions): Promise<Result<'model/unload'>> {
+    return this.#unload('model/unload', typeof model === 'string' ? { model } : model, options, 'unloadModel', (gone) => gone.model_id);
   }
 
   /** The models the runtime has loaded, with their details. */
@@ -102,13 +97,11 @@ export class CamelEngine {
     const wire = this.#generateParams(params, false, 'generate');
     const { timeoutMs, signal } = resolveCallOptions(options, 'generate', this.#options.requestTimeoutMs);
     const started = Date.now();
-    const cancelled = (): EngineError =>
-      new EngineError('CANCELLED', 'generate() was aborted (AbortSignal) before the runtime started it.', { cause: signal?.reason });
-    if (signal?.aborted) throw cancelled();
+    if (signal?.aborted) throw abortedBeforeStart('generate()', signal);
     const now = this.#session(timeoutMs);
     const session = now instanceof Promise ? await now : now;
-    if (signal?.aborted) throw cancelled();
-    const cancel = (): void => void session.client.request('generate/cancel', { stream_id: wire.stream_id }).catch(() => {});
+    if (signal?.aborted) throw abortedBeforeStart('generate()', signal);
+    const cancel = (): void => void cancelOnRuntime(session, wire.stream_id, timeoutMs);
     signal?.addEventListener('abort', cancel);
     try {
       const result = await session.client.request('generate', { ...wire, streaming: false }, remaining(timeoutMs, started));
@@ -190,6 +183,26 @@ export class CamelEngine {
     return session.then((later) => later.client.request(method, params, remaining(timeoutMs, started)));
   }
 
+  // A load the runtime must be given again after a restart: remembered under
+  // the key its result names (a model id), with the params as sent.
+  async #load<M extends Method>(
+    method: M, params: unknown, options: unknown, caller: string, keyOf: (result: WireResult<M>) => string,
+  ): Promise<Result<M>> {
+    const wire = toWireParams(method, params, caller);
+    const result = await this.#call(method, wire, options, caller);
+    this.#supervisor.models.remember(keyOf(result), method, wire);
+    return camelizeKeys(result);
+  }
+
+  // The undoing of a #load: no longer replayed after a restart.
+  async #unload<M extends Method>(
+    method: M, params: unknown, options: unknown, caller: string, keyOf: (result: WireResult<M>) => string,
+  ): Promise<Result<M>> {
+    const result = await this.#call(method, toWireParams(method, params, caller), options, caller);
+    this.#supervisor.models.forget(keyOf(result));
+    return camelizeKeys(result);
+  }
+
   async #camel<M extends Method>(method: M, params: unknown, options: unknown, caller: string): Promise<Result<M>> {
     return camelizeKeys(await this.#call(method, toWireParams(method, params, caller), options, caller));
   }
@@ -217,10 +230,6 @@ const DEDICATED_METHODS: Partial<Record<Method, string>> = {
 // runtime/info less what getInfo() reports apart (and more currently).
 function runtimeFacts({ models: _models, versions: _versions, ...facts }: Camelize<RuntimeInfo>): EngineInfo['runtime'] {
   return facts;
-}
-
-function remaining(timeoutMs: number | undefined, started: number): number | undefined {
-  return timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (Date.now() - started));
 }
 
 export type { EngineEvents };

@@ -165,3 +165,8 @@ export function resolveCallOptions(options: unknown, caller: string, defaultTime
   if (signal !== undefined && !(signal instanceof AbortSignal)) invalid('signal', 'an AbortSignal', signal);
   return { timeoutMs: timeoutMs > 0 ? timeoutMs : undefined, signal: signal as AbortSignal | undefined };
 }
+
+// What is left of a call's time limit once it waited for a runtime.
+export function remaining(timeoutMs: number | undefined, started: number): number | undefined {
+  return timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (Date.now() - started));
+}

@@ -4,8 +4,10 @@
 import { EngineError } from '../errors/engine-error.js';
 import type { StreamListener } from '../rpc/streams.js';
 import type { Session } from '../supervisor/launch.js';
+import { remaining } from '../engine/options.js';
 import type { GenerateParams } from '../wire/generated.js';
 import { camelizeKeys } from '../wire/names.js';
+import { abortedBeforeStart, cancelOnRuntime } from './cancel.js';
 import { tokenChunk } from './chunks.js';
 import type { FinishReason, GeneratorChunk, Stats } from './chunks.js';
 import type { FlowControl } from './flow.js';
@@ -29,6 +31,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   readonly streamId: string;
   readonly #host: GeneratorHost;
   readonly #signal: AbortSignal | undefined;
+  readonly #timeoutMs: number | undefined;
   #buffer: GeneratorChunk[] = [];
   #head = 0;
   #wake: (() => void)[] = [];
@@ -43,6 +46,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     this.streamId = options.params.stream_id;
     this.#host = host;
     this.#signal = options.signal;
+    this.#timeoutMs = options.timeoutMs;
     this.#signal?.addEventListener('abort', this.#onAbort);
     if (this.#signal?.aborted) this.#onAbort();
     else void this.#start(options);
@@ -96,9 +100,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   // chunks and a metadata chunk with finishReason 'cancelled'.
   cancel(): Promise<void> {
     if (this.#finished || this.#session === undefined) return Promise.resolve();
-    this.#cancelling ??= this.#session.client
-      .request('generate/cancel', { stream_id: this.streamId })
-      .then(() => undefined, () => undefined); // the stream already ended, or the runtime is gone
+    this.#cancelling ??= cancelOnRuntime(this.#session, this.streamId, this.#timeoutMs);
     return this.#cancelling;
   }
 
@@ -112,29 +114,24 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
       },
       error: (error) => this.#finish({ type: 'error', error }),
     };
+    const started = Date.now();
     try {
       const now = this.#host.session(options.timeoutMs);
       const session = now instanceof Promise ? await now : now;
       if (this.#finished || this.#left) return void this.#finish(undefined);
       this.#session = session;
       session.client.openStream(this.streamId, listener);
-      await session.client.request('generate', options.params, options.timeoutMs);
+      await session.client.request('generate', options.params, remaining(options.timeoutMs, started));
     } catch (error) {
       this.#finish({ type: 'error', error: error as EngineError });
-      if (EngineError.is(error, 'TIMEOUT')) void this.#session?.client.request('generate/cancel', { stream_id: this.streamId }).catch(() => {});
+      // Timed out waiting to be accepted: nobody reads it, so it must not run on.
+      if (EngineError.is(error, 'TIMEOUT') && this.#session !== undefined) void cancelOnRuntime(this.#session, this.streamId, this.#timeoutMs);
     }
   }
 
   #onAbort = (): void => {
-    if (this.#session === undefined) {
-      const reason = this.#signal?.reason;
-      this.#finish({
-        type: 'error',
-        error: new EngineError('CANCELLED', 'The stream was aborted (AbortSignal) before the runtime started it.', { cause: reason }),
-      });
-    } else {
-      void this.cancel();
-    }
+    if (this.#session === undefined) this.#finish({ type: 'error', error: abortedBeforeStart('The stream', this.#signal) });
+    else void this.cancel();
   };
 
   #push(...chunks: GeneratorChunk[]): void {
