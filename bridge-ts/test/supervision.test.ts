@@ -99,6 +99,16 @@ test('withEngine() disposes of the engine when the function throws', async () =>
   assert.equal(isAlive(pid), false);
 });
 
+test('`await using` disposes of the engine at the end of the block', async () => {
+  let pid = 0;
+  {
+    await using engine = await createEngine();
+    pid = engine.getInfo().pid as number;
+    assert.ok(isAlive(pid));
+  }
+  assert.equal(isAlive(pid), false);
+});
+
 test('a runtime that cannot start: RUNTIME_START_FAILED that says why', async () => {
   await assert.rejects(createEngine({ pythonPath: '/no/such/python' }), (error: unknown) => {
     assert.ok(EngineError.is(error, 'RUNTIME_START_FAILED'));

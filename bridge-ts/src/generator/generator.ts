@@ -106,7 +106,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
 
   async #start(options: StartOptions): Promise<void> {
     const listener: StreamListener = {
-      chunk: (params) => this.#push(...params.tokens.map(tokenChunk)),
+      chunk: (params) => this.#push(params.tokens.map(tokenChunk)),
       end: (params) => {
         this.#finishReason = params.finish_reason;
         this.#stats = camelizeKeys(params.stats);
@@ -134,9 +134,10 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     else void this.cancel();
   };
 
-  #push(...chunks: GeneratorChunk[]): void {
+  #push(chunks: GeneratorChunk[]): void {
     if (this.#left || this.#finished) return;
-    this.#buffer.push(...chunks);
+    // One by one: a chunk that coalesced tens of thousands of tokens is too many arguments for push(...).
+    for (const chunk of chunks) this.#buffer.push(chunk);
     this.#host.flow.report(this, this.bufferedTokens);
     this.#notify();
   }
@@ -156,7 +157,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   // The last chunk (metadata or error) is queued; nothing comes after it.
   #finish(last: GeneratorChunk | undefined): void {
     if (this.#finished) return;
-    if (last !== undefined) this.#push(last);
+    if (last !== undefined) this.#push([last]);
     this.#finished = true;
     this.#session?.client.closeStream(this.streamId);
     this.#signal?.removeEventListener('abort', this.#onAbort);

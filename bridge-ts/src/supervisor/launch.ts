@@ -36,6 +36,7 @@ const STDERR_LINES_IN_ERRORS = 12;
 // Spawns the runtime and waits for its runtime/info; throws RUNTIME_START_FAILED.
 export async function launch(options: LaunchOptions, hooks: LaunchHooks): Promise<Session> {
   const child = spawnRuntime(options.spec);
+  options.log?.(`started the runtime (pid ${child.pid}): ${child.spawnargs.join(' ')}`);
   let session: Session | undefined;
   const runtime = new RuntimeProcess(
     child,

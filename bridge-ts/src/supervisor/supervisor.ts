@@ -137,6 +137,7 @@ export class Supervisor {
     const restartIn = wasReady ? this.#planRestart(ranMs) : undefined;
     const error = expected ? undefined : exitError(session, exit, restartIn !== undefined);
     session.client.close(error ?? disposedError());
+    this.#options.log?.(`the runtime (pid ${session.process.pid}) exited: code ${exit.code}, signal ${exit.signal}`);
     this.events.emit('exit', { pid: session.process.pid, code: exit.code, signal: exit.signal, expected, error });
     // Start-up and restart launches see their own failures; stop() sees its exits.
     if (!wasReady || error === undefined) return;
