@@ -33,16 +33,18 @@ try {
   prompts.forEach((prompt, i) => console.log(`- ${prompt}${texts[i]?.replace(/\s+/g, ' ')}`));
 
   let tokens = 0;
-  const generator = engine.createGenerator({ model: 'local', prompt: 'Once upon a time', maxTokens: 400 });
+  const generator = engine.createGenerator({ model: 'local', prompt: 'Once upon a time', maxTokens: 400, seed: 0 });
   for await (const chunk of generator) {
     if (chunk.type === 'token' && ++tokens === 10) break; // cancels the stream on the runtime
   }
   console.log(`\nbroke out after ${tokens} tokens: the stream ended "${generator.finishReason}"`);
 
+  // Cancelling from elsewhere (a timer, a UI): 20 ms after the first token.
   const controller = new AbortController();
-  setTimeout(() => controller.abort(), 50);
-  for await (const chunk of engine.createGenerator({ model: 'local', prompt: 'Once upon a time', maxTokens: 400 }, { signal: controller.signal })) {
-    if (chunk.type === 'metadata') console.log(`aborted after 50 ms: "${chunk.finishReason}" after ${chunk.stats.generatedTokens} tokens`);
+  const params = { model: 'local', prompt: 'Once upon a time', maxTokens: 400, seed: 11 };
+  for await (const chunk of engine.createGenerator(params, { signal: controller.signal })) {
+    if (chunk.type === 'token' && !controller.signal.aborted) setTimeout(() => controller.abort(), 20);
+    if (chunk.type === 'metadata') console.log(`aborted: the stream ended "${chunk.finishReason}" after ${chunk.stats.generatedTokens} tokens`);
   }
 } finally {
   await engine.dispose();

@@ -10,6 +10,7 @@ import type { ExitEvent, GeneratorChunk } from 'mlx-serving';
 import { collect, isAlive, nextEvent, TINY } from './helpers.js';
 
 const PROMPT = 'The old man';
+const LONG_SEED = 0; // with PROMPT, the tiny model runs 500 tokens without an EOS
 
 test('kill -9 mid-stream: RUNTIME_EXITED for what was in flight, then a restart with the model loaded again', async () => {
   const engine = await createEngine({ restart: { initialDelayMs: 50 } });
@@ -20,7 +21,8 @@ test('kill -9 mid-stream: RUNTIME_EXITED for what was in flight, then a restart 
     engine.on('exit', (event) => exits.push(event));
     const restarted = nextEvent(engine, 'restart');
 
-    const generators = Array.from({ length: 8 }, (_, i) => engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 500, seed: i }));
+    const seeds = [LONG_SEED, 11, 12, 13, 14, 15, 16, 17];
+    const generators = seeds.map((seed) => engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 500, seed }));
     const [first] = generators as [ReturnType<typeof engine.createGenerator>];
     assert.equal((await first.next()).value?.type, 'token');
     process.kill(pid, 'SIGSTOP'); // frozen: the tokenize below cannot be answered
@@ -62,7 +64,7 @@ test('dispose() cancels open streams and leaves no process; later calls fail wit
   const engine = await createEngine();
   await engine.loadModel({ model: TINY, modelId: 'tiny' });
   const pid = engine.getInfo().pid as number;
-  const generator = engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 500 });
+  const generator = engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 500, seed: LONG_SEED });
   await generator.next();
   await engine.dispose();
   const end = (await collect(generator)).at(-1);
