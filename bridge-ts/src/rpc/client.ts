@@ -9,7 +9,7 @@ import type { Incoming } from './incoming.js';
 import { checkStreamParams, isStreamMethod } from './streams.js';
 import type { StreamListener } from './streams.js';
 
-/** The process side the client needs: RuntimeProcess, or a fake in tests. */
+/** What the client needs of the process (RuntimeProcess): a way to write, and to stop reading. */
 export interface Wire {
   send(message: unknown): boolean;
   pause(): void;
@@ -47,10 +47,12 @@ export class RpcClient {
     this.#handlers = handlers;
   }
 
+  /** Calls waiting for their answer. */
   get pendingCount(): number {
     return this.#pending.size;
   }
 
+  /** Whether reading is paused now, and how often it was (for getInfo). */
   get flow(): { paused: boolean; pauses: number } {
     return { paused: this.#paused, pauses: this.#pauses };
   }
@@ -76,6 +78,7 @@ export class RpcClient {
     this.#streams.set(streamId, listener);
   }
 
+  // A finished stream's late notifications (none are expected) are dropped.
   closeStream(streamId: string): void {
     this.#streams.delete(streamId);
   }
