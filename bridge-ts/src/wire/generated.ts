@@ -1,0 +1,482 @@
+// GENERATED from protocol/schema.json by bridge-ts/scripts/generate-wire-types.mjs; do not edit.
+// Regenerate with `npm run generate` after the schema changes.
+
+export interface BatchTokenizeParams {
+  model: string;
+  texts: string[];
+  add_bos?: boolean;
+}
+export interface BatchTokenizeResult {
+  tokens: number[][];
+}
+export interface CancelParams {
+  stream_id: string;
+}
+export interface CancelResult {
+  stream_id: string;
+  /**
+   * false when the stream had already finished on its own.
+   */
+  cancelled: boolean;
+}
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+export interface DetokenizeParams {
+  model: string;
+  tokens: number[];
+  skip_special_tokens?: boolean;
+}
+export interface DetokenizeResult {
+  text: string;
+}
+export interface DeviceInfo {
+  type: "cpu" | "gpu";
+  name: string;
+}
+export interface ErrorObject {
+  code: number;
+  message: string;
+  data?: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface GenerateAccepted {
+  stream_id: string;
+}
+export interface GenerateParams {
+  model: string;
+  prompt?: string | number[];
+  /**
+   * @minItems 1
+   */
+  messages?: ChatMessage[];
+  stream_id?: string;
+  streaming?: boolean;
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  seed?: number;
+  repetition_penalty?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  penalty_context_size?: number;
+  /**
+   * @maxItems 32
+   */
+  stop_sequences?: string[];
+  /**
+   * @maxItems 256
+   */
+  stop_token_ids?: number[];
+  add_bos?: boolean;
+  logprobs?: boolean;
+  guidance?: JsonSchemaGuidance | RegexGuidance | XmlGuidance;
+}
+export interface JsonSchemaGuidance {
+  mode: "json_schema";
+  /**
+   * A JSON Schema (draft 7) object.
+   */
+  schema: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface RegexGuidance {
+  mode: "regex";
+  /**
+   * The whole output must match it. Rust `regex` syntax, no look-around or backreferences; \d \w \s are ASCII classes.
+   */
+  pattern: string;
+}
+export interface XmlGuidance {
+  mode: "xml";
+  /**
+   * A DTD (its declarations).
+   */
+  schema: string;
+  /**
+   * The document element; default: the first declared.
+   */
+  root?: string;
+  /**
+   * Longest text run and attribute value, in characters; default: unbounded.
+   */
+  max_text_length?: number;
+}
+export interface GenerateResult {
+  text: string;
+  finish_reason: "cancelled" | "length" | "stop";
+  stats: GenerationStats;
+  stream_id: string;
+  guidance?: GuidanceOutcome;
+}
+export interface GenerationStats {
+  prompt_tokens: number;
+  generated_tokens: number;
+  ttft_ms: number;
+  tokens_per_second: number;
+  total_ms: number;
+}
+export interface GuidanceOutcome {
+  /**
+   * true: the text is a whole valid output of the grammar (JSON that validates, a full regex match, a valid XML document); false: it is cut.
+   */
+  complete: boolean;
+}
+export interface Limits {
+  max_message_bytes: number;
+  max_batch_size: number;
+  max_tokens: number;
+}
+export interface ListModelsResult {
+  models: ModelInfo[];
+}
+export interface ModelInfo {
+  model_id: string;
+  path: string;
+  kind: "text" | "vision";
+  context_length: number;
+  vocab_size: number;
+  parameters: number;
+  quantization: Quantization | null;
+  eos_token_ids: number[];
+}
+export interface Quantization {
+  bits: number;
+  group_size: number;
+}
+export interface LoadModelParams {
+  /**
+   * Local folder or hub id.
+   */
+  model: string;
+  /**
+   * Name to refer to the model by; default: `model`.
+   */
+  model_id?: string;
+}
+export interface LoadModelResult {
+  model_id: string;
+  path: string;
+  kind: "text" | "vision";
+  context_length: number;
+  vocab_size: number;
+  parameters: number;
+  quantization: Quantization | null;
+  eos_token_ids: number[];
+  load_ms: number;
+  already_loaded: boolean;
+}
+export interface MemoryInfo {
+  active_bytes: number;
+  peak_bytes: number;
+  cache_bytes: number;
+}
+export interface ModelRefParams {
+  model: string;
+}
+export interface ModelState {
+  model_id: string;
+  active_streams: number;
+}
+export interface NoParams {}
+export interface RuntimeInfo {
+  name: string;
+  version: string;
+  protocol_version: string;
+  pid: number;
+  python: string;
+  platform: string;
+  device: DeviceInfo;
+  versions: {
+    [k: string]: string | undefined;
+  };
+  models: ModelInfo[];
+  limits: Limits;
+  methods: string[];
+}
+export interface RuntimeState {
+  status: "draining" | "ready" | "stopping";
+  uptime_s: number;
+  active_streams: number;
+  models: ModelState[];
+  memory: MemoryInfo;
+}
+export interface ShutdownParams {
+  /**
+   * true: finish in-flight streams first; false: cancel them.
+   */
+  drain?: boolean;
+}
+export interface ShutdownResult {
+  status: "draining" | "stopping";
+  active_streams: number;
+}
+export interface StreamChunk {
+  stream_id: string;
+  tokens: TokenOut[];
+}
+export interface TokenOut {
+  id: number;
+  /**
+   * Text this token released; "" while held back.
+   */
+  text: string;
+  logprob?: number;
+}
+export interface StreamEnd {
+  stream_id: string;
+  finish_reason: "cancelled" | "length" | "stop";
+  stats: GenerationStats;
+  guidance?: GuidanceOutcome;
+}
+export interface StreamError {
+  stream_id: string;
+  finish_reason: "error";
+  error: StreamErrorInfo;
+  stats: GenerationStats;
+}
+export interface StreamErrorInfo {
+  code: number;
+  message: string;
+  data?: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface TokenizeParams {
+  model: string;
+  text: string;
+  add_bos?: boolean;
+}
+export interface TokenizeResult {
+  tokens: number[];
+}
+export interface UnloadModelResult {
+  model_id: string;
+  cancelled_streams: number;
+}
+/**
+ * Params and result of each wire method, by method name.
+ */
+export interface Methods {
+  /**
+   * Versions, device, loaded models, limits and the method list.
+   */
+  "runtime/info": {
+    params: NoParams;
+    result: RuntimeInfo;
+  };
+  /**
+   * Live status: active streams per model, memory.
+   */
+  "runtime/state": {
+    params: NoParams;
+    result: RuntimeState;
+  };
+  /**
+   * Finish (drain) or cancel in-flight streams, then exit 0.
+   */
+  "runtime/shutdown": {
+    params: ShutdownParams;
+    result: ShutdownResult;
+  };
+  /**
+   * Load a text model from a local folder or a hub id; idempotent per model_id.
+   */
+  "model/load": {
+    params: LoadModelParams;
+    result: LoadModelResult;
+  };
+  /**
+   * Unload a model; its in-flight streams end with stream/error MODEL_UNLOADED.
+   */
+  "model/unload": {
+    params: ModelRefParams;
+    result: UnloadModelResult;
+  };
+  /**
+   * The loaded models.
+   */
+  "model/list": {
+    params: NoParams;
+    result: ListModelsResult;
+  };
+  /**
+   * Token ids of a text (add_bos defaults to the tokenizer's own rule).
+   */
+  tokenize: {
+    params: TokenizeParams;
+    result: TokenizeResult;
+  };
+  /**
+   * Token ids of several texts at once.
+   */
+  batch_tokenize: {
+    params: BatchTokenizeParams;
+    result: BatchTokenizeResult;
+  };
+  /**
+   * Text of token ids.
+   */
+  detokenize: {
+    params: DetokenizeParams;
+    result: DetokenizeResult;
+  };
+  /**
+   * Generate text. streaming=true answers {stream_id} at once, then sends stream/chunk notifications and one stream/end or stream/error; streaming=false answers {text, finish_reason, stats} when done.
+   */
+  generate: {
+    params: GenerateParams;
+    result: GenerateAccepted | GenerateResult;
+  };
+  /**
+   * Cancel a stream; it ends with finish_reason "cancelled".
+   */
+  "generate/cancel": {
+    params: CancelParams;
+    result: CancelResult;
+  };
+}
+/**
+ * Params of each notification the runtime sends.
+ */
+export interface Notifications {
+  "stream/chunk": StreamChunk;
+  "stream/end": StreamEnd;
+  "stream/error": StreamError;
+}
+
+/** Protocol version of protocol/schema.json. */
+export const PROTOCOL_VERSION = "1.0" as const;
+
+/** Error `data.code` strings of the runtime, with their JSON-RPC numeric codes. */
+export const RUNTIME_ERROR_CODES = {
+  "PARSE_ERROR": -32700,
+  "INVALID_REQUEST": -32600,
+  "METHOD_NOT_FOUND": -32601,
+  "INVALID_PARAMS": -32602,
+  "INTERNAL_ERROR": -32603,
+  "MODEL_NOT_LOADED": -32001,
+  "MODEL_NOT_FOUND": -32002,
+  "MODEL_LOAD_FAILED": -32003,
+  "OUT_OF_MEMORY": -32004,
+  "GUIDANCE_INVALID": -32007,
+  "CONTEXT_LENGTH_EXCEEDED": -32008,
+  "STREAM_NOT_FOUND": -32009,
+  "STREAM_EXISTS": -32010,
+  "SHUTTING_DOWN": -32011,
+  "REQUEST_TOO_LARGE": -32012,
+  "MODEL_UNLOADED": -32013,
+  "GENERATION_FAILED": -32014,
+  "UNSUPPORTED": -32017
+} as const;
+
+/** Each method's param names (snake_case, as on the wire) and the aliases it accepts. */
+export const METHOD_PARAMS = {
+  "runtime/info": {
+    "names": [],
+    "aliases": {}
+  },
+  "runtime/state": {
+    "names": [],
+    "aliases": {}
+  },
+  "runtime/shutdown": {
+    "names": [
+      "drain"
+    ],
+    "aliases": {}
+  },
+  "model/load": {
+    "names": [
+      "model",
+      "model_id"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
+  },
+  "model/unload": {
+    "names": [
+      "model"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
+  },
+  "model/list": {
+    "names": [],
+    "aliases": {}
+  },
+  "tokenize": {
+    "names": [
+      "model",
+      "text",
+      "add_bos"
+    ],
+    "aliases": {
+      "model_id": "model",
+      "add_special_tokens": "add_bos"
+    }
+  },
+  "batch_tokenize": {
+    "names": [
+      "model",
+      "texts",
+      "add_bos"
+    ],
+    "aliases": {
+      "model_id": "model",
+      "add_special_tokens": "add_bos"
+    }
+  },
+  "detokenize": {
+    "names": [
+      "model",
+      "tokens",
+      "skip_special_tokens"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
+  },
+  "generate": {
+    "names": [
+      "model",
+      "prompt",
+      "messages",
+      "stream_id",
+      "streaming",
+      "max_tokens",
+      "temperature",
+      "top_p",
+      "top_k",
+      "min_p",
+      "seed",
+      "repetition_penalty",
+      "presence_penalty",
+      "frequency_penalty",
+      "penalty_context_size",
+      "stop_sequences",
+      "stop_token_ids",
+      "add_bos",
+      "logprobs",
+      "guidance"
+    ],
+    "aliases": {
+      "stream": "streaming",
+      "model_id": "model",
+      "add_special_tokens": "add_bos"
+    }
+  },
+  "generate/cancel": {
+    "names": [
+      "stream_id"
+    ],
+    "aliases": {}
+  }
+} as const;
