@@ -1,0 +1,172 @@
+// createEngine's options: their defaults, and checks that name what was
+// expected and what was received.
+import { describeValue } from '../errors/describe.js';
+import { EngineError } from '../errors/engine-error.js';
+import { DEFAULT_RESTART_POLICY, NO_RESTARTS } from '../supervisor/policy.js';
+import type { RestartPolicy } from '../supervisor/policy.js';
+import { defaultPythonPath, defaultRuntimePath } from '../transport/spawn.js';
+import { foldNames, objectArgument } from '../wire/fold.js';
+import { camelCase } from '../wire/names.js';
+import type { SnakeCase } from '../wire/names.js';
+
+export interface EngineOptions {
+  /** Python that runs the runtime. Default: $MLX_SERVING_PYTHON, else the package's .venv. */
+  pythonPath?: string;
+  /** The runtime script. Default: the package's python/runtime.py. */
+  runtimePath?: string;
+  /** A runtime.yaml to start with (`--config`). Default: $MLX_SERVING_CONFIG, else config/runtime.yaml. */
+  configPath?: string;
+  /** Working directory of the runtime: relative model paths resolve against it. Default: process.cwd(). */
+  cwd?: string;
+  /** Extra environment variables for the runtime. */
+  env?: Record<string, string>;
+  /** Log every wire message and the runtime's stderr to this process's stderr. */
+  verbose?: boolean;
+  /** Default time limit of each call, in ms (a call's own `timeoutMs` wins); 0 = none. Default: 0. */
+  requestTimeoutMs?: number;
+  /** How long the runtime may take to start and answer runtime/info. Default: 120000. */
+  startTimeoutMs?: number;
+  /** dispose(): how long to wait for the runtime to exit before SIGTERM, then before SIGKILL. Default: 5000. */
+  forceKillAfterMs?: number;
+  /** Restart a runtime that died: true (default policy), false, or a policy. */
+  restart?: boolean | Partial<RestartPolicy>;
+  /** Tokens a generator buffers for a slow consumer before the bridge stops reading. Default: 1024. */
+  highWaterMark?: number;
+}
+
+/** Options with their snake_case twins (`python_path`, `request_timeout_ms`, ...) accepted too. */
+export type CreateEngineOptions = EngineOptions & { [K in keyof EngineOptions as SnakeCase<K>]?: EngineOptions[K] };
+
+export interface ResolvedOptions {
+  pythonPath: string;
+  runtimePath: string;
+  configPath: string | undefined;
+  cwd: string;
+  env: Record<string, string>;
+  verbose: boolean;
+  requestTimeoutMs: number;
+  startTimeoutMs: number;
+  forceKillAfterMs: number;
+  restart: RestartPolicy;
+  highWaterMark: number;
+}
+
+type Check<T> = (value: unknown, name: string) => T;
+
+const text: Check<string> = (value, name) =>
+  typeof value === 'string' && value !== '' ? value : invalid(name, 'a non-empty string', value);
+
+const flag: Check<boolean> = (value, name) => (typeof value === 'boolean' ? value : invalid(name, 'a boolean', value));
+
+const count: Check<number> = (value, name) =>
+  Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : invalid(name, 'a non-negative integer', value);
+
+const positive: Check<number> = (value, name) =>
+  Number.isSafeInteger(value) && (value as number) > 0 ? (value as number) : invalid(name, 'a positive integer', value);
+
+const strings: Check<Record<string, string>> = (value, name) => {
+  const ok = value !== null && typeof value === 'object' && Object.values(value).every((item) => typeof item === 'string');
+  return ok ? (value as Record<string, string>) : invalid(name, 'an object of strings', value);
+};
+
+const OPTION_CHECKS: { [K in keyof ResolvedOptions]: Check<ResolvedOptions[K]> } = {
+  pythonPath: text,
+  runtimePath: text,
+  configPath: text,
+  cwd: text,
+  env: strings,
+  verbose: flag,
+  requestTimeoutMs: count,
+  startTimeoutMs: positive,
+  forceKillAfterMs: count,
+  restart: restartPolicy,
+  highWaterMark: positive,
+};
+
+// Validates createEngine's options and fills in the defaults.
+export function resolveOptions(options: unknown): ResolvedOptions {
+  const given = checkKnown(foldNames(objectArgument(options, 'the options of `createEngine`'), camelCase, 'createEngine'), OPTION_CHECKS, 'option');
+  const pick = <K extends keyof ResolvedOptions>(name: K, fallback: ResolvedOptions[K]): ResolvedOptions[K] =>
+    given[name] === undefined ? fallback : OPTION_CHECKS[name](given[name], name);
+  return {
+    pythonPath: pick('pythonPath', process.env['MLX_SERVING_PYTHON'] || defaultPythonPath()),
+    runtimePath: pick('runtimePath', defaultRuntimePath()),
+    configPath: pick('configPath', undefined),
+    cwd: pick('cwd', process.cwd()),
+    env: pick('env', {}),
+    verbose: pick('verbose', false),
+    requestTimeoutMs: pick('requestTimeoutMs', 0),
+    startTimeoutMs: pick('startTimeoutMs', 120_000),
+    forceKillAfterMs: pick('forceKillAfterMs', 5_000),
+    restart: pick('restart', DEFAULT_RESTART_POLICY),
+    highWaterMark: pick('highWaterMark', 1024),
+  };
+}
+
+function restartPolicy(value: unknown, name: string): RestartPolicy {
+  if (value === true) return DEFAULT_RESTART_POLICY;
+  if (value === false) return NO_RESTARTS;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return invalid(name, 'a boolean or a restart policy object', value);
+  }
+  const given = checkKnown(foldNames(value, camelCase, 'the `restart` option'), DEFAULT_RESTART_POLICY, 'restart policy field');
+  const field = (key: keyof RestartPolicy, check: Check<number>): number =>
+    given[key] === undefined ? DEFAULT_RESTART_POLICY[key] : check(given[key], `restart.${key}`);
+  const factor = given['factor'] ?? DEFAULT_RESTART_POLICY.factor;
+  if (typeof factor !== 'number' || !(factor >= 1)) invalid('restart.factor', 'a number >= 1', factor);
+  const policy = {
+    maxRestarts: field('maxRestarts', count),
+    initialDelayMs: field('initialDelayMs', count),
+    factor: factor as number,
+    maxDelayMs: field('maxDelayMs', count),
+    resetAfterMs: field('resetAfterMs', count),
+  };
+  if (policy.maxDelayMs < policy.initialDelayMs) {
+    invalid('restart.maxDelayMs', `at least restart.initialDelayMs (${policy.initialDelayMs})`, policy.maxDelayMs);
+  }
+  return policy;
+}
+
+function checkKnown(given: Record<string, unknown>, known: object, what: string): Record<string, unknown> {
+  const unknown = Object.keys(given).filter((name) => !(name in known));
+  if (unknown.length > 0) {
+    const names = unknown.map((name) => `\`${name}\``).join(', ');
+    const expected = Object.keys(known).map((name) => `\`${name}\``).join(', ');
+    throw EngineError.invalidOptions(`Unknown ${what}${unknown.length > 1 ? 's' : ''} ${names}; expected one of ${expected}.`);
+  }
+  return given;
+}
+
+function invalid(name: string, expected: string, value: unknown): never {
+  throw EngineError.invalidOptions(`Expected the \`${name}\` option to be ${expected}, got ${describeValue(value)}.`);
+}
+
+export interface CallOptions {
+  /** Time limit of this call in ms (0 = none); default: the engine's `requestTimeoutMs`. */
+  timeoutMs?: number;
+  timeout_ms?: number;
+}
+
+export interface StreamCallOptions extends CallOptions {
+  /** Aborting cancels the generation on the runtime. */
+  signal?: AbortSignal;
+}
+
+export interface ResolvedCallOptions {
+  timeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+// Checks a call's options; the engine's default fills in the time limit.
+export function resolveCallOptions(options: unknown, caller: string, defaultTimeoutMs: number): ResolvedCallOptions {
+  const given = checkKnown(foldNames(objectArgument(options, `the options of \`${caller}\``), camelCase, caller), { timeoutMs: 0, signal: 0 }, 'call option');
+  const timeoutMs = given['timeoutMs'] === undefined ? defaultTimeoutMs : count(given['timeoutMs'], 'timeoutMs');
+  const signal = given['signal'];
+  if (signal !== undefined && !(signal instanceof AbortSignal)) invalid('signal', 'an AbortSignal', signal);
+  return { timeoutMs: timeoutMs > 0 ? timeoutMs : undefined, signal: signal as AbortSignal | undefined };
+}
+
+// What is left of a call's time limit once it waited for a runtime.
+export function remaining(timeoutMs: number | undefined, started: number): number | undefined {
+  return timeoutMs === undefined ? undefined : Math.max(1, timeoutMs - (Date.now() - started));
+}

@@ -1,0 +1,172 @@
+// A streaming generation as an async iterator: the stream starts at once,
+// chunks queue until the consumer takes them (within the flow-control
+// bound), and leaving the loop early cancels the stream on the runtime.
+import { EngineError } from '../errors/engine-error.js';
+import type { StreamListener } from '../rpc/streams.js';
+import type { Session } from '../supervisor/launch.js';
+import { remaining } from '../engine/options.js';
+import type { GenerateParams } from '../wire/generated.js';
+import { camelizeKeys } from '../wire/names.js';
+import { abortedBeforeStart, cancelOnRuntime } from './cancel.js';
+import { tokenChunk } from './chunks.js';
+import type { FinishReason, GeneratorChunk, Stats } from './chunks.js';
+import type { FlowControl } from './flow.js';
+
+export interface GeneratorHost {
+  /** A ready runtime's session now, or a promise of one (see Engine). */
+  session(timeoutMs: number | undefined): Session | Promise<Session>;
+  readonly flow: FlowControl;
+  /** The generator will yield nothing more (the engine stops counting it as open). */
+  finished(generator: TokenGenerator): void;
+}
+
+export interface StartOptions {
+  params: GenerateParams & { stream_id: string };
+  timeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
+  /** The stream's id on the wire (yours, or one the engine chose). */
+  readonly streamId: string;
+  readonly #host: GeneratorHost;
+  readonly #signal: AbortSignal | undefined;
+  readonly #timeoutMs: number | undefined;
+  #buffer: GeneratorChunk[] = [];
+  #head = 0;
+  #wake: (() => void)[] = [];
+  #session: Session | undefined;
+  #finished = false;
+  #left = false; // the consumer called return() (or broke out of the loop)
+  #cancelling: Promise<void> | undefined;
+  #finishReason: FinishReason | undefined;
+  #stats: Stats | undefined;
+
+  constructor(host: GeneratorHost, options: StartOptions) {
+    this.streamId = options.params.stream_id;
+    this.#host = host;
+    this.#signal = options.signal;
+    this.#timeoutMs = options.timeoutMs;
+    this.#signal?.addEventListener('abort', this.#onAbort);
+    if (this.#signal?.aborted) this.#onAbort();
+    else void this.#start(options);
+  }
+
+  /** How the stream finished, once it did ('stop', 'length' or 'cancelled'). */
+  get finishReason(): FinishReason | undefined {
+    return this.#finishReason;
+  }
+
+  /** The stream's stats, once it finished. */
+  get stats(): Stats | undefined {
+    return this.#stats;
+  }
+
+  /** Tokens received and not yet taken by the consumer (what flow control bounds). */
+  get bufferedTokens(): number {
+    return this.#buffer.length - this.#head;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<GeneratorChunk, undefined>> {
+    for (;;) {
+      const chunk = this.#take();
+      if (chunk !== undefined) return { done: false, value: chunk };
+      if (this.#finished || this.#left) return { done: true, value: undefined };
+      this.#host.flow.waiting(true);
+      await new Promise<void>((resolve) => this.#wake.push(resolve));
+      this.#host.flow.waiting(false);
+    }
+  }
+
+  // Leaving the loop early (break, return, throw inside it) cancels the
+  // stream; resolves once the runtime has confirmed it.
+  async return(): Promise<IteratorResult<GeneratorChunk, undefined>> {
+    if (!this.#left) {
+      this.#left = true;
+      this.#buffer = [];
+      this.#head = 0;
+      this.#host.flow.release(this);
+      this.#notify();
+      await this.cancel();
+    }
+    return { done: true, value: undefined };
+  }
+
+  // Asks the runtime to end the stream; the consumer still gets its last
+  // chunks and a metadata chunk with finishReason 'cancelled'.
+  cancel(): Promise<void> {
+    if (this.#finished || this.#session === undefined) return Promise.resolve();
+    this.#cancelling ??= cancelOnRuntime(this.#session, this.streamId, this.#timeoutMs);
+    return this.#cancelling;
+  }
+
+  async #start(options: StartOptions): Promise<void> {
+    const listener: StreamListener = {
+      chunk: (params) => this.#push(params.tokens.map(tokenChunk)),
+      end: (params) => {
+        this.#finishReason = params.finish_reason;
+        this.#stats = camelizeKeys(params.stats);
+        this.#finish({ type: 'metadata', finishReason: params.finish_reason, stats: this.#stats });
+      },
+      error: (error) => this.#finish({ type: 'error', error }),
+    };
+    const started = Date.now();
+    try {
+      const now = this.#host.session(options.timeoutMs);
+      const session = now instanceof Promise ? await now : now;
+      if (this.#finished || this.#left) return void this.#finish(undefined);
+      this.#session = session;
+      session.client.openStream(this.streamId, listener);
+      await session.client.request('generate', options.params, remaining(options.timeoutMs, started));
+    } catch (error) {
+      this.#finish({ type: 'error', error: error as EngineError });
+      // Timed out waiting to be accepted: nobody reads it, so it must not run on.
+      if (EngineError.is(error, 'TIMEOUT') && this.#session !== undefined) void cancelOnRuntime(this.#session, this.streamId, this.#timeoutMs);
+    }
+  }
+
+  #onAbort = (): void => {
+    if (this.#session === undefined) this.#finish({ type: 'error', error: abortedBeforeStart('The stream', this.#signal) });
+    else void this.cancel();
+  };
+
+  #push(chunks: GeneratorChunk[]): void {
+    if (this.#left || this.#finished) return;
+    // One by one: a chunk that coalesced tens of thousands of tokens is too many arguments for push(...).
+    for (const chunk of chunks) this.#buffer.push(chunk);
+    this.#host.flow.report(this, this.bufferedTokens);
+    this.#notify();
+  }
+
+  #take(): GeneratorChunk | undefined {
+    if (this.#head >= this.#buffer.length) return undefined;
+    const chunk = this.#buffer[this.#head];
+    this.#head += 1;
+    if (this.#head >= 1024 && this.#head * 2 >= this.#buffer.length) {
+      this.#buffer = this.#buffer.slice(this.#head);
+      this.#head = 0;
+    }
+    if (!this.#finished) this.#host.flow.report(this, this.bufferedTokens);
+    return chunk;
+  }
+
+  // The last chunk (metadata or error) is queued; nothing comes after it.
+  #finish(last: GeneratorChunk | undefined): void {
+    if (this.#finished) return;
+    if (last !== undefined) this.#push([last]);
+    this.#finished = true;
+    this.#session?.client.closeStream(this.streamId);
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#host.flow.release(this);
+    this.#host.finished(this);
+    this.#notify();
+  }
+
+  #notify(): void {
+    for (const wake of this.#wake.splice(0)) wake();
+  }
+}

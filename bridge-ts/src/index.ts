@@ -1,0 +1,69 @@
+// mlx-serving for Node: start the Python runtime, talk to it with types.
+//
+//   const engine = await createEngine();
+//   await engine.loadModel({ model: 'models/demo', modelId: 'demo' });
+//   for await (const chunk of engine.createGenerator({ model: 'demo', prompt: 'Hi', maxTokens: 40 })) { ... }
+//   await engine.dispose();
+import { CamelEngine } from './engine/engine.js';
+import { resolveOptions } from './engine/options.js';
+import type { CreateEngineOptions } from './engine/options.js';
+import { addSnakeCaseTwins } from './engine/twins.js';
+import type { SnakeCaseTwins } from './engine/twins.js';
+import { Supervisor } from './supervisor/supervisor.js';
+
+addSnakeCaseTwins(CamelEngine.prototype);
+
+/** The engine: every method in camelCase and as its snake_case twin (load_model, create_generator, ...). */
+export type Engine = CamelEngine & SnakeCaseTwins<CamelEngine>;
+
+const MAX_LINE_BYTES = 256 * 1024 * 1024;
+
+/** Starts the runtime and resolves once it answers; rejects with RUNTIME_START_FAILED or INVALID_OPTIONS. */
+export async function createEngine(options: CreateEngineOptions = {}): Promise<Engine> {
+  const resolved = resolveOptions(options);
+  const log = resolved.verbose ? (line: string) => process.stderr.write(`[mlx-serving] ${line}\n`) : undefined;
+  const supervisor = new Supervisor({
+    spec: {
+      pythonPath: resolved.pythonPath,
+      runtimePath: resolved.runtimePath,
+      configPath: resolved.configPath,
+      env: resolved.env,
+      cwd: resolved.cwd,
+    },
+    startTimeoutMs: resolved.startTimeoutMs,
+    maxLineBytes: MAX_LINE_BYTES,
+    log,
+    restart: resolved.restart,
+    forceKillAfterMs: resolved.forceKillAfterMs,
+  });
+  await supervisor.start();
+  return new CamelEngine(supervisor, resolved) as Engine;
+}
+
+/** Runs `fn` with a fresh engine and disposes of it afterwards, also when `fn` throws. */
+export async function withEngine<T>(fn: (engine: Engine) => Promise<T> | T, options: CreateEngineOptions = {}): Promise<T> {
+  const engine = await createEngine(options);
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.dispose();
+  }
+}
+
+/** snake_case twins of the entry points. */
+export const create_engine = createEngine;
+export const with_engine = withEngine;
+
+export type { EngineInfo, GenerateOutput, GenerateParams } from './engine/engine.js';
+export type { CallOptions, CreateEngineOptions, EngineOptions, StreamCallOptions } from './engine/options.js';
+export { BRIDGE_ERROR_CODES, EngineError } from './errors/engine-error.js';
+export type { BridgeErrorCode, EngineErrorCode, RuntimeErrorCode } from './errors/engine-error.js';
+export type { ErrorChunk, FinishReason, GeneratorChunk, MetadataChunk, Stats, TokenChunk } from './generator/chunks.js';
+export type { TokenGenerator } from './generator/generator.js';
+export type { EngineEvents, ExitEvent, ReadyEvent, RestartEvent } from './supervisor/events.js';
+export type { RestartPolicy } from './supervisor/policy.js';
+export type { EngineStatus } from './supervisor/supervisor.js';
+export type { Camelize } from './wire/names.js';
+export type { Method, Params, Result, WireParams, WireResult } from './wire/params.js';
+export { PROTOCOL_VERSION, RUNTIME_ERROR_CODES } from './wire/generated.js';
+export type * as wire from './wire/generated.js';

@@ -1,0 +1,763 @@
+// GENERATED from protocol/schema.json by bridge-ts/scripts/generate-wire-types.mjs; do not edit.
+// Regenerate with `npm run generate` after the schema changes.
+
+export interface BatchTokenizeParams {
+  model: string;
+  texts: string[];
+  add_bos?: boolean;
+}
+export interface BatchTokenizeResult {
+  tokens: number[][];
+}
+export interface CanaryState {
+  stable_model: string;
+  canary_model: string;
+  canary_source: string;
+  state: "active" | "loading" | "promoted" | "rolled_back" | "stopped";
+  /**
+   * Index into schedule.
+   */
+  stage: number;
+  /**
+   * Share of request keys routed to the canary now.
+   */
+  percentage: number;
+  schedule: number[];
+  stage_requests: number;
+  stage_failures: number;
+  canary_ttft_p99_ms: number | null;
+  stable_ttft_p99_ms: number | null;
+  reason: string | null;
+}
+export interface CancelParams {
+  stream_id: string;
+}
+export interface CancelResult {
+  stream_id: string;
+  /**
+   * false when the stream had already finished on its own.
+   */
+  cancelled: boolean;
+}
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+export interface ConfigReloadResult {
+  config_path: string;
+  flags_path: string;
+  /**
+   * runtime.yaml keys applied, dotted.
+   */
+  changed: string[];
+  /**
+   * feature-flags.yaml keys applied.
+   */
+  flags_changed: string[];
+  /**
+   * runtime.yaml keys that changed but apply only at start-up (not applied).
+   */
+  restart_required: string[];
+  warnings: string[];
+}
+export interface DetokenizeParams {
+  model: string;
+  tokens: number[];
+  skip_special_tokens?: boolean;
+}
+export interface DetokenizeResult {
+  text: string;
+}
+export interface DeviceInfo {
+  type: "cpu" | "gpu";
+  name: string;
+}
+export interface ErrorObject {
+  code: number;
+  message: string;
+  data?: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface FlagState {
+  enabled: boolean;
+  rollout_percentage: number;
+  sub_flags: {
+    [k: string]: boolean | undefined;
+  };
+  on_for_key?: boolean;
+}
+export interface FlagsParams {
+  /**
+   * Also say whether each flag is on for this key.
+   */
+  request_key?: string;
+}
+export interface FlagsResult {
+  path: string;
+  kill_switch: boolean;
+  flags: {
+    [k: string]: FlagState | undefined;
+  };
+}
+export interface GenerateAccepted {
+  stream_id: string;
+  /**
+   * The model id that serves the stream.
+   */
+  model: string;
+  /**
+   * Which side of a canary rollout served the request; "stable" without one.
+   */
+  variant: "canary" | "stable";
+}
+export interface GenerateParams {
+  model: string;
+  prompt?: string | number[];
+  /**
+   * @minItems 1
+   */
+  messages?: ChatMessage[];
+  stream_id?: string;
+  streaming?: boolean;
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  seed?: number;
+  repetition_penalty?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  penalty_context_size?: number;
+  /**
+   * @maxItems 32
+   */
+  stop_sequences?: string[];
+  /**
+   * @maxItems 256
+   */
+  stop_token_ids?: number[];
+  add_bos?: boolean;
+  logprobs?: boolean;
+  guidance?: JsonSchemaGuidance | RegexGuidance | XmlGuidance;
+  /**
+   * Routes the request (canary, flag rollouts) by a deterministic hash: the same key, the same variant. Alias: user_id. Default: the stream_id.
+   */
+  request_key?: string;
+}
+export interface JsonSchemaGuidance {
+  mode: "json_schema";
+  /**
+   * A JSON Schema (draft 7) object.
+   */
+  schema: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface RegexGuidance {
+  mode: "regex";
+  /**
+   * The whole output must match it. Rust `regex` syntax, no look-around or backreferences; \d \w \s are ASCII classes.
+   */
+  pattern: string;
+}
+export interface XmlGuidance {
+  mode: "xml";
+  /**
+   * A DTD (its declarations).
+   */
+  schema: string;
+  /**
+   * The document element; default: the first declared.
+   */
+  root?: string;
+  /**
+   * Longest text run and attribute value, in characters; default: unbounded.
+   */
+  max_text_length?: number;
+}
+export interface GenerateResult {
+  text: string;
+  finish_reason: "cancelled" | "length" | "stop";
+  stats: GenerationStats;
+  stream_id: string;
+  model: string;
+  /**
+   * Which side of a canary rollout served the request; "stable" without one.
+   */
+  variant: "canary" | "stable";
+  guidance?: GuidanceOutcome;
+}
+export interface GenerationStats {
+  prompt_tokens: number;
+  generated_tokens: number;
+  ttft_ms: number;
+  tokens_per_second: number;
+  total_ms: number;
+}
+export interface GuidanceOutcome {
+  /**
+   * true: the text is a whole valid output of the grammar (JSON that validates, a full regex match, a valid XML document); false: it is cut.
+   */
+  complete: boolean;
+}
+export interface LatencySummary {
+  /**
+   * Samples in the sketch (tokens, for inter_token_ms).
+   */
+  count: number;
+  mean: number | null;
+  min: number | null;
+  max: number | null;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+export interface Limits {
+  max_message_bytes: number;
+  max_batch_size: number;
+  max_tokens: number;
+}
+export interface ListModelsResult {
+  models: ModelInfo[];
+}
+export interface ModelInfo {
+  model_id: string;
+  path: string;
+  kind: "text" | "vision";
+  context_length: number;
+  vocab_size: number;
+  parameters: number;
+  quantization: Quantization | null;
+  eos_token_ids: number[];
+}
+export interface Quantization {
+  bits: number;
+  group_size: number;
+}
+export interface LoadModelParams {
+  /**
+   * Local folder or hub id.
+   */
+  model: string;
+  /**
+   * Name to refer to the model by; default: `model`.
+   */
+  model_id?: string;
+}
+export interface LoadModelResult {
+  model_id: string;
+  path: string;
+  kind: "text" | "vision";
+  context_length: number;
+  vocab_size: number;
+  parameters: number;
+  quantization: Quantization | null;
+  eos_token_ids: number[];
+  load_ms: number;
+  already_loaded: boolean;
+}
+export interface MemoryInfo {
+  active_bytes: number;
+  peak_bytes: number;
+  cache_bytes: number;
+}
+export interface MetricsParams {
+  /**
+   * Only this model in `models`; default: all.
+   */
+  model?: string;
+}
+export interface MetricsSnapshot {
+  uptime_s: number;
+  window_s: number;
+  overall: ModelMetrics;
+  models: {
+    [k: string]: ModelMetrics | undefined;
+  };
+  /**
+   * Every error response of any method, by data.code (stream/error notifications are in each model's errors_by_code).
+   */
+  rpc_errors_by_code: {
+    [k: string]: number | undefined;
+  };
+  qos: QosState;
+  canary: CanaryState[];
+}
+export interface ModelMetrics {
+  active_streams: number;
+  /**
+   * Accepted streams still waiting for their first token.
+   */
+  queue_depth: number;
+  lifetime: TrafficMetrics;
+  window: TrafficMetrics;
+}
+export interface TrafficMetrics {
+  requests: RequestCounts;
+  prompt_tokens: number;
+  generated_tokens: number;
+  errors_by_code: {
+    [k: string]: number | undefined;
+  };
+  /**
+   * Share of requests that failed by the runtime's fault (GENERATION_FAILED, OUT_OF_MEMORY, INTERNAL_ERROR); null without requests.
+   */
+  error_rate: number | null;
+  ttft_ms: LatencySummary;
+  inter_token_ms: LatencySummary;
+  e2e_ms: LatencySummary;
+  tokens_per_s: LatencySummary;
+}
+export interface RequestCounts {
+  total: number;
+  /**
+   * Ended with finish_reason stop or length.
+   */
+  completed: number;
+  cancelled: number;
+  /**
+   * Accepted, then ended with stream/error.
+   */
+  failed: number;
+  /**
+   * Answered with an error, never accepted.
+   */
+  rejected: number;
+}
+export interface QosState {
+  dry_run: boolean;
+  window_s: number;
+  slos: number;
+  breaches: QosBreach[];
+  /**
+   * Models whose new requests get OVERLOADED.
+   */
+  shedding: string[];
+  /**
+   * Models whose max batch size is lowered now (reduce_batch, flag batching).
+   */
+  batch_limits: {
+    [k: string]: number | undefined;
+  };
+}
+export interface QosBreach {
+  slo: string;
+  model: string;
+  observed: number;
+  threshold: number;
+  policy: "alert" | "reduce_batch" | "shed";
+  action: "alert" | "reduce_batch" | "shed";
+  /**
+   * Seconds since the breach began.
+   */
+  since_s: number;
+}
+export interface ModelRefParams {
+  model: string;
+}
+export interface ModelState {
+  model_id: string;
+  active_streams: number;
+}
+export interface NoParams {}
+export interface PrometheusResult {
+  content_type: string;
+  text: string;
+}
+export interface QosRecovered {
+  slo: string;
+  model: string;
+  /**
+   * null: no data in the window any more, or the SLO was removed by a reload.
+   */
+  observed: number | null;
+  threshold: number;
+  window_s: number;
+  /**
+   * The remediation now lifted (alert: none was in force).
+   */
+  action: "alert" | "reduce_batch" | "shed";
+  duration_s: number;
+}
+export interface QosViolation {
+  slo: string;
+  model: string;
+  observed: number;
+  threshold: number;
+  window_s: number;
+  /**
+   * Requests in the window the value comes from.
+   */
+  samples: number;
+  policy: "alert" | "reduce_batch" | "shed";
+  /**
+   * What the runtime did: the policy, or alert under dry_run.
+   */
+  action: "alert" | "reduce_batch" | "shed";
+  dry_run: boolean;
+}
+export interface RuntimeInfo {
+  name: string;
+  version: string;
+  protocol_version: string;
+  pid: number;
+  python: string;
+  platform: string;
+  device: DeviceInfo;
+  versions: {
+    [k: string]: string | undefined;
+  };
+  models: ModelInfo[];
+  limits: Limits;
+  methods: string[];
+}
+export interface RuntimeState {
+  status: "draining" | "ready" | "stopping";
+  uptime_s: number;
+  active_streams: number;
+  models: ModelState[];
+  memory: MemoryInfo;
+}
+export interface ShutdownParams {
+  /**
+   * true: finish in-flight streams first; false: cancel them.
+   */
+  drain?: boolean;
+}
+export interface ShutdownResult {
+  status: "draining" | "stopping";
+  active_streams: number;
+}
+export interface StreamChunk {
+  stream_id: string;
+  tokens: TokenOut[];
+}
+export interface TokenOut {
+  id: number;
+  /**
+   * Text this token released; "" while held back.
+   */
+  text: string;
+  logprob?: number;
+}
+export interface StreamEnd {
+  stream_id: string;
+  finish_reason: "cancelled" | "length" | "stop";
+  stats: GenerationStats;
+  model: string;
+  /**
+   * Which side of a canary rollout served the request; "stable" without one.
+   */
+  variant: "canary" | "stable";
+  guidance?: GuidanceOutcome;
+}
+export interface StreamError {
+  stream_id: string;
+  finish_reason: "error";
+  error: StreamErrorInfo;
+  stats: GenerationStats;
+  model: string;
+  /**
+   * Which side of a canary rollout served the request; "stable" without one.
+   */
+  variant: "canary" | "stable";
+}
+export interface StreamErrorInfo {
+  code: number;
+  message: string;
+  data?: {
+    [k: string]: unknown | undefined;
+  };
+}
+export interface TokenizeParams {
+  model: string;
+  text: string;
+  add_bos?: boolean;
+}
+export interface TokenizeResult {
+  tokens: number[];
+}
+export interface UnloadModelResult {
+  model_id: string;
+  cancelled_streams: number;
+}
+/**
+ * Params and result of each wire method, by method name.
+ */
+export interface Methods {
+  /**
+   * Versions, device, loaded models, limits and the method list.
+   */
+  "runtime/info": {
+    params: NoParams;
+    result: RuntimeInfo;
+  };
+  /**
+   * Live status: active streams per model, memory.
+   */
+  "runtime/state": {
+    params: NoParams;
+    result: RuntimeState;
+  };
+  /**
+   * Finish (drain) or cancel in-flight streams, then exit 0.
+   */
+  "runtime/shutdown": {
+    params: ShutdownParams;
+    result: ShutdownResult;
+  };
+  /**
+   * Load a text model from a local folder or a hub id; idempotent per model_id.
+   */
+  "model/load": {
+    params: LoadModelParams;
+    result: LoadModelResult;
+  };
+  /**
+   * Unload a model; its in-flight streams end with stream/error MODEL_UNLOADED.
+   */
+  "model/unload": {
+    params: ModelRefParams;
+    result: UnloadModelResult;
+  };
+  /**
+   * The loaded models.
+   */
+  "model/list": {
+    params: NoParams;
+    result: ListModelsResult;
+  };
+  /**
+   * Token ids of a text (add_bos defaults to the tokenizer's own rule).
+   */
+  tokenize: {
+    params: TokenizeParams;
+    result: TokenizeResult;
+  };
+  /**
+   * Token ids of several texts at once.
+   */
+  batch_tokenize: {
+    params: BatchTokenizeParams;
+    result: BatchTokenizeResult;
+  };
+  /**
+   * Text of token ids.
+   */
+  detokenize: {
+    params: DetokenizeParams;
+    result: DetokenizeResult;
+  };
+  /**
+   * Generate text. streaming=true answers {stream_id} at once, then sends stream/chunk notifications and one stream/end or stream/error; streaming=false answers {text, finish_reason, stats} when done.
+   */
+  generate: {
+    params: GenerateParams;
+    result: GenerateAccepted | GenerateResult;
+  };
+  /**
+   * Cancel a stream; it ends with finish_reason "cancelled".
+   */
+  "generate/cancel": {
+    params: CancelParams;
+    result: CancelResult;
+  };
+  /**
+   * Counters, latency percentiles (lifetime and window), gauges per model; QoS breaches and canary states.
+   */
+  "metrics/get": {
+    params: MetricsParams;
+    result: MetricsSnapshot;
+  };
+  /**
+   * The metrics in the Prometheus text exposition format 0.0.4.
+   */
+  "metrics/prometheus": {
+    params: NoParams;
+    result: PrometheusResult;
+  };
+  /**
+   * Re-read feature-flags.yaml and the reloadable parts of runtime.yaml (metrics, qos, canary, debug); a bad file is refused and the running config stays.
+   */
+  "config/reload": {
+    params: NoParams;
+    result: ConfigReloadResult;
+  };
+  /**
+   * The feature flags in force, and whether each is on for a request key.
+   */
+  "flags/get": {
+    params: FlagsParams;
+    result: FlagsResult;
+  };
+}
+/**
+ * Params of each notification the runtime sends.
+ */
+export interface Notifications {
+  "stream/chunk": StreamChunk;
+  "stream/end": StreamEnd;
+  "stream/error": StreamError;
+  "qos/violation": QosViolation;
+  "qos/recovered": QosRecovered;
+  "canary/update": CanaryState;
+}
+
+/** Protocol version of protocol/schema.json. */
+export const PROTOCOL_VERSION = "1.0" as const;
+
+/** Error `data.code` strings of the runtime, with their JSON-RPC numeric codes. */
+export const RUNTIME_ERROR_CODES = {
+  "PARSE_ERROR": -32700,
+  "INVALID_REQUEST": -32600,
+  "METHOD_NOT_FOUND": -32601,
+  "INVALID_PARAMS": -32602,
+  "INTERNAL_ERROR": -32603,
+  "MODEL_NOT_LOADED": -32001,
+  "MODEL_NOT_FOUND": -32002,
+  "MODEL_LOAD_FAILED": -32003,
+  "OUT_OF_MEMORY": -32004,
+  "OVERLOADED": -32006,
+  "GUIDANCE_INVALID": -32007,
+  "CONTEXT_LENGTH_EXCEEDED": -32008,
+  "STREAM_NOT_FOUND": -32009,
+  "STREAM_EXISTS": -32010,
+  "SHUTTING_DOWN": -32011,
+  "REQUEST_TOO_LARGE": -32012,
+  "MODEL_UNLOADED": -32013,
+  "GENERATION_FAILED": -32014,
+  "UNSUPPORTED": -32017,
+  "CONFIG_INVALID": -32020
+} as const;
+
+/** Each method's param names (snake_case, as on the wire) and the aliases it accepts. */
+export const METHOD_PARAMS = {
+  "runtime/info": {
+    "names": [],
+    "aliases": {}
+  },
+  "runtime/state": {
+    "names": [],
+    "aliases": {}
+  },
+  "runtime/shutdown": {
+    "names": [
+      "drain"
+    ],
+    "aliases": {}
+  },
+  "model/load": {
+    "names": [
+      "model",
+      "model_id"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
+  },
+  "model/unload": {
+    "names": [
+      "model"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
+  },
+  "model/list": {
+    "names": [],
+    "aliases": {}
+  },
+  "tokenize": {
+    "names": [
+      "model",
+      "text",
+      "add_bos"
+    ],
+    "aliases": {
+      "model_id": "model",
+      "add_special_tokens": "add_bos"
+    }
+  },
+  "batch_tokenize": {
+    "names": [
+      "model",
+      "texts",
+      "add_bos"
+    ],
+    "aliases": {
+      "model_id": "model",
+      "add_special_tokens": "add_bos"
+    }
+  },
+  "detokenize": {
+    "names": [
+      "model",
+      "tokens",
+      "skip_special_tokens"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
+  },
+  "generate": {
+    "names": [
+      "model",
+      "prompt",
+      "messages",
+      "stream_id",
+      "streaming",
+      "max_tokens",
+      "temperature",
+      "top_p",
+      "top_k",
+      "min_p",
+      "seed",
+      "repetition_penalty",
+      "presence_penalty",
+      "frequency_penalty",
+      "penalty_context_size",
+      "stop_sequences",
+      "stop_token_ids",
+      "add_bos",
+      "logprobs",
+      "guidance",
+      "request_key"
+    ],
+    "aliases": {
+      "stream": "streaming",
+      "model_id": "model",
+      "add_special_tokens": "add_bos",
+      "user_id": "request_key"
+    }
+  },
+  "generate/cancel": {
+    "names": [
+      "stream_id"
+    ],
+    "aliases": {}
+  },
+  "metrics/get": {
+    "names": [
+      "model"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
+  },
+  "metrics/prometheus": {
+    "names": [],
+    "aliases": {}
+  },
+  "config/reload": {
+    "names": [],
+    "aliases": {}
+  },
+  "flags/get": {
+    "names": [
+      "request_key"
+    ],
+    "aliases": {}
+  }
+} as const;
