@@ -163,6 +163,9 @@ def _decode(data: bytes, source: str, index: int, limits: ImageLimits) -> Any:
                      "not a readable image (corrupt, or not an image at all)") from None
     except Image.DecompressionBombError as exc:
         raise _error(ErrorCode.IMAGE_INVALID, source, index, str(exc)) from None
+    except Exception as exc:  # a known format's header, broken: OSError, SyntaxError, ...
+        raise _error(ErrorCode.IMAGE_INVALID, source, index,
+                     f"corrupt image data ({type(exc).__name__}: {exc})") from None
     name = SUPPORTED_FORMATS.get(image.format or "")
     if name is None:
         raise _error(ErrorCode.IMAGE_INVALID, source, index,

@@ -14,6 +14,7 @@ images into arrays and the model runs on the engine thread (`VisionRunner`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,9 @@ def load_vision_model(source: str, model_id: str) -> LoadedModel:
     from mlx_lm.tokenizer_utils import TokenizerWrapper
 
     path = model_folder(source, HUB_FILES)
+    # mlx-vlm passes template arguments the way transformers 5 warns about on
+    # every request; the warning tells a user nothing they can act on.
+    logging.getLogger("transformers.processing_utils").setLevel(logging.ERROR)
     with load_errors(source):
         import mlx_vlm
         from mlx_vlm.utils import load_config
