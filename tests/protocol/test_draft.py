@@ -25,13 +25,9 @@ VARIED = {"temperature": 0, "repetition_penalty": 1.5, "max_tokens": 40}
 
 
 @pytest.fixture(scope="module")
-def client(models: Path) -> Iterator[RuntimeClient]:
-    """A runtime with tiny loaded as "tiny"; tests attach and detach drafts."""
-    runtime = RuntimeClient()
-    runtime.result("model/load", {"model": str(models / "tiny"), "model_id": "tiny"})
-    yield runtime
-    runtime.stop()
-    runtime.assert_conforms()
+def client(shared_tiny: RuntimeClient) -> RuntimeClient:
+    """The module's runtime with tiny loaded as "tiny"; tests attach and detach drafts."""
+    return shared_tiny
 
 
 @pytest.fixture
@@ -256,6 +252,23 @@ def test_unloading_the_target_drops_its_draft(client: RuntimeClient, models: Pat
     again = client.result("model/load", {"model": str(models / "tiny"), "model_id": "other"})
     assert again["draft"] is None and again["already_loaded"] is False
     client.result("model/unload", {"model": "other"})
+
+
+def test_long_prompts_are_prefilled_in_chunks(models: Path, tmp_path: Path) -> None:
+    config = tmp_path / "runtime.yaml"
+    config.write_text("batching:\n  prefill_step_size: 7\n")
+    runtime = RuntimeClient("--config", str(config))
+    try:
+        runtime.result("model/load", {"model": str(models / "tiny"), "model_id": "tiny"})
+        prompt = "The old man walks to the green hill in the rain. " * 6
+        plain, _ = run(runtime, prompt=prompt, **VARIED)
+        runtime.result("model/loadDraft", {"model": "tiny",
+                                           "draft_model": str(models / "tiny-4bit")})
+        tokens, end = run(runtime, prompt=prompt, num_draft_tokens=3, **VARIED)
+        assert ids(tokens) == ids(plain) and end["stats"]["prompt_tokens"] > 7 * 8
+    finally:
+        runtime.stop()
+    runtime.assert_conforms()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import io
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,3 +123,47 @@ def test_a_broken_header(tmp_path: Path) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
     error = failure(str(path))
     assert error.code is ErrorCode.IMAGE_INVALID and "corrupt image data" in error.message
+
+
+class _Server(http.server.BaseHTTPRequestHandler):
+    """Serves /red.png, /slow.png (after a pause) and 404 for the rest."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        if self.path not in ("/red.png", "/slow.png"):
+            self.send_error(404, "Not Found")
+            return
+        body = encoded("PNG")
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path == "/slow.png":
+            time.sleep(1.0)
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """A loopback HTTP server; its base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Server)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_fetch_an_image(server: str) -> None:
+    assert load_image(f"{server}/red.png", 0, LIMITS).size == (40, 30)
+
+
+def test_fetch_errors_name_the_url_and_the_reason(server: str) -> None:
+    error = failure(f"{server}/missing.png")
+    assert error.code is ErrorCode.IMAGE_FETCH_FAILED and "HTTP 404" in error.message
+    assert f"{server}/missing.png" in error.message
+    tiny = ImageLimits(max_bytes=64, max_side=256, fetch_timeout_s=2.0)
+    assert "over the limit of 64" in failure(f"{server}/red.png", tiny).message
+    impatient = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=0.2)
+    error = failure(f"{server}/slow.png", impatient)
+    assert error.code is ErrorCode.IMAGE_FETCH_FAILED and "0.2 s" in error.message

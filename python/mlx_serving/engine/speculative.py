@@ -17,7 +17,7 @@ logits processors) rather than its `speculative_generate_step` generator,
 so that one round is one engine step (fair to the other lanes), prompts are
 prefilled in chunks, sampling matches the batch lane, and a draft can be
 detached from a running stream (it goes on decoding with the target alone).
-Streams of this lane run one after another, not batched together.
+Streams of this lane run one after another (sequential.py), not batched.
 """
 
 from __future__ import annotations
@@ -25,54 +25,26 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.errors import ErrorCode, RpcError
-from ..config import BatchingConfig
 from .models import LoadedModel
 from .sampling import make_logits_processors, make_sampler
+from .sequential import SequentialRunner
 from .stream import ActiveStream, DraftCounts
 
 
-class SpeculativeRunner:
+class SpeculativeRunner(SequentialRunner["SpeculativeDecoding"]):
     """The speculative lane of one target model."""
 
-    def __init__(self, model: LoadedModel, config: BatchingConfig) -> None:
-        self.model = model
-        self._prefill_step = config.prefill_step_size
-        self._decodings: dict[str, SpeculativeDecoding] = {}
-
-    @property
-    def streams(self) -> list[ActiveStream]:
-        return [decoding.stream for decoding in self._decodings.values()]
-
-    def __len__(self) -> int:
-        return len(self._decodings)
-
-    def add(self, stream: ActiveStream) -> None:
+    def start(self, stream: ActiveStream) -> SpeculativeDecoding:
         draft = self.model.draft
         if draft is None:
             raise RpcError(ErrorCode.DRAFT_NOT_LOADED,
                            f"model {self.model.model_id!r} has no draft model",
                            model=self.model.model_id)
-        self._decodings[stream.stream_id] = SpeculativeDecoding(
-            self.model, draft, stream, self._prefill_step)
-
-    def remove(self, stream: ActiveStream) -> None:
-        del self._decodings[stream.stream_id]
-
-    def step(self) -> list[ActiveStream]:
-        """One round (or one prefill chunk) for each stream."""
-        finished = []
-        for stream_id, decoding in list(self._decodings.items()):
-            if decoding.advance():
-                del self._decodings[stream_id]
-                finished.append(decoding.stream)
-        return finished
+        return SpeculativeDecoding(self.model, draft, stream, self.prefill_step)
 
     def detach_draft(self) -> int:
         """Let every stream go on without its draft; returns how many had one."""
         return sum(decoding.drop_draft() for decoding in self._decodings.values())
-
-    def close(self) -> None:
-        self._decodings.clear()
 
 
 class SpeculativeDecoding:
@@ -110,6 +82,11 @@ class SpeculativeDecoding:
         had = self._draft is not None
         self._draft = self._draft_cache = None
         return had
+
+    def close(self) -> None:
+        # Free the caches now, not whenever this object is collected.
+        self.drop_draft()
+        self._target_cache = []
 
     def advance(self) -> bool:
         """One prefill chunk or one round; True when the stream has finished."""

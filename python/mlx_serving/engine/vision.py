@@ -5,7 +5,7 @@ lanes: each stream drives mlx-vlm's `generate_step` (which embeds the images,
 prefills and decodes, whatever the model family), one token per engine step,
 with the sampler and logits processors of sampling.py and the same stream
 bookkeeping (detokenizer, stops, stats) as text models. Streams of this lane
-run one after another, not batched together.
+run one after another (sequential.py), not batched together.
 
 Who runs what: images are read and decoded and the chat template rendered on
 a worker thread (`render_prompt`, images.py); the processor turns text and
@@ -23,10 +23,10 @@ from msgspec import UNSET
 
 from ..api.errors import ErrorCode, RpcError
 from ..api.messages import ChatMessage
-from ..config import BatchingConfig
 from .models import LoadedModel, describe_model, load_errors, model_folder
 from .prompting import check_fits, check_token_ids
 from .sampling import make_logits_processors, make_sampler
+from .sequential import SequentialRunner
 from .stream import ActiveStream
 
 # mlx-vlm's hub download patterns (processor and chat template files included).
@@ -91,40 +91,11 @@ def render_prompt(model: LoadedModel, prompt: str | list[int] | Any,
     return VisionPrompt(text=text, token_ids=None, images=images)
 
 
-class VisionRunner:
+class VisionRunner(SequentialRunner["VisionDecoding"]):
     """The lane of one vision model."""
 
-    def __init__(self, model: LoadedModel, config: BatchingConfig) -> None:
-        self.model = model
-        self._prefill_step = config.prefill_step_size
-        self._decodings: dict[str, VisionDecoding] = {}
-
-    @property
-    def streams(self) -> list[ActiveStream]:
-        return [decoding.stream for decoding in self._decodings.values()]
-
-    def __len__(self) -> int:
-        return len(self._decodings)
-
-    def add(self, stream: ActiveStream) -> None:
-        self._decodings[stream.stream_id] = VisionDecoding(self.model, stream, self._prefill_step)
-
-    def remove(self, stream: ActiveStream) -> None:
-        self._decodings.pop(stream.stream_id).close()
-
-    def step(self) -> list[ActiveStream]:
-        """One token for each stream (the first one also embeds and prefills)."""
-        finished = []
-        for stream_id, decoding in list(self._decodings.items()):
-            if decoding.advance():
-                self._decodings.pop(stream_id).close()
-                finished.append(decoding.stream)
-        return finished
-
-    def close(self) -> None:
-        for decoding in self._decodings.values():
-            decoding.close()
-        self._decodings.clear()
+    def start(self, stream: ActiveStream) -> VisionDecoding:
+        return VisionDecoding(self.model, stream, self.prefill_step)
 
 
 class VisionDecoding:
@@ -174,10 +145,13 @@ def _model_inputs(model: LoadedModel, prompt: VisionPrompt) -> tuple[Any, Any, A
         return mx.array([prompt.token_ids]), None, None, {}
     config = model.model.config
     try:
+        # One prompt needs no padding; asking for none also keeps the tokenizer's
+        # settings untouched while the reader thread tokenizes with it.
         inputs = prepare_inputs(
             model.processor, images=prompt.images or None, prompts=prompt.text,
             image_token_index=getattr(config, "image_token_index", None),
-            add_special_tokens=should_add_special_tokens(config.model_type, model.processor))
+            add_special_tokens=should_add_special_tokens(config.model_type, model.processor),
+            padding=False)
     except Exception as exc:  # the processor's own checks (sizes, aspect ratios, ...)
         code = ErrorCode.IMAGE_INVALID if prompt.images else ErrorCode.INVALID_PARAMS
         raise RpcError(code, f"the processor of {model.model_id!r} rejected the input: "
