@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from image_server import image_server
 from runtime_client import RuntimeClient
 
 MIME = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp"}
@@ -247,6 +248,29 @@ def test_unloading_a_vision_model_ends_its_streams(models: Path) -> None:
         end = runtime.stream_end("s")
         assert end["method"] == "stream/error"
         assert end["params"]["error"]["data"]["code"] == "MODEL_UNLOADED"
+    finally:
+        runtime.stop()
+    runtime.assert_conforms()
+
+
+def test_end_of_input_waits_for_images_still_loading(models: Path, tmp_path: Path) -> None:
+    """A piped session: the requests sent before EOF are all answered, even
+    while their images are still being fetched."""
+    runtime = RuntimeClient()
+    try:
+        with image_server() as url:
+            runtime.result("model/loadVision", {"model": str(models / "tiny-vision"),
+                                                "model_id": "v"})
+            slow = runtime.start("generate", {"model": "v", "prompt": "Hi", "stream_id": "s",
+                                              "images": [f"{url}/slow.png"], "max_tokens": 3})
+            failing = runtime.start("generate", {"model": "v", "prompt": "Hi",
+                                                 "images": [f"{url}/slow.png", f"{url}/no.png"],
+                                                 "max_tokens": 3})
+            runtime.close_stdin()
+            assert runtime.wait_exit() == 0
+        assert runtime.responses[slow]["result"] == {"stream_id": "s"}
+        assert runtime.stream_end("s")["params"]["stats"]["generated_tokens"] == 3
+        assert runtime.responses[failing]["error"]["data"]["code"] == "IMAGE_FETCH_FAILED"
     finally:
         runtime.stop()
     runtime.assert_conforms()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import base64
-import http.server
 import io
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from image_server import image_server
 from mlx_serving.api.errors import ErrorCode, RpcError
 from mlx_serving.engine.images import ImageLimits, load_image, load_images, short
 
@@ -125,33 +123,10 @@ def test_a_broken_header(tmp_path: Path) -> None:
     assert error.code is ErrorCode.IMAGE_INVALID and "corrupt image data" in error.message
 
 
-class _Server(http.server.BaseHTTPRequestHandler):
-    """Serves /red.png, /slow.png (after a pause) and 404 for the rest."""
-
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-        if self.path not in ("/red.png", "/slow.png"):
-            self.send_error(404, "Not Found")
-            return
-        body = encoded("PNG")
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path == "/slow.png":
-            time.sleep(1.0)
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    """A loopback HTTP server; its base URL."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Server)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with image_server() as url:
+        yield url
 
 
 def test_fetch_an_image(server: str) -> None:

@@ -99,6 +99,16 @@ class Engine:
         else:
             self._inbox.put(lambda: self._admit(request))
 
+    def reject(self, request: GenerationRequest, error: RpcError) -> None:
+        """Refuse a request that was being prepared (its stream id is reserved).
+        On the engine thread, so a drain waiting for that id wakes up."""
+
+        def refuse() -> None:
+            self.stream_ids.release(request.stream_id)
+            request.sink.rejected(error)
+
+        self._inbox.put(refuse)
+
     def load(self, source: str, model_id: str, kind: ModelKind = "text"
              ) -> Future[LoadModelResult]:
         self.models.begin_load(model_id)
@@ -161,7 +171,10 @@ class Engine:
             self._step()
 
     def _finished(self) -> bool:
-        return self._status == "stopping" or (self._status == "draining" and not self._streams)
+        # Draining waits for every reserved stream id: that includes requests
+        # still being prepared off this thread (images), not yet admitted.
+        return self._status == "stopping" or (self._status == "draining"
+                                              and not len(self.stream_ids))
 
     def _run_commands(self, block: bool) -> None:
         try:
@@ -193,7 +206,9 @@ class Engine:
 
     def _admit(self, request: GenerationRequest) -> None:
         try:
-            if self._status != "ready":
+            # While draining, a request accepted before the drain began still runs
+            # (new ones are refused before they reserve a stream id).
+            if self._status == "stopping":
                 raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
             model = self.models.get(request.model_id)
             stream = ActiveStream(request, model.decode)

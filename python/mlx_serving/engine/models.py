@@ -46,8 +46,8 @@ class LoadedModel:
         return self.kind == "vision"
 
     def require_text(self, feature: str) -> None:
-        """Refuse `feature` on a vision model (the vision lane runs mlx-vlm's own
-        decode loop, which has no place for it)."""
+        """Refuse `feature` on a vision model: for what only the text lanes do
+        (draft models, structured output), not mlx-vlm's decode loop."""
         if self.is_vision:
             raise RpcError(ErrorCode.UNSUPPORTED,
                            f"model {self.model_id!r} is a vision model; {feature} needs a text "

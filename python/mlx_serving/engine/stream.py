@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from msgspec import UNSET
 
@@ -24,6 +24,9 @@ from ..api.messages import (
 from .detokenizer import Decode, IncrementalDetokenizer
 from .sampling import SamplingSettings
 from .stops import StopMatcher
+
+if TYPE_CHECKING:
+    from .vision import VisionPrompt
 
 Finish = Literal["stop", "length", "cancelled"]
 
@@ -121,7 +124,7 @@ class GenerationRequest:
     sink: StreamSink
     received_at: float = field(default_factory=time.perf_counter)
     num_draft_tokens: int = 0  # > 0: decode with the model's draft, when it has one
-    vision: Any = None  # vision models: a vision.VisionPrompt (text and decoded images)
+    vision: VisionPrompt | None = None  # vision models: the rendered prompt and its images
 
 
 @dataclass

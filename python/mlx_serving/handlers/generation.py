@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Executor, Future
 
 from msgspec import UNSET
@@ -17,6 +18,8 @@ from ..engine.stream import GenerationRequest, NotificationSink, ResultSink
 from ..engine.vision import render_prompt
 from ..rpc.dispatcher import CallContext, Handler
 from ..transport.stdio import MessageWriter
+
+log = logging.getLogger(__name__)
 
 
 def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
@@ -45,10 +48,7 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
         return answer
 
     def start_vision(model: LoadedModel, params: GenerateParams, context: CallContext) -> Future:
-        sources = [params.images] if isinstance(params.images, str) else params.images or []
-        if params.images is not UNSET and not sources:
-            raise RpcError(ErrorCode.INVALID_PARAMS,
-                           "`images` is empty; send at least one image, or leave it out")
+        sources = _image_sources(params)
         if len(sources) > vision.max_images:
             raise RpcError(ErrorCode.INVALID_PARAMS,
                            f"{len(sources)} images is more than the {vision.max_images} a "
@@ -67,10 +67,12 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
             try:
                 images = load_images(sources, image_limits)
                 request.vision = render_prompt(model, params.prompt, params.messages, images)
-            except BaseException as exc:
-                engine.stream_ids.release(request.stream_id)
-                request.sink.rejected(exc if isinstance(exc, RpcError) else RpcError(
-                    ErrorCode.INTERNAL_ERROR, f"preparing the images failed: {exc}"))
+            except Exception as exc:
+                if not isinstance(exc, RpcError):
+                    log.exception("preparing the images of %s failed", request.stream_id)
+                    exc = RpcError(ErrorCode.INTERNAL_ERROR,
+                                   f"preparing the images failed: {type(exc).__name__}: {exc}")
+                engine.reject(request, exc)
                 return
             engine.submit(request)
 
@@ -103,3 +105,14 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
         return engine.cancel(params.stream_id)
 
     return {"generate": generate, "generate/cancel": cancel}
+
+
+def _image_sources(params: GenerateParams) -> list[str]:
+    if params.images is UNSET:
+        return []
+    if isinstance(params.images, str):  # one image, as the legacy `image` param sends
+        return [params.images]
+    if not params.images:
+        raise RpcError(ErrorCode.INVALID_PARAMS,
+                       "`images` is empty; send at least one image, or leave it out")
+    return params.images
