@@ -39,8 +39,9 @@ def drafted(client: RuntimeClient, models: Path) -> Iterator[RuntimeClient]:
 
 
 def run(client: RuntimeClient, model: str = "tiny", **params) -> tuple[list[dict], dict]:
-    """(tokens, stream/end params) of a streaming generation."""
-    accepted = client.result("generate", {"model": model, "prompt": PROMPT, **params})
+    """(tokens, stream/end params) of a streaming generation (greedy unless told)."""
+    accepted = client.result("generate", {"model": model, "prompt": PROMPT, "temperature": 0,
+                                          **params})
     end = client.stream_end(accepted["stream_id"])
     return client.stream_tokens(accepted["stream_id"]), end["params"]
 

@@ -49,7 +49,7 @@ def client(models: Path) -> Iterator[RuntimeClient]:
 def complete(client: RuntimeClient, **params) -> dict:
     """A non-streaming generation's result."""
     return client.result("generate", {"model": "vision", "prompt": "Describe the picture.",
-                                      "streaming": False, **params})
+                                      "streaming": False, "temperature": 0, **params})
 
 
 def test_load_vision_describes_the_model(client: RuntimeClient, models: Path) -> None:
@@ -117,7 +117,7 @@ def test_the_pixels_reach_the_model(client: RuntimeClient) -> None:
 
 def test_chat_messages_with_images_and_text_alone(client: RuntimeClient) -> None:
     chat = client.result("generate", {
-        "model": "vision", "streaming": False, "images": [data_url("PNG")], "max_tokens": 5,
+        "model": "vision", "streaming": False, "images": [data_url("PNG")], "temperature": 0, "max_tokens": 5,
         "messages": [{"role": "user", "content": "Hello."},
                      {"role": "assistant", "content": "Hi."},
                      {"role": "user", "content": "What is in the picture?"}]})
@@ -156,7 +156,7 @@ def test_sampling_stops_and_max_tokens(client: RuntimeClient) -> None:
 
 def test_cancel_a_vision_stream(client: RuntimeClient) -> None:
     client.result("generate", {"model": "vision", "prompt": "Go on.", "stream_id": "long",
-                               "images": [data_url("PNG")], "max_tokens": 100_000})
+                               "images": [data_url("PNG")], "temperature": 0, "max_tokens": 100_000})
     client.wait_for(lambda: client.stream_tokens("long"))
     assert client.result("generate/cancel", {"stream_id": "long"})["cancelled"] is True
     assert client.stream_end("long")["params"]["finish_reason"] == "cancelled"
@@ -164,9 +164,9 @@ def test_cancel_a_vision_stream(client: RuntimeClient) -> None:
 
 def test_vision_and_text_streams_run_together(client: RuntimeClient) -> None:
     client.result("generate", {"model": "vision", "prompt": "Hi", "images": [data_url("PNG")],
-                               "stream_id": "v", "max_tokens": 30})
+                               "stream_id": "v", "temperature": 0, "max_tokens": 30})
     client.result("generate", {"model": "text", "prompt": "Hi", "stream_id": "t",
-                               "max_tokens": 30})
+                               "temperature": 0, "max_tokens": 30})
     for stream_id in ("v", "t"):
         assert client.stream_end(stream_id)["params"]["stats"]["generated_tokens"] == 30
 
@@ -174,13 +174,13 @@ def test_vision_and_text_streams_run_together(client: RuntimeClient) -> None:
 def test_legacy_generate_with_image(client: RuntimeClient) -> None:
     result = client.result("generate_with_image", {
         "model_id": "vision", "prompt": "Describe.", "image": data_url("PNG"), "stream": False,
-        "max_tokens": 3})
+        "temperature": 0, "max_tokens": 3})
     assert result["stats"]["generated_tokens"] == 3
 
 
 def _error(client: RuntimeClient, **params) -> dict:
     response = client.call("generate", {"model": "vision", "prompt": "Describe.",
-                                        "max_tokens": 3, **params})
+                                        "max_tokens": 3, "temperature": 0, **params})
     assert "error" in response, response
     return response["error"]
 
@@ -242,7 +242,7 @@ def test_unloading_a_vision_model_ends_its_streams(models: Path) -> None:
     try:
         runtime.result("model/loadVision", {"model": str(models / "tiny-vision"), "model_id": "v"})
         runtime.result("generate", {"model": "v", "prompt": "Go.", "stream_id": "s",
-                                    "images": [data_url("PNG")], "max_tokens": 100_000})
+                                    "images": [data_url("PNG")], "temperature": 0, "max_tokens": 100_000})
         runtime.wait_for(lambda: runtime.stream_tokens("s"))
         assert runtime.result("model/unload", {"model": "v"})["cancelled_streams"] == 1
         end = runtime.stream_end("s")
@@ -262,7 +262,7 @@ def test_end_of_input_waits_for_images_still_loading(models: Path, tmp_path: Pat
             runtime.result("model/loadVision", {"model": str(models / "tiny-vision"),
                                                 "model_id": "v"})
             slow = runtime.start("generate", {"model": "v", "prompt": "Hi", "stream_id": "s",
-                                              "images": [f"{url}/slow.png"], "max_tokens": 3})
+                                              "images": [f"{url}/slow.png"], "temperature": 0, "max_tokens": 3})
             failing = runtime.start("generate", {"model": "v", "prompt": "Hi",
                                                  "images": [f"{url}/slow.png", f"{url}/no.png"],
                                                  "max_tokens": 3})
