@@ -233,6 +233,8 @@ def test_bad_requests_get_clear_errors(client: RuntimeClient) -> None:
 
     error = client.error("model/loadDraft", {"model": "vision", "draft_model": "models/tiny"})
     assert error["data"]["code"] == "UNSUPPORTED" and "vision model" in error["message"]
+    answer = client.result("model/isDraftCompatible", {"model": "vision", "draft_model": "text"})
+    assert answer["compatible"] is False and "is a vision model" in answer["reasons"][0]
 
     assert complete(client, max_tokens=2)["stats"]["generated_tokens"] == 2
 

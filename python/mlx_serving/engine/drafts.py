@@ -32,7 +32,7 @@ def incompatibilities(target: LoadedModel, tokenizer: Any, vocab_size: int) -> l
     if target.is_vision:
         reasons.append(f"the target {target.model_id!r} is a vision model; speculative "
                        "decoding needs a text model")
-    if not target.rewindable_cache:
+    elif not target.rewindable_cache:
         reasons.append("the target's KV cache cannot be rewound (e.g. a sliding-window or "
                        "recurrent model), as rejecting proposals needs")
     ours, theirs = target.tokenizer.get_vocab(), tokenizer.get_vocab()
