@@ -8,13 +8,15 @@ models are written in the folder format `mlx_lm.load(path)` reads
     python scripts/make_models.py --out models            # the default set
     python scripts/make_models.py --out models demo       # just these
 
-Models (all share one tokenizer, so any of them can draft for another):
+Models (the text ones share one tokenizer, so any of them can draft for another):
     tiny        random weights, 2 layers, 64 wide, 512-token context: fast tests
     tiny-draft  random weights, 1 layer: a draft model for tiny
     tiny-4bit   tiny quantized to 4 bits
     demo        4 layers, 128 wide, trained for a few seconds on the grammar
                 text so that it writes word-like sentences
     demo-draft  2 layers, trained on the same text: a draft that often agrees
+    demo-deep   demo plus 30 random layers: a costly target that demo drafts
+                for well (see DeepRecipe); for bench/speculative.py
     tiny-vision a vision-language model for mlx-vlm (see below)
 
 tiny-vision is a Qwen2-VL model with random weights: a 2-layer, 64-wide Qwen2
