@@ -8,13 +8,26 @@ models are written in the folder format `mlx_lm.load(path)` reads
     python scripts/make_models.py --out models            # the default set
     python scripts/make_models.py --out models demo       # just these
 
-Models (all share one tokenizer, so any of them can draft for another):
+Models (the text ones share one tokenizer, so any of them can draft for another):
     tiny        random weights, 2 layers, 64 wide, 512-token context: fast tests
     tiny-draft  random weights, 1 layer: a draft model for tiny
     tiny-4bit   tiny quantized to 4 bits
     demo        4 layers, 128 wide, trained for a few seconds on the grammar
                 text so that it writes word-like sentences
     demo-draft  2 layers, trained on the same text: a draft that often agrees
+    demo-deep   demo plus 30 random layers: a costly target that demo drafts
+                for well (see DeepRecipe); for bench/speculative.py
+    tiny-vision a vision-language model for mlx-vlm (see below)
+
+tiny-vision is a Qwen2-VL model with random weights: a 2-layer, 64-wide Qwen2
+text tower and a 1-block, 32-wide vision tower (patch 14, 2x2 merge), made
+with mlx-vlm's own model class and saved with its tokenizer (the grammar BPE
+plus Qwen's vision tokens, a Qwen-style chat template) and the processor
+files mlx-vlm reads: preprocessor_config.json (images scaled to at most 56x56
+pixels, so an image is 4 tokens) and processor_config.json. Qwen2-VL is the
+family picked because mlx-vlm prepares its images with its own numpy
+processor: the llava path goes through a transformers image processor that
+rejects the `padding` argument mlx-vlm passes (transformers 5.24).
 
 Each folder is rebuilt only when missing or when its recipe changed.
 """
@@ -37,6 +50,17 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 SPECIAL_TOKENS = ["<s>", "</s>", "<pad>", "<|im_start|>", "<|im_end|>"]
+VISION_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+# Qwen2-VL's layout: each image part of a message becomes one placeholder,
+# which the processor expands to the image's tokens.
+VISION_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% elif part['type'] == 'text' %}"
+    "{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 VOCAB_SIZE = 512
 RECIPE_VERSION = 1
 
@@ -85,19 +109,21 @@ def corpus(seed: int, documents: int) -> list[str]:
 # --- tokenizer --------------------------------------------------------------
 
 
-def train_tokenizer(texts: list[str]):
+def train_tokenizer(texts: list[str], special_tokens: list[str] = SPECIAL_TOKENS,
+                    add_bos: bool = True):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=SPECIAL_TOKENS,
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=special_tokens,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tokenizer.train_from_iterator(texts, trainer)
-    bos = tokenizer.token_to_id("<s>")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)])
+    if add_bos:
+        bos = tokenizer.token_to_id("<s>")
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)])
     return tokenizer
 
 
@@ -148,7 +174,87 @@ class Recipe:
         }
 
 
-RECIPES: dict[str, Recipe] = {
+@dataclass(frozen=True)
+class DeepRecipe:
+    """A target that writes almost what the trained `base` writes, at many times
+    its cost: the base's layers, then `extra_layers` layers of random weights
+    (MLX's default initialization). The residual stream of the trained layers
+    outweighs what the random ones add, so they nudge the base's predictions
+    rather than replace them: the base model itself is then a draft that
+    agrees often (about 85% of proposals), being this target truncated to its
+    first layers.
+
+    A pair for benchmarking speculative decoding on a CPU. There a tiny model's
+    step costs about the same for 1 token as for 5 (launch-bound: per layer,
+    not per flop) while wide layers cost about as much per token for 5 tokens
+    as for 1 (the CPU matmul is compute-bound): so the target is deep and
+    narrow, like a large model on a GPU, where checking 5 tokens costs about
+    what 1 does (memory-bound)."""
+
+    base: str
+    extra_layers: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class VisionRecipe:
+    """A Qwen2-VL model with random weights (see the module docstring)."""
+
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    context: int
+    vision_depth: int
+    vision_width: int
+    vision_heads: int
+    max_pixels: int  # images are scaled to at most this many pixels (28x28 per token)
+    seed: int
+
+    def config(self, tokenizer) -> dict:
+        ids = {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS + VISION_TOKENS}
+        head_dim = self.hidden // self.heads
+        return {
+            "model_type": "qwen2_vl",
+            "architectures": ["Qwen2VLForConditionalGeneration"],
+            "hidden_size": self.hidden,
+            "num_hidden_layers": self.layers,
+            "intermediate_size": self.hidden * 2,
+            "num_attention_heads": self.heads,
+            "num_key_value_heads": self.kv_heads,
+            "rms_norm_eps": 1e-6,
+            "vocab_size": tokenizer.get_vocab_size(),
+            "max_position_embeddings": self.context,
+            "rope_theta": 10000.0,
+            # Multimodal RoPE: temporal, height and width sections of head_dim / 2.
+            "rope_scaling": {"type": "mrope", "mrope_section": [
+                head_dim // 8, head_dim // 2 - head_dim // 8 - head_dim // 4, head_dim // 4]},
+            "tie_word_embeddings": True,
+            "vision_config": {
+                "depth": self.vision_depth, "embed_dim": self.vision_width,
+                "hidden_size": self.hidden, "num_heads": self.vision_heads, "mlp_ratio": 2,
+                "patch_size": 14, "spatial_patch_size": 14, "spatial_merge_size": 2,
+                "temporal_patch_size": 2, "in_channels": 3,
+            },
+            "image_token_id": ids["<|image_pad|>"],
+            "video_token_id": ids["<|video_pad|>"],
+            "vision_start_token_id": ids["<|vision_start|>"],
+            "eos_token_id": [ids["<|im_end|>"], ids["</s>"]],
+            "torch_dtype": "float32",
+        }
+
+    def processor_files(self) -> dict[str, dict]:
+        return {
+            "preprocessor_config.json": {
+                "image_processor_type": "Qwen2VLImageProcessor", "patch_size": 14,
+                "temporal_patch_size": 2, "merge_size": 2, "min_pixels": 28 * 28,
+                "max_pixels": self.max_pixels, "image_mean": [0.5, 0.5, 0.5],
+                "image_std": [0.5, 0.5, 0.5]},
+            "processor_config.json": {"processor_class": "Qwen2VLProcessor"},
+        }
+
+
+RECIPES: dict[str, Recipe | DeepRecipe | VisionRecipe] = {
     "tiny": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=512, seed=1),
     "tiny-draft": Recipe(hidden=64, layers=1, heads=4, kv_heads=2, context=512, seed=2),
     "tiny-4bit": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=512, seed=1,
@@ -157,12 +263,19 @@ RECIPES: dict[str, Recipe] = {
                    train_steps=200),
     "demo-draft": Recipe(hidden=64, layers=1, heads=4, kv_heads=2, context=1024, seed=4,
                          train_steps=150),
+    "demo-deep": DeepRecipe(base="demo", extra_layers=30, seed=5),
+    "tiny-vision": VisionRecipe(hidden=64, layers=2, heads=4, kv_heads=2, context=1024,
+                                vision_depth=1, vision_width=32, vision_heads=2,
+                                max_pixels=56 * 56, seed=6),
 }
 DEFAULT_SET = ["tiny", "tiny-draft", "tiny-4bit", "demo", "demo-draft"]
 
 
-def _stamp(name: str, recipe: Recipe) -> str:
-    text = json.dumps({"name": name, "version": RECIPE_VERSION, **asdict(recipe)}, sort_keys=True)
+def _stamp(name: str, recipe: Recipe | DeepRecipe | VisionRecipe) -> str:
+    fields = asdict(recipe)
+    if isinstance(recipe, DeepRecipe):  # rebuilt when its base is
+        fields["base_stamp"] = _stamp(recipe.base, RECIPES[recipe.base])
+    text = json.dumps({"name": name, "version": RECIPE_VERSION, **fields}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -195,20 +308,11 @@ def _train(model, config: dict, tokenizer, recipe: Recipe) -> float:
     return loss.item()
 
 
-def build(name: str, out: Path, tokenizer) -> Path:
+def _make_llama(folder: Path, recipe: Recipe, tokenizer) -> str:
     import mlx.core as mx
     from mlx_lm.models import llama
     from mlx_lm.utils import quantize_model, save_config, save_model
 
-    recipe = RECIPES[name]
-    folder = out / name
-    stamp = _stamp(name, recipe)
-    marker = folder / ".recipe"
-    if marker.exists() and marker.read_text() == stamp:
-        return folder
-    started = time.perf_counter()
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
     config = recipe.config(tokenizer)
     mx.random.seed(recipe.seed)
     model = llama.Model(llama.ModelArgs.from_dict(config))
@@ -222,9 +326,100 @@ def build(name: str, out: Path, tokenizer) -> Path:
     save_model(folder, model)
     save_config(config, folder / "config.json")
     save_tokenizer(tokenizer, folder)
+    return note
+
+
+def _make_deep(folder: Path, recipe: DeepRecipe, base_folder: Path) -> str:
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_lm.models import llama
+    from mlx_lm.utils import load_model, save_config, save_model
+
+    base, config = load_model(base_folder)
+    base_layers = config["num_hidden_layers"]
+    config = {**config, "num_hidden_layers": base_layers + recipe.extra_layers}
+    mx.random.seed(recipe.seed)
+    model = llama.Model(llama.ModelArgs.from_dict(config))
+    # The base's weights replace the random ones of its layers (same names).
+    model.load_weights(tree_flatten(base.parameters()), strict=False)
+    mx.eval(model.parameters())
+    save_model(folder, model)
+    save_config(config, folder / "config.json")
+    for tokenizer_file in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(base_folder / tokenizer_file, folder / tokenizer_file)
+    return f"{recipe.base} + {recipe.extra_layers} layers of random weights"
+
+
+def _make_vision(folder: Path, recipe: VisionRecipe, tokenizer) -> str:
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_vlm.utils import get_model_and_args
+
+    config = recipe.config(tokenizer)
+    module, _ = get_model_and_args(config)
+    # from_dict edits what it is given: hand it a copy.
+    model_config = module.ModelConfig.from_dict(json.loads(json.dumps(config)))
+    model_config.text_config = module.TextConfig.from_dict(config)
+    model_config.vision_config = module.VisionConfig.from_dict(config["vision_config"])
+    mx.random.seed(recipe.seed)
+    model = module.Model(model_config)
+    weights = dict(tree_flatten(model.parameters()))
+    mx.save_safetensors(str(folder / "model.safetensors"), weights, metadata={"format": "mlx"})
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    for name, content in recipe.processor_files().items():
+        (folder / name).write_text(json.dumps(content, indent=2))
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "eos_token": "<|im_end|>", "pad_token": "<pad>",
+        "additional_special_tokens": SPECIAL_TOKENS[3:] + VISION_TOKENS,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": 1 << 20,
+        "chat_template": VISION_CHAT_TEMPLATE,
+    }, indent=2))
+    return f"random weights, {sum(v.size for v in weights.values()) / 1e3:.0f}K parameters"
+
+
+def build(name: str, out: Path, tokenizers: Tokenizers) -> Path:
+    """out/name, rebuilt when missing or when its recipe changed."""
+    recipe = RECIPES[name]
+    folder = out / name
+    stamp = _stamp(name, recipe)
+    marker = folder / ".recipe"
+    if marker.exists() and marker.read_text() == stamp:
+        return folder
+    base = build(recipe.base, out, tokenizers) if isinstance(recipe, DeepRecipe) else None
+    started = time.perf_counter()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    if isinstance(recipe, VisionRecipe):
+        note = _make_vision(folder, recipe, tokenizers.vision())
+    elif isinstance(recipe, DeepRecipe):
+        note = _make_deep(folder, recipe, base)
+    else:
+        note = _make_llama(folder, recipe, tokenizers.text())
     marker.write_text(stamp)
     print(f"built {folder} ({note}) in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return folder
+
+
+class Tokenizers:
+    """The two tokenizers, each trained (in a second or so) when first needed."""
+
+    def __init__(self) -> None:
+        self._text = self._vision = None
+
+    def text(self):
+        if self._text is None:
+            self._text = train_tokenizer(corpus(seed=7, documents=6000))
+        return self._text
+
+    def vision(self):
+        # Qwen-style: no BOS, and the vision tokens among the special ones.
+        if self._vision is None:
+            self._vision = train_tokenizer(corpus(seed=7, documents=6000),
+                                           SPECIAL_TOKENS + VISION_TOKENS, add_bos=False)
+        return self._vision
 
 
 def main(argv: list[str]) -> int:
@@ -232,9 +427,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("names", nargs="*", default=DEFAULT_SET, choices=[*RECIPES, []])
     args = parser.parse_args(argv)
-    tokenizer = train_tokenizer(corpus(seed=7, documents=6000))
+    tokenizers = Tokenizers()
     for name in args.names or DEFAULT_SET:
-        build(name, args.out, tokenizer)
+        build(name, args.out, tokenizers)
     return 0
 
 

@@ -18,7 +18,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const venv = join(root, '.venv');
 const venvPython = join(venv, process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
 const MODEL_SETS = {
-  test: ['tiny', 'tiny-draft', 'tiny-4bit'],
+  test: ['tiny', 'tiny-draft', 'tiny-4bit', 'tiny-vision'],
   demo: ['demo'],
   bench: ['tiny', 'demo', 'demo-draft'],
 };

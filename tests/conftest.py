@@ -12,7 +12,7 @@ import pytest
 from runtime_client import ROOT, RuntimeClient
 
 MODELS_DIR = ROOT / "models"
-TEST_MODELS = ("tiny", "tiny-draft", "tiny-4bit")
+TEST_MODELS = ("tiny", "tiny-draft", "tiny-4bit", "tiny-vision")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import msgspec
 import yaml
 from msgspec import Meta
 
-from .api.messages import MAX_TOKENS_LIMIT
+from .api.messages import MAX_DRAFT_TOKENS, MAX_TOKENS_LIMIT
 from .ops.settings import (
     CanaryConfig,
     DebugConfig,
@@ -61,6 +61,15 @@ class BatchingConfig(_Section):
 class GuidanceConfig(_Section):
     backend: Literal["llguidance", "outlines-core"] = "llguidance"
     cache_size: PositiveInt = 64
+class SpeculativeConfig(_Section):
+    num_draft_tokens: Annotated[int, Meta(ge=0, le=MAX_DRAFT_TOKENS)] = 3
+
+
+class VisionConfig(_Section):
+    max_images: PositiveInt = 8
+    max_image_side: Annotated[int, Meta(ge=16)] = 1536
+    max_image_bytes: Annotated[int, Meta(ge=1024)] = 20 * 1024 * 1024
+    fetch_timeout_s: Annotated[float, Meta(gt=0.0, le=600.0)] = 10.0
 
 
 class LoggingConfig(_Section):
@@ -72,6 +81,8 @@ class RuntimeConfig(_Section):
     generation: GenerationConfig = msgspec.field(default_factory=GenerationConfig)
     batching: BatchingConfig = msgspec.field(default_factory=BatchingConfig)
     guidance: GuidanceConfig = msgspec.field(default_factory=GuidanceConfig)
+    speculative: SpeculativeConfig = msgspec.field(default_factory=SpeculativeConfig)
+    vision: VisionConfig = msgspec.field(default_factory=VisionConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     # Ops features (ops/settings.py): reloadable by config/reload and SIGHUP.
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)

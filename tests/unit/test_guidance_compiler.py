@@ -21,7 +21,7 @@ def model(models: Path) -> Any:
 
     tokenizer = load_tokenizer(models / "tiny")
     return SimpleNamespace(model_id="tiny", path=str(models / "tiny"), vocab_size=512,
-                           tokenizer=tokenizer, supports_guidance=True)
+                           tokenizer=tokenizer, require_text=lambda feature: None)
 
 
 @pytest.mark.parametrize("backend", ["llguidance", "outlines-core"])
@@ -48,11 +48,3 @@ def test_errors_name_the_problem(model: Any) -> None:
     assert raised.value.data() == {"code": "GUIDANCE_INVALID", "mode": "json_schema",
                                    "backend": "llguidance"}
     assert "strin" in raised.value.message
-
-
-def test_models_without_guidance_are_refused(model: Any) -> None:
-    vision = SimpleNamespace(**{**vars(model), "model_id": "vlm", "supports_guidance": False})
-    with pytest.raises(RpcError) as raised:
-        GuidanceCompiler(GuidanceConfig()).compile(vision, RegexGuidance(pattern="a"))
-    assert raised.value.code.name == "UNSUPPORTED"
-    assert "does not support guidance" in raised.value.message

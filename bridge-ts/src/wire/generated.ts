@@ -72,6 +72,43 @@ export interface DeviceInfo {
   type: "cpu" | "gpu";
   name: string;
 }
+export interface DraftCompatibility {
+  model_id: string;
+  draft_model: string;
+  compatible: boolean;
+  /**
+   * Why not; empty when compatible.
+   */
+  reasons: string[];
+}
+/**
+ * The draft model attached to a target for speculative decoding.
+ */
+export interface DraftInfo {
+  /**
+   * The draft as the client named it (path or hub id).
+   */
+  model: string;
+  path: string;
+  context_length: number;
+  vocab_size: number;
+  parameters: number;
+  quantization: Quantization | null;
+}
+export interface Quantization {
+  bits: number;
+  group_size: number;
+}
+export interface DraftModelParams {
+  /**
+   * The loaded target model's id.
+   */
+  model: string;
+  /**
+   * The draft: a local folder or hub id (model/isDraftCompatible also takes the id of a loaded model).
+   */
+  draft_model: string;
+}
 export interface ErrorObject {
   code: number;
   message: string;
@@ -142,6 +179,14 @@ export interface GenerateParams {
   logprobs?: boolean;
   guidance?: JsonSchemaGuidance | RegexGuidance | XmlGuidance;
   /**
+   * Draft tokens per speculative round when the model has a draft; 0 = decode without it.
+   */
+  num_draft_tokens?: number;
+  /**
+   * Vision models only: images (file paths, data: URLs or http(s) URLs), or a single one.
+   */
+  images?: string[] | string;
+  /**
    * Routes the request (canary, flag rollouts) by a deterministic hash: the same key, the same variant. Alias: user_id. Default: the stream_id.
    */
   request_key?: string;
@@ -195,6 +240,12 @@ export interface GenerationStats {
   ttft_ms: number;
   tokens_per_second: number;
   total_ms: number;
+  draft_tokens_proposed?: number;
+  draft_tokens_accepted?: number;
+  /**
+   * accepted / proposed (0 when none was proposed).
+   */
+  draft_acceptance_rate?: number;
 }
 export interface GuidanceOutcome {
   /**
@@ -231,10 +282,19 @@ export interface ModelInfo {
   parameters: number;
   quantization: Quantization | null;
   eos_token_ids: number[];
+  /**
+   * The attached draft model (model/loadDraft), or null.
+   */
+  draft?: DraftInfo | null;
 }
-export interface Quantization {
-  bits: number;
-  group_size: number;
+export interface LoadDraftResult {
+  model_id: string;
+  draft: DraftInfo;
+  load_ms: number;
+  /**
+   * true when this draft was already attached (nothing loaded).
+   */
+  already_loaded: boolean;
 }
 export interface LoadModelParams {
   /**
@@ -255,6 +315,10 @@ export interface LoadModelResult {
   parameters: number;
   quantization: Quantization | null;
   eos_token_ids: number[];
+  /**
+   * The attached draft model (model/loadDraft), or null.
+   */
+  draft?: DraftInfo | null;
   load_ms: number;
   already_loaded: boolean;
 }
@@ -441,6 +505,10 @@ export interface TokenOut {
    */
   text: string;
   logprob?: number;
+  /**
+   * Streams decoded with a draft model: true when the draft proposed this token and the target accepted it.
+   */
+  from_draft?: boolean;
 }
 export interface StreamEnd {
   stream_id: string;
@@ -478,6 +546,14 @@ export interface TokenizeParams {
 }
 export interface TokenizeResult {
   tokens: number[];
+}
+export interface UnloadDraftResult {
+  model_id: string;
+  draft: DraftInfo;
+  /**
+   * Streams that were decoding with the draft; they go on without it.
+   */
+  continued_streams: number;
 }
 export interface UnloadModelResult {
   model_id: string;
@@ -528,6 +604,34 @@ export interface Methods {
   "model/list": {
     params: NoParams;
     result: ListModelsResult;
+  };
+  /**
+   * Attach a draft model to a loaded text model: its generations then use speculative decoding. Fails with DRAFT_INCOMPATIBLE naming the reasons.
+   */
+  "model/loadDraft": {
+    params: DraftModelParams;
+    result: LoadDraftResult;
+  };
+  /**
+   * Detach and free a model's draft; streams using it go on without it.
+   */
+  "model/unloadDraft": {
+    params: ModelRefParams;
+    result: UnloadDraftResult;
+  };
+  /**
+   * Whether a model could draft for a loaded target, and why not; attaches nothing.
+   */
+  "model/isDraftCompatible": {
+    params: DraftModelParams;
+    result: DraftCompatibility;
+  };
+  /**
+   * Load a vision-language model (mlx-vlm) from a local folder or a hub id; its generate calls take `images`.
+   */
+  "model/loadVision": {
+    params: LoadModelParams;
+    result: LoadModelResult;
   };
   /**
    * Token ids of a text (add_bos defaults to the tokenizer's own rule).
@@ -628,7 +732,11 @@ export const RUNTIME_ERROR_CODES = {
   "REQUEST_TOO_LARGE": -32012,
   "MODEL_UNLOADED": -32013,
   "GENERATION_FAILED": -32014,
+  "DRAFT_INCOMPATIBLE": -32015,
+  "IMAGE_INVALID": -32016,
   "UNSUPPORTED": -32017,
+  "IMAGE_FETCH_FAILED": -32018,
+  "DRAFT_NOT_LOADED": -32019,
   "CONFIG_INVALID": -32020
 } as const;
 
@@ -668,6 +776,43 @@ export const METHOD_PARAMS = {
   "model/list": {
     "names": [],
     "aliases": {}
+  },
+  "model/loadDraft": {
+    "names": [
+      "model",
+      "draft_model"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
+  },
+  "model/unloadDraft": {
+    "names": [
+      "model"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
+  },
+  "model/isDraftCompatible": {
+    "names": [
+      "model",
+      "draft_model"
+    ],
+    "aliases": {
+      "model_id": "model",
+      "primary_id": "model",
+      "draft_id": "draft_model"
+    }
+  },
+  "model/loadVision": {
+    "names": [
+      "model",
+      "model_id"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
   },
   "tokenize": {
     "names": [
@@ -723,12 +868,15 @@ export const METHOD_PARAMS = {
       "add_bos",
       "logprobs",
       "guidance",
+      "num_draft_tokens",
+      "images",
       "request_key"
     ],
     "aliases": {
       "stream": "streaming",
       "model_id": "model",
       "add_special_tokens": "add_bos",
+      "image": "images",
       "user_id": "request_key"
     }
   },

@@ -36,7 +36,11 @@ class ErrorCode(enum.Enum):
     REQUEST_TOO_LARGE = (-32012, "The message is longer than the runtime accepts.")
     MODEL_UNLOADED = (-32013, "The model was unloaded while the stream was running.")
     GENERATION_FAILED = (-32014, "Generation failed inside the model.")
+    DRAFT_INCOMPATIBLE = (-32015, "The draft model cannot draft for the target (see data.reasons).")
+    IMAGE_INVALID = (-32016, "An image is missing, unreadable, corrupt or in an unsupported format.")
     UNSUPPORTED = (-32017, "The model or runtime does not support what was asked.")
+    IMAGE_FETCH_FAILED = (-32018, "An image URL could not be fetched (network, timeout, size limit).")
+    DRAFT_NOT_LOADED = (-32019, "The model has no draft model attached.")
     CONFIG_INVALID = (-32020, "config/reload found a bad config file; the running one stays.")
 
     @property

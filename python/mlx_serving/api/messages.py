@@ -15,6 +15,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 MAX_TOKENS_LIMIT = 1_000_000
+MAX_DRAFT_TOKENS = 32
 
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
 StreamId = Annotated[str, Meta(min_length=1, max_length=256)]
@@ -59,6 +60,17 @@ class Quantization(Result):
     group_size: int
 
 
+class DraftInfo(Result):
+    """The draft model attached to a target for speculative decoding."""
+
+    model: Annotated[str, Meta(description="The draft as the client named it (path or hub id).")]
+    path: str
+    context_length: int
+    vocab_size: int
+    parameters: int
+    quantization: Quantization | None
+
+
 class ModelInfo(Result):
     model_id: str
     path: str
@@ -68,6 +80,9 @@ class ModelInfo(Result):
     parameters: int
     quantization: Quantization | None
     eos_token_ids: list[int]
+    draft: Annotated[
+        DraftInfo | None, Meta(description="The attached draft model (model/loadDraft), or null.")
+    ] = None
 
 
 class RuntimeInfo(Result):
@@ -118,7 +133,7 @@ class LoadModelParams(Params):
     ] | UnsetType = UNSET
 
 
-class LoadModelResult(ModelInfo):
+class LoadModelResult(ModelInfo, kw_only=True):
     load_ms: float
     already_loaded: bool
 
@@ -134,6 +149,39 @@ class UnloadModelResult(Result):
 
 class ListModelsResult(Result):
     models: list[ModelInfo]
+
+
+# --- draft models ----------------------------------------------------------
+
+
+class DraftModelParams(Params):
+    model: Annotated[str, Meta(min_length=1, description="The loaded target model's id.")]
+    draft_model: Annotated[str, Meta(
+        min_length=1,
+        description="The draft: a local folder or hub id (model/isDraftCompatible also "
+                    "takes the id of a loaded model).")]
+
+
+class LoadDraftResult(Result):
+    model_id: str
+    draft: DraftInfo
+    load_ms: float
+    already_loaded: Annotated[
+        bool, Meta(description="true when this draft was already attached (nothing loaded).")]
+
+
+class UnloadDraftResult(Result):
+    model_id: str
+    draft: DraftInfo
+    continued_streams: Annotated[int, Meta(
+        description="Streams that were decoding with the draft; they go on without it.")]
+
+
+class DraftCompatibility(Result):
+    model_id: str
+    draft_model: str
+    compatible: bool
+    reasons: Annotated[list[str], Meta(description="Why not; empty when compatible.")]
 
 
 # --- tokens ----------------------------------------------------------------
@@ -227,6 +275,14 @@ class GenerateParams(Params):
     add_bos: bool | UnsetType = UNSET
     logprobs: bool = False
     guidance: Guidance | UnsetType = UNSET
+    num_draft_tokens: Annotated[int, Meta(
+        ge=0, le=MAX_DRAFT_TOKENS,
+        description="Draft tokens per speculative round when the model has a draft; "
+                    "0 = decode without it.")] | UnsetType = UNSET
+    images: Annotated[list[NonEmptyStr] | NonEmptyStr, Meta(
+        description="Vision models only: images (file paths, data: URLs or http(s) URLs), "
+                    "or a single one.")
+    ] | UnsetType = UNSET
     request_key: Annotated[str, Meta(
         min_length=1, max_length=256,
         description="Routes the request (canary, flag rollouts) by a deterministic hash: the "
@@ -240,6 +296,12 @@ class GenerationStats(Result):
     ttft_ms: float
     tokens_per_second: float
     total_ms: float
+    # Only on streams decoded with a draft model (speculative decoding).
+    draft_tokens_proposed: int | UnsetType = UNSET
+    draft_tokens_accepted: int | UnsetType = UNSET
+    draft_acceptance_rate: Annotated[
+        float, Meta(description="accepted / proposed (0 when none was proposed).")
+    ] | UnsetType = UNSET
 
 
 FinishReason = Literal["stop", "length", "cancelled"]
@@ -287,6 +349,9 @@ class TokenOut(Result, omit_defaults=True):
     id: int
     text: Annotated[str, Meta(description="Text this token released; \"\" while held back.")]
     logprob: float | UnsetType = UNSET
+    from_draft: Annotated[bool, Meta(
+        description="Streams decoded with a draft model: true when the draft proposed this "
+                    "token and the target accepted it.")] | UnsetType = UNSET
 
 
 class StreamChunk(Result):

@@ -54,6 +54,20 @@ _METHODS = [
                "Unload a model; its in-flight streams end with stream/error MODEL_UNLOADED.",
                legacy_names=("unload_model",)),
     MethodSpec("model/list", m.NoParams, m.ListModelsResult, "The loaded models."),
+    MethodSpec("model/loadDraft", m.DraftModelParams, m.LoadDraftResult,
+               "Attach a draft model to a loaded text model: its generations then use "
+               "speculative decoding. Fails with DRAFT_INCOMPATIBLE naming the reasons."),
+    MethodSpec("model/unloadDraft", m.ModelRefParams, m.UnloadDraftResult,
+               "Detach and free a model's draft; streams using it go on without it."),
+    MethodSpec("model/isDraftCompatible", m.DraftModelParams, m.DraftCompatibility,
+               "Whether a model could draft for a loaded target, and why not; attaches nothing.",
+               legacy_names=("check_draft",),
+               param_aliases={**COMMON_PARAM_ALIASES, "primary_id": "model",
+                              "draft_id": "draft_model"}),
+    MethodSpec("model/loadVision", m.LoadModelParams, m.LoadModelResult,
+               "Load a vision-language model (mlx-vlm) from a local folder or a hub id; "
+               "its generate calls take `images`.",
+               legacy_names=("load_vision_model",)),
     MethodSpec("tokenize", m.TokenizeParams, m.TokenizeResult,
                "Token ids of a text (add_bos defaults to the tokenizer's own rule)."),
     MethodSpec("batch_tokenize", m.BatchTokenizeParams, m.BatchTokenizeResult,
@@ -63,7 +77,9 @@ _METHODS = [
                "Generate text. streaming=true answers {stream_id} at once, then sends "
                "stream/chunk notifications and one stream/end or stream/error; "
                "streaming=false answers {text, finish_reason, stats} when done.",
-               param_aliases={**COMMON_PARAM_ALIASES, "user_id": "request_key"}),
+               legacy_names=("generate_with_image",),
+               param_aliases={**COMMON_PARAM_ALIASES, "image": "images",
+                              "user_id": "request_key"}),
     MethodSpec("generate/cancel", m.CancelParams, m.CancelResult,
                "Cancel a stream; it ends with finish_reason \"cancelled\"."),
     MethodSpec("metrics/get", m.MetricsParams, m.MetricsSnapshot,

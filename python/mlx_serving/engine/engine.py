@@ -9,7 +9,6 @@ cancel or a new stream is taken up between two tokens.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -26,14 +25,18 @@ from ..config import RuntimeConfig
 from ..transport.stdio import MessageWriter
 from .batch import ModelBatch
 from .models import LoadedModel, ModelRegistry, load_text_model
+from .models import release_memory as _release_memory
 from .runner import BatchSizeLimited, Runner
+from .speculative import SpeculativeRunner
 from .stream import ActiveStream, GenerationRequest
 from .stream_ids import StreamIds
+from .vision import VisionRunner, load_vision_model
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Status = Literal["ready", "draining", "stopping"]
+ModelKind = Literal["text", "vision"]
 # A runner serves one model through one lane ("batch" for plain streams).
 RunnerKey = tuple[str, str]
 
@@ -100,12 +103,23 @@ class Engine:
         else:
             self._inbox.put(lambda: self._admit(request))
 
-    def load(self, source: str, model_id: str) -> Future[LoadModelResult]:
+    def reject(self, request: GenerationRequest, error: RpcError) -> None:
+        """Refuse a request that was being prepared (its stream id is reserved).
+        On the engine thread, so a drain waiting for that id wakes up."""
+
+        def refuse() -> None:
+            self.stream_ids.release(request.stream_id)
+            request.sink.rejected(error)
+
+        self._inbox.put(refuse)
+
+    def load(self, source: str, model_id: str, kind: ModelKind = "text"
+             ) -> Future[LoadModelResult]:
         self.models.begin_load(model_id)
 
         def load() -> LoadModelResult:
             try:
-                return self._load(source, model_id)
+                return self._load(source, model_id, kind)
             finally:
                 self.models.end_load(model_id)
 
@@ -166,7 +180,10 @@ class Engine:
             self._step()
 
     def _finished(self) -> bool:
-        return self._status == "stopping" or (self._status == "draining" and not self._streams)
+        # Draining waits for every reserved stream id: that includes requests
+        # still being prepared off this thread (images), not yet admitted.
+        return self._status == "stopping" or (self._status == "draining"
+                                              and not len(self.stream_ids))
 
     def _run_commands(self, block: bool) -> None:
         try:
@@ -198,7 +215,9 @@ class Engine:
 
     def _admit(self, request: GenerationRequest) -> None:
         try:
-            if self._status != "ready":
+            # While draining, a request accepted before the drain began still runs
+            # (new ones are refused before they reserve a stream id).
+            if self._status == "stopping":
                 raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
             model = self.models.get(request.model_id)
             stream = ActiveStream(request, model.decode)
@@ -216,13 +235,26 @@ class Engine:
                   request.model_id, len(request.prompt))
 
     def _runner_for(self, model: LoadedModel, request: GenerationRequest) -> Runner:
-        key = (model.model_id, "batch")
+        make: Callable[[], Runner]
+        if model.is_vision:
+            lane, make = "vision", lambda: VisionRunner(model, self.config.batching)
+        elif model.draft is not None and request.num_draft_tokens > 0 and request.guidance is None:
+            # Guided streams stay in the batch: only it applies grammar masks.
+            lane, make = "speculative", lambda: SpeculativeRunner(model, self.config.batching)
+        else:
+            lane, make = "batch", lambda: ModelBatch(model, self.config.batching)
+        key = (model.model_id, lane)
         runner = self._runners.get(key)
         if runner is None:
-            runner = self._runners[key] = ModelBatch(model, self.config.batching)
-            if model.model_id in self._batch_limits:
-                runner.set_max_batch_size(self._batch_limits[model.model_id])
+            runner = self._runners[key] = make()
+            limit = self._batch_limits.get(model.model_id)
+            if limit is not None and isinstance(runner, BatchSizeLimited):
+                runner.set_max_batch_size(limit)
         return runner
+
+    def runners_of(self, model_id: str) -> list[Runner]:
+        """The runners (lanes) serving a model; engine thread only."""
+        return [runner for (owner, _), runner in self._runners.items() if owner == model_id]
 
     def _set_batch_limit(self, model_id: str, limit: int | None) -> None:
         if limit is None:
@@ -230,8 +262,8 @@ class Engine:
         else:
             self._batch_limits[model_id] = limit
         size = self.config.batching.max_batch_size if limit is None else limit
-        for (owner, _), runner in self._runners.items():
-            if owner == model_id and isinstance(runner, BatchSizeLimited):
+        for runner in self.runners_of(model_id):
+            if isinstance(runner, BatchSizeLimited):
                 runner.set_max_batch_size(size)
 
     def _notify_models(self, event: str, model_id: str) -> None:
@@ -255,17 +287,18 @@ class Engine:
         runner.close()
         _release_memory()
 
-    def _load(self, source: str, model_id: str) -> LoadModelResult:
+    def _load(self, source: str, model_id: str, kind: ModelKind) -> LoadModelResult:
         existing = self.models.find(model_id)
         if existing is not None:
-            if not existing.is_from(source):
+            if not existing.is_from(source) or existing.kind != kind:
                 raise RpcError(ErrorCode.INVALID_PARAMS,
-                               f"model_id {model_id!r} is already loaded from "
+                               f"model_id {model_id!r} is already loaded ({existing.kind}) from "
                                f"{existing.source!r}; unload it first or pick another model_id",
                                model=model_id)
             return _load_result(existing, load_ms=0.0, already_loaded=True)
         started = time.perf_counter()
-        model = load_text_model(source, model_id)
+        model = load_vision_model(source, model_id) if kind == "vision" else \
+            load_text_model(source, model_id)
         self.models.add(model)
         load_ms = (time.perf_counter() - started) * 1000
         log.info("loaded %s from %s in %.0f ms", model_id, model.path, load_ms)
@@ -325,9 +358,3 @@ def _load_result(model: LoadedModel, *, load_ms: float, already_loaded: bool) ->
     return LoadModelResult(**msgspec.structs.asdict(model.info()), load_ms=round(load_ms, 3),
                            already_loaded=already_loaded)
 
-
-def _release_memory() -> None:
-    import mlx.core as mx
-
-    gc.collect()
-    mx.clear_cache()

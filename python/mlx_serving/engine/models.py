@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..api.errors import ErrorCode, RpcError
-from ..api.messages import ModelInfo, Quantization
+from ..api.messages import DraftInfo, ModelInfo, Quantization
 from .detokenizer import Decode, decoder_of
 
 log = logging.getLogger(__name__)
@@ -32,9 +35,23 @@ class LoadedModel:
     quantization: Quantization | None
     longest_token_chars: int  # bounds the tokens any text can make: len(text) / this
     decode: Decode  # exact, fast decode of token ids, for streaming
-    # Whether generate's `guidance` works with it (a text model through the
-    # batch); kinds that cannot honour it set False and are refused up front.
-    supports_guidance: bool = True
+    # Whether its KV cache can be rewound (trimmed), as speculative decoding needs.
+    rewindable_cache: bool = False
+    kind: Literal["text", "vision"] = "text"
+    processor: Any = None  # vision models: the mlx-vlm processor (images + text -> inputs)
+    draft: LoadedModel | None = None  # attached by model/loadDraft
+
+    @property
+    def is_vision(self) -> bool:
+        return self.kind == "vision"
+
+    def require_text(self, feature: str) -> None:
+        """Refuse `feature` on a vision model: for what only the text lanes do
+        (draft models, structured output), not mlx-vlm's decode loop."""
+        if self.is_vision:
+            raise RpcError(ErrorCode.UNSUPPORTED,
+                           f"model {self.model_id!r} is a vision model; {feature} needs a text "
+                           "model (model/load)", model=self.model_id)
 
     def is_from(self, source: str) -> bool:
         local = Path(source).expanduser()
@@ -44,13 +61,20 @@ class LoadedModel:
         return ModelInfo(
             model_id=self.model_id,
             path=self.path,
-            kind="text",
+            kind=self.kind,
             context_length=self.context_length,
             vocab_size=self.vocab_size,
             parameters=self.parameters,
             quantization=self.quantization,
             eos_token_ids=sorted(self.tokenizer.eos_token_ids),
+            draft=None if self.draft is None else self.draft.draft_info(),
         )
+
+    def draft_info(self) -> DraftInfo:
+        """How this model shows as the draft of another."""
+        return DraftInfo(model=self.source, path=self.path, context_length=self.context_length,
+                         vocab_size=self.vocab_size, parameters=self.parameters,
+                         quantization=self.quantization)
 
 
 class ModelRegistry:
@@ -100,8 +124,9 @@ class ModelRegistry:
         return list(self._models.values())
 
 
-def resolve_model_path(source: str) -> Path:
-    """A local model folder for `source`: a path, or a hub id fetched on demand."""
+def resolve_model_path(source: str, hub_files: list[str] | None = None) -> Path:
+    """A local model folder for `source`: a path, or a hub id fetched on demand
+    (the files matching `hub_files`; by default those mlx-lm loads)."""
     path = Path(source).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -110,15 +135,15 @@ def resolve_model_path(source: str) -> Path:
         return path.resolve()
     if not _HUB_ID.match(source):
         raise RpcError(ErrorCode.MODEL_NOT_FOUND, f"no model folder at {source!r}", model=source)
-    return _download(source)
+    return _download(source, hub_files)
 
 
-def _download(repo_id: str) -> Path:
+def _download(repo_id: str, hub_files: list[str] | None) -> Path:
     from huggingface_hub import snapshot_download
     from mlx_lm.utils import DEFAULT_ALLOW_PATTERNS
 
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=DEFAULT_ALLOW_PATTERNS))
+        return Path(snapshot_download(repo_id, allow_patterns=hub_files or DEFAULT_ALLOW_PATTERNS))
     except Exception as exc:  # no network, no such repo, gated repo, ...
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RpcError(
@@ -129,26 +154,41 @@ def _download(repo_id: str) -> Path:
         ) from None
 
 
-def load_text_model(source: str, model_id: str) -> LoadedModel:
-    import mlx_lm
-    from mlx_lm.utils import get_total_parameters
-
-    path = resolve_model_path(source)
+def model_folder(source: str, hub_files: list[str] | None = None) -> Path:
+    """The local folder of a model (fetched when `source` is a hub id), checked
+    to look like one."""
+    path = resolve_model_path(source, hub_files)
     if not (path / "config.json").is_file():
         raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
                        f"{str(path)!r} has no config.json; expected a Hugging Face / MLX "
                        "model folder", model=source)
+    return path
+
+
+@contextmanager
+def load_errors(source: str) -> Iterator[None]:
+    """A loader's failure as the client sees it: OUT_OF_MEMORY or MODEL_LOAD_FAILED."""
     try:
-        model, tokenizer, config = mlx_lm.load(str(path), return_config=True)
+        yield
+    except RpcError:
+        raise
     except MemoryError:
         raise RpcError(ErrorCode.OUT_OF_MEMORY, f"out of memory loading {source!r}",
                        model=source) from None
     except Exception as exc:
-        log.debug("load of %s failed", path, exc_info=True)
+        log.debug("load of %s failed", source, exc_info=True)
         raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
                        f"could not load {source!r}: {type(exc).__name__}: {exc}",
                        model=source) from None
+
+
+def describe_model(model_id: str, source: str, path: Path, model: Any, tokenizer: Any,
+                   config: dict[str, Any], **extra: Any) -> LoadedModel:
+    """A LoadedModel for weights and a tokenizer (an mlx-lm TokenizerWrapper) just loaded."""
+    from mlx_lm.utils import get_total_parameters
+
     quant = config.get("quantization")
+    vocab = config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size")
     return LoadedModel(
         model_id=model_id,
         source=source,
@@ -156,13 +196,33 @@ def load_text_model(source: str, model_id: str) -> LoadedModel:
         model=model,
         tokenizer=tokenizer,
         context_length=_context_length(config, tokenizer),
-        vocab_size=int(config.get("vocab_size") or len(tokenizer)),
+        vocab_size=int(vocab or len(tokenizer)),
         parameters=int(get_total_parameters(model)),
         quantization=Quantization(bits=quant["bits"], group_size=quant["group_size"])
         if quant else None,
         longest_token_chars=_longest_token_chars(tokenizer),
         decode=decoder_of(tokenizer),
+        **extra,
     )
+
+
+def load_text_model(source: str, model_id: str) -> LoadedModel:
+    import mlx_lm
+    from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache
+
+    path = model_folder(source)
+    with load_errors(source):
+        model, tokenizer, config = mlx_lm.load(str(path), return_config=True)
+    return describe_model(model_id, source, path, model, tokenizer, config,
+                          rewindable_cache=can_trim_prompt_cache(make_prompt_cache(model)))
+
+
+def release_memory() -> None:
+    """Give freed model and cache memory back (call after dropping models)."""
+    import mlx.core as mx
+
+    gc.collect()
+    mx.clear_cache()
 
 
 def _context_length(config: dict[str, Any], tokenizer: Any) -> int:

@@ -26,6 +26,12 @@ def check_token_ids(model: LoadedModel, tokens: list[int]) -> None:
                        f"{model.vocab_size} tokens")
 
 
+def check_fits(model: LoadedModel, tokens: list[int]) -> None:
+    """Refuse a prompt that leaves no room in the context window for one more token."""
+    if len(tokens) >= model.context_length:
+        raise _context_error(model, f"the prompt has {len(tokens)} tokens")
+
+
 def encode_text(model: LoadedModel, text: str, add_bos: bool | object = UNSET) -> list[int]:
     """Token ids of `text`. By default the tokenizer adds its special tokens
     (BOS) unless the text already starts with the BOS token, as mlx-lm does."""
@@ -82,6 +88,5 @@ def prompt_tokens(
     if not tokens:
         raise RpcError(ErrorCode.INVALID_PARAMS,
                        "the prompt is empty (no tokens); send some text or set add_bos")
-    if len(tokens) >= model.context_length:
-        raise _context_error(model, f"the prompt has {len(tokens)} tokens")
+    check_fits(model, tokens)
     return tokens

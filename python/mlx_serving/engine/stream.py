@@ -28,6 +28,7 @@ from .stops import StopMatcher
 
 if TYPE_CHECKING:
     from ..guidance.compiler import CompiledGuidance
+    from .vision import VisionPrompt
 
 Finish = Literal["stop", "length", "cancelled"]
 
@@ -143,6 +144,16 @@ class GenerationRequest:
     sink: StreamSink
     received_at: float = field(default_factory=time.perf_counter)
     guidance: CompiledGuidance | None = None  # structured output, compiled
+    num_draft_tokens: int = 0  # > 0: decode with the model's draft, when it has one
+    vision: VisionPrompt | None = None  # vision models: the rendered prompt and its images
+
+
+@dataclass
+class DraftCounts:
+    """Draft tokens a speculative stream proposed, and how many the target accepted."""
+
+    proposed: int = 0
+    accepted: int = 0
 
 
 class ActiveStream:
@@ -163,17 +174,19 @@ class ActiveStream:
         self._generated = 0
         self._first_token_at: float | None = None
         self._last_token_at: float | None = None
+        self.draft_counts: DraftCounts | None = None  # set by the speculative lane
 
     @property
     def stream_id(self) -> str:
         return self.request.stream_id
 
-    def on_token(self, token: int, logprob: float | None,
-                 finish: str | None) -> Finish | Literal["error"] | None:
+    def on_token(self, token: int, logprob: float | None, finish: str | None,
+                 from_draft: bool | None = None) -> Finish | Literal["error"] | None:
         """Emit one sampled token; returns how the stream finished, if it did.
 
         `finish` is the batch's verdict: "length", "stop" (an EOS or stop
-        token id, whose text is never shown) or None.
+        token id, whose text is never shown) or None. `from_draft` is set on
+        the speculative lane only.
         """
         now = time.perf_counter()
         self._generated += 1
@@ -187,7 +200,8 @@ class ActiveStream:
         reason: Finish | None = "stop" if stopped else finish  # type: ignore[assignment]
         if (reason is not None or failure is not None) and not stopped:
             text += self._stops.flush()
-        out = TokenOut(id=token, text=text, logprob=UNSET if logprob is None else logprob)
+        out = TokenOut(id=token, text=text, logprob=UNSET if logprob is None else logprob,
+                       from_draft=UNSET if from_draft is None else from_draft)
         self.request.sink.tokens(self.stream_id, [out])
         if failure is not None and not stopped:
             self.fail(failure)
@@ -215,10 +229,17 @@ class ActiveStream:
         received = self.request.received_at
         first, last = self._first_token_at, self._last_token_at
         decode_s = (last - first) if first is not None and last is not None else 0.0
-        return GenerationStats(
+        stats = GenerationStats(
             prompt_tokens=len(self.request.prompt),
             generated_tokens=self._generated,
             ttft_ms=round((first - received) * 1000, 3) if first is not None else 0.0,
             tokens_per_second=round((self._generated - 1) / decode_s, 3) if decode_s > 0 else 0.0,
             total_ms=round((now - received) * 1000, 3),
         )
+        counts = self.draft_counts
+        if counts is not None:
+            stats.draft_tokens_proposed = counts.proposed
+            stats.draft_tokens_accepted = counts.accepted
+            stats.draft_acceptance_rate = (
+                round(counts.accepted / counts.proposed, 4) if counts.proposed else 0.0)
+        return stats

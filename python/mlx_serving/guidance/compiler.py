@@ -55,10 +55,7 @@ class GuidanceCompiler:
     def compile(self, model: LoadedModel, guidance: Guidance) -> CompiledGuidance:
         """Raises RpcError: GUIDANCE_INVALID naming the problem, or UNSUPPORTED
         for a model that cannot take guidance."""
-        if not model.supports_guidance:
-            raise RpcError(ErrorCode.UNSUPPORTED,
-                           f"model {model.model_id!r} does not support guidance (structured "
-                           "output); use a text model", model=model.model_id, param="guidance")
+        model.require_text("structured output (guidance)")
         mode = _mode(guidance)
         digest = hashlib.sha256(msgspec.json.encode(guidance, order="sorted")).hexdigest()
         key = (self.backend.name, mode, digest, _tokenizer_key(model))

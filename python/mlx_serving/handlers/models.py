@@ -31,6 +31,10 @@ def model_handlers(engine: Engine) -> dict[str, Handler]:
         model_id = params.model if params.model_id is UNSET else params.model_id
         return engine.load(params.model, model_id)
 
+    def load_vision(params: LoadModelParams, _: CallContext) -> Future[LoadModelResult]:
+        model_id = params.model if params.model_id is UNSET else params.model_id
+        return engine.load(params.model, model_id, kind="vision")
+
     def unload(params: ModelRefParams, _: CallContext) -> Future[UnloadModelResult]:
         return engine.with_model(params.model, lambda model: engine.unload(model.model_id))
 
@@ -57,6 +61,7 @@ def model_handlers(engine: Engine) -> dict[str, Handler]:
 
     return {
         "model/load": load,
+        "model/loadVision": load_vision,
         "model/unload": unload,
         "model/list": list_models,
         "tokenize": tokenize,

@@ -230,7 +230,9 @@ class CanaryRouter:
     def _load(self, route: CanaryRoute) -> None:
         log.info("loading canary %s of %s from %s", route.canary_id, route.stable_id,
                  route.config.model)
-        self._engine.load(route.config.model, route.canary_id).add_done_callback(
+        stable = self._engine.models.find(route.stable_id)
+        kind = "vision" if stable is not None and stable.is_vision else "text"
+        self._engine.load(route.config.model, route.canary_id, kind).add_done_callback(
             lambda done: self._loaded(route, done))
 
     def _loaded(self, route: CanaryRoute, done: Future) -> None:
