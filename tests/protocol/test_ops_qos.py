@@ -106,3 +106,27 @@ def test_reduce_batch_lowers_the_batch_while_breached(tmp_path: Path, models: Pa
         client.stop()
     client.assert_conforms()
     assert not notifications(client, "qos/recovered")
+
+
+def test_queue_depth_sheds_and_recovers_as_the_queue_drains(tmp_path: Path,
+                                                            models: Path) -> None:
+    config = ("qos:\n  evaluate_interval_s: 0.1\n"
+              "  slos: [{slo: max_queue_depth, threshold: 0, policy: shed}]\n")
+    client = start(tmp_path, config, flags="flags:\n  batching: {enabled: false}\n")
+    endless = {"model": "tiny", "prompt": "x", "max_tokens": 100000}
+    try:
+        client.result("generate", {**endless, "stream_id": "a"})
+        client.wait_for(lambda: client.stream_tokens("a"))
+        client.result("generate", {**endless, "stream_id": "b"})  # waits: one at a time
+        violation = wait_notification(client, "qos/violation")
+        assert (violation["slo"], violation["observed"]) == ("max_queue_depth", 1)
+        tiny = client.result("metrics/get")["models"]["tiny"]
+        assert (tiny["active_streams"], tiny["queue_depth"]) == (2, 1)
+        assert generate(client)["error"]["data"]["code"] == "OVERLOADED"
+        client.result("generate/cancel", {"stream_id": "b"})
+        wait_notification(client, "qos/recovered")
+        client.result("generate/cancel", {"stream_id": "a"})
+        assert "result" in generate(client)
+    finally:
+        client.stop()
+    client.assert_conforms()

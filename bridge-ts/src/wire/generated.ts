@@ -452,7 +452,7 @@ export interface QosViolation {
   threshold: number;
   window_s: number;
   /**
-   * Requests in the window the value comes from.
+   * Requests in the window the value comes from (max_queue_depth: the streams waiting).
    */
   samples: number;
   policy: "alert" | "reduce_batch" | "shed";

@@ -522,7 +522,8 @@ class QosViolation(Result):
     observed: float
     threshold: float
     window_s: float
-    samples: Annotated[int, Meta(description="Requests in the window the value comes from.")]
+    samples: Annotated[int, Meta(description="Requests in the window the value comes from "
+                                             "(max_queue_depth: the streams waiting).")]
     policy: Literal["alert", "shed", "reduce_batch"]
     action: Annotated[Literal["alert", "shed", "reduce_batch"], Meta(
         description="What the runtime did: the policy, or alert under dry_run.")]
