@@ -8,7 +8,7 @@ import { remaining } from '../engine/options.js';
 import type { GenerateParams } from '../wire/generated.js';
 import { abortedBeforeStart, cancelOnRuntime } from './cancel.js';
 import { metadataChunk, tokenChunk } from './chunks.js';
-import type { GeneratorChunk, MetadataChunk } from './chunks.js';
+import type { FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats } from './chunks.js';
 import type { FlowControl } from './flow.js';
 
 export interface GeneratorHost {
@@ -51,17 +51,17 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   }
 
   /** How the stream finished, once it did ('stop', 'length' or 'cancelled'). */
-  get finishReason(): MetadataChunk['finishReason'] | undefined {
+  get finishReason(): FinishReason | undefined {
     return this.#end?.finishReason;
   }
 
   /** The stream's stats, once it finished. */
-  get stats(): MetadataChunk['stats'] | undefined {
+  get stats(): Stats | undefined {
     return this.#end?.stats;
   }
 
   /** Requests with `guidance`, once finished: `{ complete }`, whether the output is whole and valid. */
-  get guidance(): MetadataChunk['guidance'] {
+  get guidance(): GuidanceResult | undefined {
     return this.#end?.guidance;
   }
 
