@@ -7,7 +7,8 @@
 //
 // Types come from json-schema-to-typescript; the method and notification maps
 // are generated the same way (as schema objects keyed by method name), and the
-// error codes, param names and aliases are emitted as constants.
+// error codes, param names, aliases and legacy method names are emitted as
+// constants.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +55,7 @@ function constants(schema) {
     name,
     { names: paramNames(spec.params, schema.$defs), aliases: spec.param_aliases },
   ]));
+  const legacyNames = Object.fromEntries(Object.entries(methods).flatMap(([name, spec]) => spec.legacy_names.map((legacy) => [legacy, name])));
   const errorCodes = Object.fromEntries(Object.entries(schema['x-errors']).map(([name, e]) => [name, e.code]));
   const json = (value) => JSON.stringify(value, null, 2);
   return [
@@ -65,6 +67,9 @@ function constants(schema) {
     ``,
     `/** Each method's param names (snake_case, as on the wire) and the aliases it accepts. */`,
     `export const METHOD_PARAMS = ${json(paramTable)} as const;`,
+    ``,
+    `/** Names of the original mlx-serving runtime that the runtime accepts for its methods. */`,
+    `export const LEGACY_METHOD_NAMES = ${json(legacyNames)} as const;`,
     ``,
   ].join('\n');
 }

@@ -54,11 +54,12 @@ export async function withEngine<T>(fn: (engine: Engine) => Promise<T> | T, opti
 export const create_engine = createEngine;
 export const with_engine = withEngine;
 
-export type { EngineInfo, GenerateOutput, GenerateParams } from './engine/engine.js';
+export type { EngineInfo, GenerateOutput, GenerateParams, JsonGenerateParams, VisionGenerateParams } from './engine/engine.js';
+export type { JsonOutput } from './engine/json.js';
 export type { CallOptions, CreateEngineOptions, EngineOptions, StreamCallOptions } from './engine/options.js';
 export { BRIDGE_ERROR_CODES, EngineError } from './errors/engine-error.js';
 export type { BridgeErrorCode, EngineErrorCode, RuntimeErrorCode } from './errors/engine-error.js';
-export type { ErrorChunk, FinishReason, GeneratorChunk, MetadataChunk, Stats, TokenChunk } from './generator/chunks.js';
+export type { ErrorChunk, FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats, TokenChunk } from './generator/chunks.js';
 export type { TokenGenerator } from './generator/generator.js';
 export type { EngineEvents, ExitEvent, ReadyEvent, RestartEvent } from './supervisor/events.js';
 export type { RestartPolicy } from './supervisor/policy.js';

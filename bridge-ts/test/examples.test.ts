@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { ROOT, TINY } from './helpers.js';
+import { ROOT, TINY, TINY_VISION } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -13,7 +13,7 @@ async function output(file: string, ...args: string[]): Promise<string> {
   const loader = file.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const { stdout } = await run(process.execPath, [...loader, join(ROOT, file), ...args], {
     cwd: ROOT,
-    env: { ...process.env, MLX_SERVING_MODEL: TINY },
+    env: { ...process.env, MLX_SERVING_MODEL: TINY, MLX_SERVING_VISION_MODEL: TINY_VISION },
     timeout: 60_000,
   });
   return stdout;
@@ -41,6 +41,24 @@ test('examples/migration.ts runs the snake_case API', async () => {
   const stdout = await output('examples/migration.ts');
   assert.match(stdout, /loaded local: \d+ parameters, context 512/);
   assert.match(stdout, /runtime pid \d+, models local, restarts 0/);
+});
+
+test('examples/structured-output.ts parses JSON, streams a regex, and shows GUIDANCE_INCOMPLETE', async () => {
+  const stdout = await output('examples/structured-output.ts');
+  const json = /^json: (\{.*\}) \(\d+ tokens\)$/m.exec(stdout)?.[1];
+  const pet = JSON.parse(json ?? 'null') as { name: string; kind: string; age: number; friends: string[] };
+  assert.ok(['cat', 'dog', 'bird'].includes(pet.kind) && Number.isInteger(pet.age) && Array.isArray(pet.friends), stdout);
+  assert.match(stdout, /^value: .* is a (cat|dog|bird) aged \d+ with \d friend\(s\)$/m);
+  assert.match(stdout, /^phone: \+1-\d{3}-\d{3}-\d{4} \(complete: true\)$/m);
+  assert.match(stdout, /^GUIDANCE_INCOMPLETE: cut after "/m);
+});
+
+test('examples/vision.ts describes a generated image, two at once, then shows IMAGE_INVALID', async () => {
+  const stdout = await output('examples/vision.ts');
+  assert.match(stdout, /^loaded vision: a vision model$/m);
+  assert.match(stdout, /\[(stop|length): \d+ prompt tokens, the image's included\]/);
+  assert.match(stdout, /^two images: \d+ prompt tokens, \d+ generated \((stop|length)\)$/m);
+  assert.match(stdout, /^IMAGE_INVALID: image 0 \(.*missing\.png\): no such file/m);
 });
 
 test('scripts/demo.mjs chats, then runs four streams at once', async () => {

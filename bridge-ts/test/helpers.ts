@@ -4,6 +4,9 @@ import type { CreateEngineOptions, Engine, EngineEvents, GeneratorChunk } from '
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const TINY = fileURLToPath(new URL('../../models/tiny', import.meta.url));
+export const TINY_DRAFT = fileURLToPath(new URL('../../models/tiny-draft', import.meta.url));
+export const TINY_4BIT = fileURLToPath(new URL('../../models/tiny-4bit', import.meta.url));
+export const TINY_VISION = fileURLToPath(new URL('../../models/tiny-vision', import.meta.url));
 export const FAKE_RUNTIME = fileURLToPath(new URL('./fixtures/fake-runtime.mjs', import.meta.url));
 
 /** Options that run the fake runtime (fixtures/fake-runtime.mjs) in `mode` under node. */

@@ -7,15 +7,19 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { createEngine, EngineError, withEngine } from 'mlx-serving';
 import type { ExitEvent, GeneratorChunk } from 'mlx-serving';
-import { collect, isAlive, nextEvent, TINY } from './helpers.js';
+import { gradientPng, pngDataUrl } from '../../examples/png.js';
+import { collect, isAlive, nextEvent, TINY, TINY_DRAFT, TINY_VISION } from './helpers.js';
 
 const PROMPT = 'The old man';
 const LONG_SEED = 0; // with PROMPT, the tiny model runs 500 tokens without an EOS
 
-test('kill -9 mid-stream: RUNTIME_EXITED for what was in flight, then a restart with the model loaded again', async () => {
+test('kill -9 mid-stream: RUNTIME_EXITED for what was in flight, then a restart with the models loaded again as they were', async () => {
   const engine = await createEngine({ restart: { initialDelayMs: 50 } });
   try {
     await engine.loadModel({ model: TINY, modelId: 'tiny' });
+    await engine.loadDraftModel({ model: 'tiny', draftModel: TINY_DRAFT });
+    await engine.loadModel({ model: TINY, modelId: 'tiny' }); // loaded already: its draft must still be replayed after it
+    await engine.loadVisionModel({ model: TINY_VISION, modelId: 'vision' });
     const pid = engine.getInfo().pid as number;
     const exits: ExitEvent[] = [];
     engine.on('exit', (event) => exits.push(event));
@@ -41,7 +45,9 @@ test('kill -9 mid-stream: RUNTIME_EXITED for what was in flight, then a restart 
 
     const during = engine.tokenize({ model: 'tiny', text: 'hello' }); // waits for the new runtime
     const [restart] = await restarted;
-    assert.deepEqual(restart.reloaded, ['tiny']);
+    assert.deepEqual(restart.reloaded, ['tiny', 'vision']);
+    assert.deepEqual(restart.reloadedDrafts, ['tiny']);
+    assert.deepEqual(restart.failed, []);
     assert.equal(restart.restarts, 1);
     assert.deepEqual((await during).tokens.length > 0, true);
     assert.equal(exits.length, 1);
@@ -55,6 +61,13 @@ test('kill -9 mid-stream: RUNTIME_EXITED for what was in flight, then a restart 
     assert.equal(isAlive(pid), false);
     const after = await engine.generate({ model: 'tiny', prompt: PROMPT, maxTokens: 5 });
     assert.equal(after.stats.generatedTokens, 5, 'the model was loaded again without being asked');
+    assert.ok((after.stats.draftTokensProposed ?? 0) > 0, 'with its draft attached again');
+    const models = new Map((await engine.listModels()).map((model) => [model.modelId, model]));
+    assert.equal(models.get('tiny')?.draft?.model, TINY_DRAFT);
+    assert.equal(models.get('vision')?.kind, 'vision', 'a vision model comes back as a vision model');
+    const seen = await collect(engine.createVisionGenerator({ model: 'vision', prompt: 'What is this?', images: pngDataUrl(gradientPng(28, 28)), maxTokens: 3 }));
+    assert.equal(seen.at(-1)?.type, 'metadata');
+    assert.deepEqual(info.drafts, { tiny: TINY_DRAFT });
   } finally {
     await engine.dispose();
   }

@@ -1,6 +1,6 @@
 // Compile-time tests of the public types (`npm run typecheck` compiles this
 // file; nothing runs it). Each @ts-expect-error must be an error, or tsc fails.
-import type { Engine, GeneratorChunk, Params, Result } from 'mlx-serving';
+import type { Engine, GeneratorChunk, JsonOutput, Params, Result, VisionGenerateParams } from 'mlx-serving';
 
 export async function typesOfTheApi(engine: Engine): Promise<void> {
   // Params in camelCase, snake_case, mixed, and the aliases.
@@ -44,6 +44,72 @@ export async function typesOfTheApi(engine: Engine): Promise<void> {
   void [twin, info.restarts];
   // @ts-expect-error no twin for a name that is not a method
   void engine.load_models;
+}
+
+export async function typesOfDraftsVisionAndGuidance(engine: Engine): Promise<void> {
+  // Drafts: both spellings and the twins; results in camelCase.
+  const draft = await engine.loadDraftModel({ model: 'm', draftModel: 'models/tiny-draft' });
+  const draftPath: string = draft.draft.path;
+  await engine.load_draft_model({ model_id: 'm', draft_model: 'models/tiny-draft' });
+  const check = await engine.isDraftModelCompatible({ model: 'm', draft_model: 'd' });
+  const why: string[] = check.reasons;
+  const ok: boolean = (await engine.is_draft_model_compatible({ primaryId: 'm', draftId: 'd' })).compatible;
+  const continued: number = (await engine.unloadDraftModel('m')).continuedStreams;
+  await engine.unload_draft_model({ model: 'm' });
+  const drafts: Record<string, string> = engine.getInfo().drafts;
+  void [draftPath, why, ok, continued, drafts];
+  // @ts-expect-error loadDraftModel needs the draft
+  await engine.loadDraftModel({ model: 'm' });
+  // @ts-expect-error a draft's path is a string
+  await engine.loadDraftModel({ model: 'm', draftModel: 1 });
+
+  // Vision: loadVisionModel as loadModel; createVisionGenerator requires images.
+  const vision = await engine.loadVisionModel('models/tiny-vision');
+  const kind: 'text' | 'vision' = vision.kind;
+  await engine.load_vision_model({ model: 'models/tiny-vision', modelId: 'v' });
+  engine.createVisionGenerator({ model: 'v', prompt: 'hi', images: ['a.png', 'data:image/png;base64,AA=='] });
+  engine.create_vision_generator({ model_id: 'v', messages: [{ role: 'user', content: 'hi' }], image: 'a.png', max_tokens: 5 });
+  const visionParams: VisionGenerateParams = { model: 'v', prompt: 'hi', images: 'a.png' };
+  void [kind, visionParams];
+  // @ts-expect-error createVisionGenerator without images
+  engine.createVisionGenerator({ model: 'v', prompt: 'hi' });
+  // @ts-expect-error images are strings
+  await engine.generate({ model: 'v', prompt: 'hi', images: [1] });
+
+  // Draft tokens per round in both spellings; chunks say fromDraft and the guidance outcome.
+  for await (const chunk of engine.createGenerator({ model: 'm', prompt: 'hi', numDraftTokens: 4, num_draft_tokens: 4 })) {
+    if (chunk.type === 'token') {
+      const fromDraft: boolean | undefined = chunk.fromDraft;
+      void fromDraft;
+    } else if (chunk.type === 'metadata') {
+      const rate: number | undefined = chunk.stats.draftAcceptanceRate;
+      const complete: boolean | undefined = chunk.guidance?.complete;
+      void [rate, complete];
+    }
+  }
+
+  // Guidance: each mode; a guidance field in either spelling; results say complete.
+  const whole = await engine.generate({ model: 'm', prompt: 'hi', guidance: { mode: 'regex', pattern: 'a+' } });
+  const complete: boolean | undefined = whole.guidance?.complete;
+  await engine.generate({ model: 'm', prompt: 'hi', guidance: { mode: 'xml', schema: '<!ELEMENT a (#PCDATA)>', maxTextLength: 8 } });
+  await engine.generate({ model: 'm', prompt: 'hi', guidance: { mode: 'xml', schema: '<!ELEMENT a (#PCDATA)>', max_text_length: 8 } });
+  // @ts-expect-error regex guidance needs its pattern
+  await engine.generate({ model: 'm', prompt: 'hi', guidance: { mode: 'regex' } });
+  // @ts-expect-error an unknown mode
+  await engine.generate({ model: 'm', prompt: 'hi', guidance: { mode: 'yaml', schema: {} } });
+
+  // generateJson: json_schema guidance required; the value typed as asked.
+  const json: JsonOutput<{ name: string }> = await engine.generateJson<{ name: string }>({
+    model: 'm', prompt: 'hi', guidance: { mode: 'json_schema', schema: { type: 'object' } },
+  });
+  const name: string = json.value.name;
+  const sure: true = json.guidance.complete;
+  const unknownValue: unknown = (await engine.generate_json({ model: 'm', prompt: 'hi', guidance: { mode: 'json_schema', schema: {} } })).value;
+  void [complete, name, sure, unknownValue];
+  // @ts-expect-error generateJson without guidance
+  await engine.generateJson({ model: 'm', prompt: 'hi' });
+  // @ts-expect-error generateJson with another mode
+  await engine.generateJson({ model: 'm', prompt: 'hi', guidance: { mode: 'regex', pattern: 'a' } });
 }
 
 // A required param with several spellings: at least one of them.

@@ -6,10 +6,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { EngineError, RUNTIME_ERROR_CODES } from 'mlx-serving';
+import type { GenerateOutput } from 'mlx-serving';
+import { parseJsonOutput } from '../dist/engine/json.js';
 import { LineSplitter } from '../dist/transport/lines.js';
 import { backoffDelay, DEFAULT_RESTART_POLICY } from '../dist/supervisor/policy.js';
+import { ReplayLog } from '../dist/supervisor/replay.js';
 import { camelizeKeys } from '../dist/wire/names.js';
-import { toWireParams } from '../dist/wire/params.js';
+import { canonicalMethod, toWireParams } from '../dist/wire/params.js';
 import { ROOT } from './helpers.js';
 
 describe('generated wire types', () => {
@@ -54,6 +57,27 @@ describe('param names', () => {
     assert.deepEqual(toWireParams('generate', { model: 'm', messages } as never, 'generate'), { model: 'm', messages });
   });
 
+  test("guidance's own fields fold to snake_case; the schema inside it is the caller's and stays as written", () => {
+    const schema = { type: 'object', properties: { firstName: { type: 'string' } }, required: ['firstName'] };
+    assert.deepEqual(toWireParams('generate', { model: 'm', guidance: { mode: 'json_schema', schema } }, 'generate'), {
+      model: 'm',
+      guidance: { mode: 'json_schema', schema },
+    });
+    assert.deepEqual(toWireParams('generate', { model: 'm', guidance: { mode: 'xml', schema: '<!ELEMENT a (#PCDATA)>', maxTextLength: 8 } }, 'generate'), {
+      model: 'm',
+      guidance: { mode: 'xml', schema: '<!ELEMENT a (#PCDATA)>', max_text_length: 8 },
+    });
+    // What is not an object is left for the runtime to refuse (INVALID_PARAMS).
+    assert.deepEqual(toWireParams('generate', { model: 'm', guidance: 'json' } as never, 'generate'), { model: 'm', guidance: 'json' });
+  });
+
+  test("legacy method names stand for their methods; a method the bridge does not know gets snake_case names", () => {
+    assert.equal(canonicalMethod('load_vision_model'), 'model/loadVision');
+    assert.equal(canonicalMethod('check_draft'), 'model/isDraftCompatible');
+    assert.equal(canonicalMethod('model/list'), 'model/list');
+    assert.deepEqual(toWireParams('model/future' as never, { someParam: 1 }, 'request'), { some_param: 1 });
+  });
+
   test('two spellings of one param with different values are refused; with the same value, fine', () => {
     assert.throws(() => toWireParams('generate', { model: 'm', maxTokens: 5, max_tokens: 6 }, 'generate'), (error: unknown) => {
       assert.ok(EngineError.is(error, 'INVALID_OPTIONS'));
@@ -85,6 +109,47 @@ describe('EngineError', () => {
       name: 'EngineError', code: 'MODEL_NOT_LOADED', message: 'not loaded', rpcCode: -32001, data: { code: 'MODEL_NOT_LOADED', model: 'x' },
     });
   });
+});
+
+describe('generateJson results', () => {
+  const output = (text: string, finishReason: GenerateOutput['finishReason'], complete?: boolean): GenerateOutput => ({
+    text,
+    finishReason,
+    streamId: 's',
+    stats: { promptTokens: 1, generatedTokens: 2, ttftMs: 1, tokensPerSecond: 1, totalMs: 1 },
+    ...(complete === undefined ? {} : { guidance: { complete } }),
+  });
+
+  test('complete JSON is parsed; anything cut is an error that carries the text, never a value', () => {
+    assert.deepEqual(parseJsonOutput(output('{"a":[1]}', 'stop', true)).value, { a: [1] });
+    const cases = [
+      [output('{"a":', 'length', false), 'GUIDANCE_INCOMPLETE', /maxTokens/],
+      [output('{"a":', 'stop', false), 'GUIDANCE_INCOMPLETE', /stop sequence/],
+      [output('{"a":', 'cancelled', false), 'CANCELLED', /cancelled/],
+      [output('{"a":1}', 'stop'), 'GUIDANCE_INCOMPLETE', /finishReason "stop"/], // a runtime that did not say complete
+      [output('{"a":', 'stop', true), 'PROTOCOL_ERROR', /does not parse/],
+    ] as const;
+    for (const [given, code, message] of cases) {
+      assert.throws(() => parseJsonOutput(given), (error: unknown) => {
+        assert.ok(EngineError.is(error, code), `${given.text} ${given.finishReason}: ${String(error)}`);
+        assert.match(error.message, message);
+        assert.equal(error.data['text'], given.text);
+        return true;
+      });
+    }
+  });
+});
+
+test('replay keys: a model id that looks like a draft key is still a model of its own', () => {
+  const log = new ReplayLog();
+  log.remember({ kind: 'model', id: 'draft:x' }, 'model/load', { model: 'a', model_id: 'draft:x' });
+  log.remember({ kind: 'model', id: 'x' }, 'model/load', { model: 'b', model_id: 'x' });
+  log.remember({ kind: 'draft', id: 'x' }, 'model/loadDraft', { model: 'x', draft_model: 'c' });
+  log.remember({ kind: 'model', id: 'draft:x' }, 'model/load', { model: 'a', model_id: 'draft:x' });
+  assert.deepEqual(log.models, ['draft:x', 'x'], 'loaded again: it keeps its place');
+  assert.deepEqual(log.drafts, [{ id: 'x', params: { model: 'x', draft_model: 'c' } }]);
+  log.forget({ kind: 'draft', id: 'x' });
+  assert.deepEqual([log.models, log.drafts], [['draft:x', 'x'], []]);
 });
 
 describe('NDJSON framing', () => {

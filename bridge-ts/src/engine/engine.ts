@@ -4,23 +4,31 @@
 // Every public method also answers to its snake_case twin (see twins.ts).
 import { EngineError } from '../errors/engine-error.js';
 import { TokenGenerator } from '../generator/generator.js';
-import { abortedBeforeStart, cancelOnRuntime } from '../generator/cancel.js';
 import { FlowControl } from '../generator/flow.js';
+import { generateWhole } from '../generator/whole.js';
 import type { Session } from '../supervisor/launch.js';
 import type { EngineEvents, EventName, Listener } from '../supervisor/events.js';
 import type { EngineStatus, Supervisor } from '../supervisor/supervisor.js';
-import type { GenerateResult, RuntimeInfo } from '../wire/generated.js';
+import type { ReplayKey } from '../supervisor/replay.js';
+import type { GenerateResult, JsonSchemaGuidance, RuntimeInfo } from '../wire/generated.js';
 import { camelizeKeys } from '../wire/names.js';
 import type { Camelize } from '../wire/names.js';
-import { toWireParams } from '../wire/params.js';
+import { canonicalMethod, toWireParams } from '../wire/params.js';
 import type { Method, Params, Result, WireParams, WireResult } from '../wire/params.js';
+import { parseJsonOutput, requireJsonSchemaGuidance } from './json.js';
+import type { JsonOutput } from './json.js';
 import { remaining, resolveCallOptions } from './options.js';
 import type { CallOptions, ResolvedOptions, StreamCallOptions } from './options.js';
 
 /** generate() and createGenerator() params: every param of the wire's `generate`, in either spelling. */
 export type GenerateParams = Params<'generate'>;
-/** What generate() resolves to: `{ text, finishReason, stats, streamId }`. */
+/** What generate() resolves to: `{ text, finishReason, stats, streamId }`, and `guidance: { complete }` with guidance. */
 export type GenerateOutput = Camelize<GenerateResult>;
+/** createVisionGenerator() params: generate's, with `images` (or its alias `image`) required. */
+export type VisionGenerateParams = GenerateParams & ({ images: Images } | { image: Images });
+type Images = NonNullable<WireParams<'generate'>['images']>;
+/** generateJson() params: generate's, with `guidance: { mode: 'json_schema', schema }` required. */
+export type JsonGenerateParams = GenerateParams & { guidance: JsonSchemaGuidance };
 
 export interface EngineInfo {
   status: EngineStatus;
@@ -32,8 +40,10 @@ export interface EngineInfo {
   runtime: Omit<Camelize<RuntimeInfo>, 'models' | 'versions'> | undefined;
   /** Versions of the runtime's libraries (mlx, mlx-lm, ...). */
   versions: RuntimeInfo['versions'];
-  /** Ids of the models loaded through this engine (reloaded after a restart). */
+  /** Ids of the models (text and vision) loaded through this engine (loaded again after a restart). */
   models: string[];
+  /** The drafts attached through this engine, by model id, as named to loadDraftModel() (attached again after a restart). */
+  drafts: Record<string, string>;
   /** Generators still streaming. */
   openStreams: number;
   /** Calls waiting for their answer. */
@@ -58,12 +68,40 @@ export class CamelEngine {
 
   /** Loads a model (a local folder, or a hub id where a network exists); it is loaded again after a restart. */
   loadModel(model: string | Params<'model/load'>, options?: CallOptions): Promise<Result<'model/load'>> {
-    return this.#load('model/load', typeof model === 'string' ? { model } : model, options, 'loadModel', (loaded) => loaded.model_id);
+    return this.#load('model/load', byId(model), options, 'loadModel', modelKey);
   }
 
-  /** Unloads a model; its streams end with a MODEL_UNLOADED error chunk. */
+  /** Unloads a model (and its draft); its streams end with a MODEL_UNLOADED error chunk. */
   unloadModel(model: string | Params<'model/unload'>, options?: CallOptions): Promise<Result<'model/unload'>> {
-    return this.#unload('model/unload', typeof model === 'string' ? { model } : model, options, 'unloadModel', (gone) => gone.model_id);
+    // The runtime drops a model's draft with it.
+    return this.#unload('model/unload', byId(model), options, 'unloadModel', (gone) => [modelKey(gone), draftKey(gone)]);
+  }
+
+  /**
+   * Loads a vision-language model (through mlx-vlm); its generations then take `images` (see createVisionGenerator).
+   * After a restart it is loaded again as a vision model.
+   */
+  loadVisionModel(model: string | Params<'model/loadVision'>, options?: CallOptions): Promise<Result<'model/loadVision'>> {
+    return this.#load('model/loadVision', byId(model), options, 'loadVisionModel', modelKey);
+  }
+
+  /**
+   * Attaches a draft model (`draftModel`: a folder) to the loaded text model `model`: its generations then decode
+   * speculatively (same output, fewer passes of the model). Fails with DRAFT_INCOMPATIBLE, `data.reasons` saying why.
+   * The draft is attached again after a restart.
+   */
+  loadDraftModel(params: Params<'model/loadDraft'>, options?: CallOptions): Promise<Result<'model/loadDraft'>> {
+    return this.#load('model/loadDraft', params, options, 'loadDraftModel', draftKey);
+  }
+
+  /** Detaches and frees a model's draft; its streams go on without it. DRAFT_NOT_LOADED when it has none. */
+  unloadDraftModel(model: string | Params<'model/unloadDraft'>, options?: CallOptions): Promise<Result<'model/unloadDraft'>> {
+    return this.#unload('model/unloadDraft', byId(model), options, 'unloadDraftModel', (gone) => [draftKey(gone)]);
+  }
+
+  /** Whether `draftModel` (a folder, or a loaded model's id) could draft for `model`: `{ compatible, reasons }`; attaches nothing. */
+  isDraftModelCompatible(params: Params<'model/isDraftCompatible'>, options?: CallOptions): Promise<Result<'model/isDraftCompatible'>> {
+    return this.#camel('model/isDraftCompatible', params, options, 'isDraftModelCompatible');
   }
 
   /** The models the runtime has loaded, with their details. */
@@ -79,48 +117,54 @@ export class CamelEngine {
     return this.#camel('detokenize', params, options, 'detokenize');
   }
 
-  /** Streams a generation: `for await (const chunk of engine.createGenerator({...}))`; breaking out cancels it. */
+  /**
+   * Streams a generation: `for await (const chunk of engine.createGenerator({...}))`; breaking out cancels it.
+   * With `guidance` the tokens stream as the mask lets them through, and the metadata chunk says `guidance.complete`.
+   */
   createGenerator(params: GenerateParams, options?: StreamCallOptions): TokenGenerator {
-    const wire = this.#generateParams(params, true, 'createGenerator');
-    const { timeoutMs, signal } = resolveCallOptions(options, 'createGenerator', this.#options.requestTimeoutMs);
-    const host = { session: this.#session, flow: this.#flow, finished: (done: TokenGenerator) => this.#open.delete(done) };
-    const generator = new TokenGenerator(host, { params: { ...wire, streaming: true }, timeoutMs, signal });
-    this.#open.add(generator);
-    return generator;
+    return this.#stream(this.#generateParams(params, true, 'createGenerator'), options, 'createGenerator');
+  }
+
+  /** createGenerator() for a vision model, with `images` required: file paths, `data:` URLs or http(s) URLs. */
+  createVisionGenerator(params: VisionGenerateParams, options?: StreamCallOptions): TokenGenerator {
+    const wire = this.#generateParams(params, true, 'createVisionGenerator');
+    if (wire.images === undefined) {
+      throw EngineError.invalidOptions(
+        '`createVisionGenerator` needs `images` (file paths, data: URLs or http(s) URLs); use createGenerator() for a prompt without images.',
+      );
+    }
+    return this.#stream(wire, options, 'createVisionGenerator');
   }
 
   /**
-   * Generates the whole text in one call (`streaming: false` on the wire: the path for structured output).
+   * Generates the whole text in one call (`streaming: false` on the wire): the simplest path for structured output
+   * (`guidance`; the result then says `guidance.complete`).
    * An abort cancels it on the runtime, which answers with the text so far and finishReason 'cancelled'.
    */
   async generate(params: GenerateParams, options?: StreamCallOptions): Promise<GenerateOutput> {
-    const wire = this.#generateParams(params, false, 'generate');
-    const { timeoutMs, signal } = resolveCallOptions(options, 'generate', this.#options.requestTimeoutMs);
-    const started = Date.now();
-    if (signal?.aborted) throw abortedBeforeStart('generate()', signal);
-    const now = this.#session(timeoutMs);
-    const session = now instanceof Promise ? await now : now;
-    if (signal?.aborted) throw abortedBeforeStart('generate()', signal);
-    const cancel = (): void => void cancelOnRuntime(session, wire.stream_id, timeoutMs);
-    signal?.addEventListener('abort', cancel);
-    try {
-      const result = await session.client.request('generate', { ...wire, streaming: false }, remaining(timeoutMs, started));
-      return camelizeKeys(result as GenerateResult);
-    } catch (error) {
-      if (EngineError.is(error, 'TIMEOUT')) cancel(); // no one waits for it any more
-      throw error;
-    } finally {
-      signal?.removeEventListener('abort', cancel);
-    }
+    return this.#whole(this.#generateParams(params, false, 'generate'), options, 'generate');
+  }
+
+  /**
+   * Generates JSON that validates against `guidance.schema` (the runtime masks every token, so it is valid by
+   * construction) and parses it: `{ value, text, finishReason, stats, ... }`. Output cut before the JSON was whole
+   * (maxTokens, a stop sequence) is never handed back: it throws GUIDANCE_INCOMPLETE, or CANCELLED when aborted, with
+   * the text so far in `error.data`. `T` is the type you expect (e.g. `z.infer<typeof schema>`); it is not checked here.
+   */
+  async generateJson<T = unknown>(params: JsonGenerateParams, options?: StreamCallOptions): Promise<JsonOutput<T>> {
+    const wire = this.#generateParams(params, false, 'generateJson');
+    requireJsonSchemaGuidance(wire.guidance);
+    return parseJsonOutput<T>(await this.#whole(wire, options, 'generateJson'));
   }
 
   /** Any wire method by name, with params in either spelling; the result in camelCase. */
   async request<M extends Method>(method: M, params?: Params<M>, options?: CallOptions): Promise<Result<M>> {
-    const instead = DEDICATED_METHODS[method];
+    const canonical = canonicalMethod(method) as M; // a legacy name (load_model, ...) is its method
+    const instead = DEDICATED_METHODS[canonical];
     if (instead !== undefined) {
       throw EngineError.invalidOptions(`Call ${instead} instead of request('${method}'): it keeps the engine's state right.`);
     }
-    return this.#camel(method, params, options, method);
+    return this.#camel(canonical, params, options, method);
   }
 
   /** The engine's state now, without a call to the runtime. */
@@ -133,7 +177,8 @@ export class CamelEngine {
       restarts: this.#supervisor.restarts,
       runtime: info === undefined ? undefined : runtimeFacts(camelizeKeys(info)),
       versions: { ...info?.versions },
-      models: this.#supervisor.models.keys,
+      models: this.#supervisor.models.models,
+      drafts: Object.fromEntries(this.#supervisor.models.drafts.map(({ id, params }) => [id, (params as WireParams<'model/loadDraft'>).draft_model])),
       openStreams: this.#open.size,
       pendingRequests: session?.client.pendingCount ?? 0,
       flow: session?.client.flow ?? { paused: false, pauses: 0 },
@@ -183,10 +228,25 @@ export class CamelEngine {
     return session.then((later) => later.client.request(method, params, remaining(timeoutMs, started)));
   }
 
+  // A streaming generation, started at once.
+  #stream(wire: WireParams<'generate'> & { stream_id: string }, options: unknown, caller: string): TokenGenerator {
+    const { timeoutMs, signal } = resolveCallOptions(options, caller, this.#options.requestTimeoutMs);
+    const host = { session: this.#session, flow: this.#flow, finished: (done: TokenGenerator) => this.#open.delete(done) };
+    const generator = new TokenGenerator(host, { params: { ...wire, streaming: true }, timeoutMs, signal });
+    this.#open.add(generator);
+    return generator;
+  }
+
+  // A generation answered in one piece.
+  async #whole(wire: WireParams<'generate'> & { stream_id: string }, options: unknown, caller: string): Promise<GenerateOutput> {
+    const { timeoutMs, signal } = resolveCallOptions(options, caller, this.#options.requestTimeoutMs);
+    return camelizeKeys(await generateWhole(this.#session, wire, { timeoutMs, signal, caller }));
+  }
+
   // A load the runtime must be given again after a restart: remembered under
-  // the key its result names (a model id), with the params as sent.
+  // the key its result names (a model, or a model's draft), with the params as sent.
   async #load<M extends Method>(
-    method: M, params: unknown, options: unknown, caller: string, keyOf: (result: WireResult<M>) => string,
+    method: M, params: unknown, options: unknown, caller: string, keyOf: (result: WireResult<M>) => ReplayKey,
   ): Promise<Result<M>> {
     const wire = toWireParams(method, params, caller);
     const result = await this.#call(method, wire, options, caller);
@@ -196,10 +256,10 @@ export class CamelEngine {
 
   // The undoing of a #load: no longer replayed after a restart.
   async #unload<M extends Method>(
-    method: M, params: unknown, options: unknown, caller: string, keyOf: (result: WireResult<M>) => string,
+    method: M, params: unknown, options: unknown, caller: string, keysOf: (result: WireResult<M>) => ReplayKey[],
   ): Promise<Result<M>> {
     const result = await this.#call(method, toWireParams(method, params, caller), options, caller);
-    this.#supervisor.models.forget(keyOf(result));
+    for (const key of keysOf(result)) this.#supervisor.models.forget(key);
     return camelizeKeys(result);
   }
 
@@ -223,9 +283,21 @@ export class CamelEngine {
 const DEDICATED_METHODS: Partial<Record<Method, string>> = {
   'model/load': 'loadModel()',
   'model/unload': 'unloadModel()',
+  'model/loadVision': 'loadVisionModel()',
+  'model/loadDraft': 'loadDraftModel()',
+  'model/unloadDraft': 'unloadDraftModel()',
   generate: 'generate() or createGenerator()',
   'runtime/shutdown': 'shutdown()',
 };
+
+// Methods that name one model take its id alone too.
+function byId<P>(model: string | P): P | { model: string } {
+  return typeof model === 'string' ? { model } : model;
+}
+
+// Replay keys: a model, and the draft attached to it, are remembered apart.
+const modelKey = (result: { model_id: string }): ReplayKey => ({ kind: 'model', id: result.model_id });
+const draftKey = (result: { model_id: string }): ReplayKey => ({ kind: 'draft', id: result.model_id });
 
 // runtime/info less what getInfo() reports apart (and more currently).
 function runtimeFacts({ models: _models, versions: _versions, ...facts }: Camelize<RuntimeInfo>): EngineInfo['runtime'] {

@@ -21,8 +21,10 @@ export const BRIDGE_ERROR_CODES = [
   'ENGINE_DISPOSED',
   /** Arguments rejected by the bridge before anything was sent. */
   'INVALID_OPTIONS',
-  /** Aborted through an AbortSignal before the runtime took the request. */
+  /** Aborted through an AbortSignal before the runtime took the request; generateJson() aborted before the JSON was whole. */
   'CANCELLED',
+  /** generateJson(): the output was cut (maxTokens, a stop) before the JSON was complete; `data.text` holds it. */
+  'GUIDANCE_INCOMPLETE',
 ] as const;
 export type BridgeErrorCode = (typeof BRIDGE_ERROR_CODES)[number];
 

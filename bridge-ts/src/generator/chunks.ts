@@ -1,12 +1,18 @@
 // What a generator yields: one chunk per token, then one metadata chunk (the
 // stream finished) or one error chunk (it failed).
 import type { EngineError } from '../errors/engine-error.js';
-import type { GenerationStats, StreamEnd, TokenOut } from '../wire/generated.js';
+import type { GenerationStats, GuidanceOutcome, StreamEnd, TokenOut } from '../wire/generated.js';
+import { camelizeKeys } from '../wire/names.js';
 import type { Camelize } from '../wire/names.js';
 
-/** Stats of a finished stream: promptTokens, generatedTokens, ttftMs, tokensPerSecond, totalMs. */
+/**
+ * Stats of a finished stream: promptTokens, generatedTokens, ttftMs, tokensPerSecond, totalMs; on streams decoded
+ * with a draft model also draftTokensProposed, draftTokensAccepted and draftAcceptanceRate.
+ */
 export type Stats = Camelize<GenerationStats>;
 export type FinishReason = StreamEnd['finish_reason'];
+/** How a request with `guidance` ended: `complete: true` when the text is a whole valid output, false when it was cut. */
+export type GuidanceResult = Camelize<GuidanceOutcome>;
 
 export interface TokenChunk {
   type: 'token';
@@ -15,12 +21,16 @@ export interface TokenChunk {
   tokenId: number;
   /** With `logprobs: true`: the token's log-probability. */
   logprob?: number;
+  /** Streams decoded with a draft model: true when the draft proposed this token and the model accepted it. */
+  fromDraft?: boolean;
 }
 
 export interface MetadataChunk {
   type: 'metadata';
   finishReason: FinishReason;
   stats: Stats;
+  /** Requests with `guidance`: whether the output is complete (see GuidanceResult). */
+  guidance?: GuidanceResult;
 }
 
 export interface ErrorChunk {
@@ -34,5 +44,13 @@ export type GeneratorChunk = TokenChunk | MetadataChunk | ErrorChunk;
 export function tokenChunk(token: TokenOut): TokenChunk {
   const chunk: TokenChunk = { type: 'token', token: token.text, tokenId: token.id };
   if (token.logprob !== undefined) chunk.logprob = token.logprob;
+  if (token.from_draft !== undefined) chunk.fromDraft = token.from_draft;
+  return chunk;
+}
+
+// The stream's end as the last chunk.
+export function metadataChunk(end: StreamEnd): MetadataChunk {
+  const chunk: MetadataChunk = { type: 'metadata', finishReason: end.finish_reason, stats: camelizeKeys(end.stats) };
+  if (end.guidance !== undefined) chunk.guidance = { complete: end.guidance.complete };
   return chunk;
 }

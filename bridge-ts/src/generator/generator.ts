@@ -6,10 +6,9 @@ import type { StreamListener } from '../rpc/streams.js';
 import type { Session } from '../supervisor/launch.js';
 import { remaining } from '../engine/options.js';
 import type { GenerateParams } from '../wire/generated.js';
-import { camelizeKeys } from '../wire/names.js';
 import { abortedBeforeStart, cancelOnRuntime } from './cancel.js';
-import { tokenChunk } from './chunks.js';
-import type { FinishReason, GeneratorChunk, Stats } from './chunks.js';
+import { metadataChunk, tokenChunk } from './chunks.js';
+import type { FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats } from './chunks.js';
 import type { FlowControl } from './flow.js';
 
 export interface GeneratorHost {
@@ -39,8 +38,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   #finished = false;
   #left = false; // the consumer called return() (or broke out of the loop)
   #cancelling: Promise<void> | undefined;
-  #finishReason: FinishReason | undefined;
-  #stats: Stats | undefined;
+  #end: MetadataChunk | undefined;
 
   constructor(host: GeneratorHost, options: StartOptions) {
     this.streamId = options.params.stream_id;
@@ -54,12 +52,17 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
 
   /** How the stream finished, once it did ('stop', 'length' or 'cancelled'). */
   get finishReason(): FinishReason | undefined {
-    return this.#finishReason;
+    return this.#end?.finishReason;
   }
 
   /** The stream's stats, once it finished. */
   get stats(): Stats | undefined {
-    return this.#stats;
+    return this.#end?.stats;
+  }
+
+  /** Requests with `guidance`, once finished: `{ complete }`, whether the output is whole and valid. */
+  get guidance(): GuidanceResult | undefined {
+    return this.#end?.guidance;
   }
 
   /** Tokens received and not yet taken by the consumer (what flow control bounds). */
@@ -108,9 +111,8 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     const listener: StreamListener = {
       chunk: (params) => this.#push(params.tokens.map(tokenChunk)),
       end: (params) => {
-        this.#finishReason = params.finish_reason;
-        this.#stats = camelizeKeys(params.stats);
-        this.#finish({ type: 'metadata', finishReason: params.finish_reason, stats: this.#stats });
+        this.#end = metadataChunk(params);
+        this.#finish(this.#end);
       },
       error: (error) => this.#finish({ type: 'error', error }),
     };

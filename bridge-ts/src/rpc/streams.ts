@@ -26,7 +26,7 @@ export function checkStreamParams(method: StreamMethod, params: unknown): { stre
     method === 'stream/chunk'
       ? Array.isArray(params['tokens']) && params['tokens'].every(isToken)
       : method === 'stream/end'
-        ? typeof params['finish_reason'] === 'string' && isObject(params['stats'])
+        ? typeof params['finish_reason'] === 'string' && isObject(params['stats']) && isGuidanceOutcome(params['guidance'])
         : isErrorObject(params['error']);
   return ok ? { streamId: params['stream_id'] } : { reason: `malformed ${method} for stream ${params['stream_id']}` };
 }
@@ -36,6 +36,12 @@ function isToken(value: unknown): boolean {
     isObject(value) &&
     typeof value['id'] === 'number' &&
     typeof value['text'] === 'string' &&
-    (value['logprob'] === undefined || typeof value['logprob'] === 'number')
+    (value['logprob'] === undefined || typeof value['logprob'] === 'number') &&
+    (value['from_draft'] === undefined || typeof value['from_draft'] === 'boolean')
   );
+}
+
+// A stream/end's `guidance` (requests with guidance only).
+function isGuidanceOutcome(value: unknown): boolean {
+  return value === undefined || (isObject(value) && typeof value['complete'] === 'boolean');
 }

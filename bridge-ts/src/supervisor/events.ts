@@ -27,10 +27,12 @@ export interface RestartEvent {
   restarts: number;
   /** Which restart in a row this was (1 after a runtime that had stayed up). */
   attempt: number;
-  /** Model ids loaded again into the new runtime. */
+  /** Ids of the models loaded again into the new runtime (text and vision models, each as it was). */
   reloaded: string[];
-  /** Models that could not be loaded again (they are no longer loaded). */
-  failed: { model: string; error: EngineError }[];
+  /** Ids of the models whose draft was attached again. */
+  reloadedDrafts: string[];
+  /** What could not be loaded again (it is no longer loaded): a model, or (`draft: true`) the draft of a model. */
+  failed: { model: string; draft: boolean; error: EngineError }[];
 }
 
 export interface EngineEvents {

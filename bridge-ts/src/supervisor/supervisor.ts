@@ -21,7 +21,7 @@ export interface SupervisorOptions extends LaunchOptions {
 
 export class Supervisor {
   readonly events = new EngineEmitter();
-  /** Models to load again after a restart. */
+  /** Models (text, vision) and drafts to load again after a restart. */
   readonly models = new ReplayLog();
   readonly #options: SupervisorOptions;
   readonly #hooks: LaunchHooks;

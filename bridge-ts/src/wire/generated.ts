@@ -909,3 +909,13 @@ export const METHOD_PARAMS = {
     "aliases": {}
   }
 } as const;
+
+/** Names of the original mlx-serving runtime that the runtime accepts for its methods. */
+export const LEGACY_METHOD_NAMES = {
+  "shutdown": "runtime/shutdown",
+  "load_model": "model/load",
+  "unload_model": "model/unload",
+  "check_draft": "model/isDraftCompatible",
+  "load_vision_model": "model/loadVision",
+  "generate_with_image": "generate"
+} as const;
