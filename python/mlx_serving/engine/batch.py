@@ -125,7 +125,8 @@ class ModelBatch:
     def step(self) -> list[ActiveStream]:
         """One decode step (plus a prefill chunk for joining streams); returns
         the streams that finished in it."""
-        self._admit()
+        if self._waiting:
+            self._admit()
         if self.bucket_sizes:
             self._add_pads()
         decoding = prefilling = 0

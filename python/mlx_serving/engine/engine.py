@@ -229,6 +229,8 @@ class Engine:
         return self._status == "stopping" or (self._status == "draining" and not self._streams)
 
     def _run_commands(self, block: bool) -> None:
+        if not block and self._inbox.empty():  # between decode steps: the usual case
+            return
         try:
             command = self._inbox.get() if block else self._inbox.get_nowait()
         except Empty:

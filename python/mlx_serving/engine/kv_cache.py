@@ -26,6 +26,9 @@ class LeanKVCache(KVCache):
 
     @classmethod
     def merge(cls, caches: list[Any]) -> LeanBatchKVCache:
+        if not any(cache.size() for cache in caches):
+            # BatchKVCache.merge makes a plain BatchKVCache for empty caches.
+            return LeanBatchKVCache([0] * len(caches))
         return LeanBatchKVCache.merge(caches)
 
     @classmethod
