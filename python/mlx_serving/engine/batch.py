@@ -118,6 +118,8 @@ class ModelBatch:
         row = self._rows[uid]
         if row.decoding:
             self._retire(uid, row)
+            if self.bucket_sizes:
+                self._drop_surplus_pads()
         else:  # still prefilling
             self._generator.remove([uid])
             del self._rows[uid], self._uids[stream.stream_id]
