@@ -19,8 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import (BENCH_CONFIG, BenchError, Reporter, Runtime, model_path, parse, parser,
-                    prompt_tokens)
+from common import BENCH_CONFIG, BenchError, Runtime, parser, prompt_tokens, start
 
 
 def raw_child(path: str, tokens: int) -> None:
@@ -62,9 +61,7 @@ def main() -> None:
     args_parser = parser(__doc__.splitlines()[0], model="small", tokens=32, runs=1)
     args_parser.add_argument("--burst", type=int, default=8,
                              help="concurrent streams of the first burst after ready")
-    args = parse(args_parser)
-    path = model_path(args.model)
-    report = Reporter("cold_start", args.model, args.quick)
+    args, path, report = start("cold_start", args_parser)
     raw = raw_cold(path, args.tokens)
     from mlx_lm.tokenizer_utils import load as load_tokenizer
 

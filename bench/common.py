@@ -85,6 +85,13 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> arg
     return args
 
 
+def start(bench: str, args_parser: argparse.ArgumentParser
+          ) -> tuple[argparse.Namespace, Path, Reporter]:
+    """Parse the arguments; (arguments, model folder, reporter) of a bench."""
+    args = parse(args_parser)
+    return args, model_path(args.model), Reporter(bench, args.model, args.quick)
+
+
 def model_path(name: str) -> Path:
     path = Path(name) if Path(name).is_dir() else MODELS / name
     if not (path / "config.json").is_file():

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 
-from common import (BENCH_CONFIG, Raw, Reporter, Runtime, median, model_path, parse, parser,
-                    percentile, prompt_tokens)
+from common import (BENCH_CONFIG, Raw, Runtime, median, parser, percentile, prompt_tokens,
+                    start)
 
 
 def batched(runtime: Runtime, prompts: list[list[int]], tokens: int) -> tuple[float, list[float]]:
@@ -37,9 +37,7 @@ def main() -> None:
     args_parser = parser(__doc__.splitlines()[0], model="small", tokens=64, runs=3)
     args_parser.add_argument("--streams", type=int, nargs="+", default=[1, 4, 16])
     args_parser.add_argument("--prompt-tokens", type=int, default=32)
-    args = parse(args_parser)
-    path = model_path(args.model)
-    report = Reporter("concurrency", args.model, args.quick)
+    args, path, report = start("concurrency", args_parser)
     raw = Raw(path)
     aggregate: dict[int, float] = {}
     with Runtime(BENCH_CONFIG) as runtime:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import (BENCH_CONFIG, Raw, Reporter, Runtime, median, model_path, parse, parser,
-                    prompt_tokens)
+from common import BENCH_CONFIG, Raw, Runtime, median, parser, prompt_tokens, start
 
 
 def second_ttft(runtime: Runtime, prefix: list[int], questions: list[list[int]], tokens: int
@@ -30,9 +29,7 @@ def second_ttft(runtime: Runtime, prefix: list[int], questions: list[list[int]],
 def main() -> None:
     args_parser = parser(__doc__.splitlines()[0], model="small", tokens=8, runs=3)
     args_parser.add_argument("--prefix-tokens", type=int, default=2000)
-    args = parse(args_parser)
-    path = model_path(args.model)
-    report = Reporter("prefix_cache", args.model, args.quick)
+    args, path, report = start("prefix_cache", args_parser)
     raw = Raw(path)
     prefix_length = min(args.prefix_tokens, 256) if args.quick else args.prefix_tokens
     cached = {**BENCH_CONFIG, "prompt_cache": {"enabled": True}}

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common import (BENCH_CONFIG, Raw, Reporter, Runtime, decode_rate, median, model_path,
-                    parse, parser, prompt_tokens)
+from common import (BENCH_CONFIG, Raw, Runtime, decode_rate, median, parser, prompt_tokens,
+                    start)
 
 # Peak HBM bandwidth in GB/s, by a piece of the device name.
 HBM_GBPS = {"H200": 4800, "H100 NVL": 3900, "H100 PCIe": 2000, "H100": 3350,
@@ -39,9 +39,7 @@ def main() -> None:
                              help="ratio to meet (default: 0.99 for llama-*, else 0.97)")
     args_parser.add_argument("--hbm-gbps", type=float,
                              help="memory bandwidth for the limit (default: known GPUs)")
-    args = parse(args_parser)
-    path = model_path(args.model)
-    report = Reporter("single_stream", args.model, args.quick)
+    args, path, report = start("single_stream", args_parser)
     raw = Raw(path)
     prompt = prompt_tokens(raw.tokenizer, args.prompt_tokens)
     ours, theirs, same_tokens = [], [], True

@@ -78,7 +78,8 @@ class Window:
     def stop(self) -> None:
         cpu = time.thread_time() - self._cpu
         self.meter.running = False
-        self.cost = Cost(self.tokens, self.meter.collections, self.meter.seconds * 1000, cpu * 1000)
+        self.cost = Cost(self.tokens, self.meter.collections, self.meter.seconds * 1000,
+                         cpu * 1000)
 
 
 def measure_runtime(path: Path, prompt: list[int], tokens: int, meter: GcMeter) -> Cost:

@@ -10,16 +10,13 @@ token; the prompt cache is off; runs alternate between the two.
 
 from __future__ import annotations
 
-from common import (BENCH_CONFIG, Raw, Reporter, Runtime, median, model_path, parse, parser,
-                    prompt_tokens)
+from common import BENCH_CONFIG, Raw, Runtime, median, parser, prompt_tokens, start
 
 
 def main() -> None:
     args_parser = parser(__doc__.splitlines()[0], model="small", tokens=1, runs=15)
     args_parser.add_argument("--prompt-tokens", type=int, default=128)
-    args = parse(args_parser)
-    path = model_path(args.model)
-    report = Reporter("ttft", args.model, args.quick)
+    args, path, report = start("ttft", args_parser)
     raw = Raw(path)
     ours, theirs = [], []
     with Runtime(BENCH_CONFIG) as runtime:

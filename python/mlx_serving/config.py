@@ -53,7 +53,8 @@ class BatchingConfig(_Section):
     adaptive_sizing: bool = True
     target_step_ms: Annotated[float, Meta(gt=0.0)] = 200.0
     min_prefill_chunk: PositiveInt = 32
-    buckets: Literal["auto", "on", "off"] | Annotated[list[PositiveInt], Meta(min_length=1)] = "auto"
+    buckets: Literal["auto", "on", "off"] | Annotated[
+        list[PositiveInt], Meta(min_length=1)] = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.buckets, list) and sorted(set(self.buckets)) != self.buckets:

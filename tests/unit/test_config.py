@@ -31,7 +31,8 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, named: str) -> None:
 def test_a_relative_preload_path_names_a_folder_beside_the_config(tmp_path: Path) -> None:
     (tmp_path / "models" / "m").mkdir(parents=True)
     config = tmp_path / "runtime.yaml"
-    config.write_text("model_preload:\n  models:\n    - path: models/m\n    - path: org/hub-model\n")
+    config.write_text("model_preload:\n  models:\n"
+                      "    - path: models/m\n    - path: org/hub-model\n")
     first, second = load_config(config).model_preload.models
     assert first.path == str((tmp_path / "models" / "m").resolve())
     assert second.path == "org/hub-model"  # no such folder: taken as given

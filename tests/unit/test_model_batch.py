@@ -150,3 +150,28 @@ def test_prompt_cache_keeps_to_its_entry_and_byte_budgets(tiny: LoadedModel) -> 
     exact = by_bytes.fetch(sequences[3])  # all cached: the last token still runs
     assert exact is not None and exact.rest == sequences[3][-1:]
     assert by_bytes.fetch(sequences[3][:10]) is None  # a shared prefix under min_prefix_tokens
+
+
+def test_a_long_prompt_joins_in_small_chunks_while_a_stream_decodes(tiny: LoadedModel) -> None:
+    config = BatchingConfig(target_step_ms=0.001, min_prefill_chunk=32)
+    batch = ModelBatch(tiny, config, PromptCacheConfig(enabled=False))
+    running = ActiveStream(_request(1, 200, 0.0), tiny.decode)
+    batch.add(running)
+    while not running.request.sink.ids:
+        batch.step()
+    long_prompt = _request(2, 4, 0.0)
+    long_prompt.prompt = [0] + [5 + k % 400 for k in range(300)]
+    joining = ActiveStream(long_prompt, tiny.decode)
+    tiny.model.shapes.clear()
+    batch.add(joining)
+    before = len(running.request.sink.ids)
+    while not joining.request.sink.ids:
+        batch.step()
+    chunks = [shape for shape in tiny.model.shapes if shape[1] > 1]
+    assert len(chunks) >= 300 // 32 - 1 and max(shape[1] for shape in chunks) <= 64
+    assert len(running.request.sink.ids) - before >= len(chunks)  # it kept decoding meanwhile
+    assert batch.stats().prefill_chunk == 2048  # nothing prefills now: full chunks again
+    batch.remove(running)
+    running.cancel()
+    while len(batch):
+        batch.step()

@@ -30,7 +30,8 @@ def bucket_sizes(setting: BucketSetting, max_batch_size: int, on_gpu: bool) -> t
     if isinstance(setting, list):
         sizes = [size for size in setting if size < max_batch_size]
     else:
-        sizes = [1 << bit for bit in range(max_batch_size.bit_length()) if 1 << bit < max_batch_size]
+        powers = (1 << bit for bit in range(max_batch_size.bit_length()))
+        sizes = [size for size in powers if size < max_batch_size]
     return (*sizes, max_batch_size)
 
 

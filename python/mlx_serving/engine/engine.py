@@ -199,7 +199,8 @@ class Engine:
                 if batch.prompt_cache is not None:
                     batch.prompt_cache.clear()
             except Exception as exc:
-                reason = exc.message if isinstance(exc, RpcError) else f"{type(exc).__name__}: {exc}"
+                reason = (exc.message if isinstance(exc, RpcError)
+                          else f"{type(exc).__name__}: {exc}")
                 raise PreloadError(f"model_preload.models[{index}] (path {entry.path!r}, "
                                    f"model_id {model_id!r}): {reason}") from None
             log.info("preloaded %s (%.0f ms load, %.0f ms warm-up of batch sizes %s)",
