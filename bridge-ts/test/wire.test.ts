@@ -116,7 +116,7 @@ describe('generateJson results', () => {
     text,
     finishReason,
     streamId: 's',
-    stats: { promptTokens: 1, generatedTokens: 2, ttftMs: 1, tokensPerSecond: 1, totalMs: 1 },
+    stats: { promptTokens: 1, cachedTokens: 0, generatedTokens: 2, ttftMs: 1, tokensPerSecond: 1, totalMs: 1 },
     ...(complete === undefined ? {} : { guidance: { complete } }),
   });
 

@@ -1,6 +1,31 @@
 // GENERATED from protocol/schema.json by bridge-ts/scripts/generate-wire-types.mjs; do not edit.
 // Regenerate with `npm run generate` after the schema changes.
 
+/**
+ * A model's continuous batch.
+ */
+export interface BatchState {
+  /**
+   * Streams accepted, waiting for a batch slot.
+   */
+  waiting: number;
+  prefilling: number;
+  decoding: number;
+  /**
+   * Idle rows that keep the decode batch at a bucket size.
+   */
+  pad_rows: number;
+  /**
+   * Decode batch sizes in use; [] when buckets are off.
+   */
+  buckets: number[];
+  /**
+   * Prompt tokens per prefilling stream in the next step (adaptive sizing).
+   */
+  prefill_chunk: number;
+  decode_step_ms: number;
+  prefill_tokens_per_s: number;
+}
 export interface BatchTokenizeParams {
   model: string;
   texts: string[];
@@ -161,6 +186,10 @@ export interface GenerateResult {
 }
 export interface GenerationStats {
   prompt_tokens: number;
+  /**
+   * Prompt tokens whose KV cache was reused, not prefilled.
+   */
+  cached_tokens: number;
   generated_tokens: number;
   ttft_ms: number;
   tokens_per_second: number;
@@ -246,8 +275,29 @@ export interface ModelRefParams {
 export interface ModelState {
   model_id: string;
   active_streams: number;
+  batch?: BatchState | null;
+  prompt_cache?: PromptCacheState | null;
+}
+/**
+ * A model's prompt (KV) cache.
+ */
+export interface PromptCacheState {
+  entries?: number;
+  bytes?: number;
+  hits?: number;
+  misses?: number;
+  reused_tokens?: number;
 }
 export interface NoParams {}
+export interface PreloadedModel {
+  model_id: string;
+  load_ms: number;
+  warmup_ms: number;
+  /**
+   * Decode batch sizes run during warm-up.
+   */
+  batch_sizes: number[];
+}
 export interface RuntimeInfo {
   name: string;
   version: string;
@@ -263,8 +313,15 @@ export interface RuntimeInfo {
   limits: Limits;
   methods: string[];
 }
+export interface RuntimeReady {
+  preload_ms: number;
+  models: PreloadedModel[];
+}
 export interface RuntimeState {
-  status: "draining" | "ready" | "stopping";
+  /**
+   * "starting" while the models of config model_preload load and warm up.
+   */
+  status: "draining" | "ready" | "starting" | "stopping";
   uptime_s: number;
   active_streams: number;
   models: ModelState[];
@@ -452,6 +509,7 @@ export interface Notifications {
   "stream/chunk": StreamChunk;
   "stream/end": StreamEnd;
   "stream/error": StreamError;
+  "runtime/ready": RuntimeReady;
 }
 
 /** Protocol version of protocol/schema.json. */

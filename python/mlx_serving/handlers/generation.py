@@ -33,7 +33,7 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
     def generate(params: GenerateParams, context: CallContext) -> Future:
         # Validation and tokenization happen here, on the reader thread, so
         # bad requests are answered at once and the engine only gets good ones.
-        if engine.status != "ready":
+        if not engine.accepting:
             raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
         return engine.with_model(params.model, lambda model: start(model, params, context))
 
