@@ -12,12 +12,15 @@ Models (the text ones share one tokenizer, so any of them can draft for another)
     tiny        random weights, 2 layers, 64 wide, 512-token context: fast tests
     tiny-draft  random weights, 1 layer: a draft model for tiny
     tiny-4bit   tiny quantized to 4 bits
-    demo        4 layers, 128 wide, trained for a few seconds on the grammar
+    demo        2 layers, 64 wide, trained for a few seconds on the grammar
                 text so that it writes word-like sentences
-    demo-draft  2 layers, trained on the same text: a draft that often agrees
+    demo-draft  1 layer, trained on the same text: a draft that often agrees
     demo-deep   demo plus 30 random layers: a costly target that demo drafts
                 for well (see DeepRecipe); for bench/speculative.py
     tiny-vision a vision-language model for mlx-vlm (see below)
+    small       tiny's shape with a 4096-token context (room for long prompts):
+                decodes about 900 tokens/s on 2 CPU cores, so that the runtime's
+                own overhead shows in benchmarks
 
 tiny-vision is a Qwen2-VL model with random weights: a 2-layer, 64-wide Qwen2
 text tower and a 1-block, 32-wide vision tower (patch 14, 2x2 merge), made
@@ -28,6 +31,21 @@ pixels, so an image is 4 tokens) and processor_config.json. Qwen2-VL is the
 family picked because mlx-vlm prepares its images with its own numpy
 processor: the llava path goes through a transformers image processor that
 rejects the `padding` argument mlx-vlm passes (transformers 5.24).
+
+Benchmark models with the shapes of real ones (random weights, never built by
+the tests; see bench/README.md):
+    llama-1b        Llama-3.2-1B: 16 layers, 2048 wide, 32 heads (8 KV), MLP 8192,
+                    4-bit (group 64, bfloat16 scales); about 0.7 GB
+    llama-1b-bf16   the same in bfloat16; about 2.5 GB
+    llama-1b-f32    llama-1b with float32 scales and activations, for CPUs: MLX's
+                    CPU backend runs half-precision types 10-40x slower; about 0.8 GB
+    llama-8b        Llama-3.1-8B: 32 layers, 4096 wide, 32 heads (8 KV), MLP 14336,
+                    untied output layer, 4-bit; about 4.5 GB (for GPU runs)
+    llama-8b-bf16   the same in bfloat16; about 16 GB (for GPU runs)
+Their vocabulary has the real size, 128256 entries, so the embedding and output
+layer weigh what they weigh in the real models (a fifth of the 1B): the 512
+tokens of our tokenizer plus filler entries, short made-up words that decode
+like ordinary tokens (the prompt never contains them; random weights emit them).
 
 Each folder is rebuilt only when missing or when its recipe changed.
 """
@@ -153,25 +171,42 @@ class Recipe:
     seed: int
     train_steps: int = 0
     quantize_bits: int = 0
+    group_size: int = 32
+    intermediate: int = 0  # 0: twice `hidden`
+    vocab_size: int = 0  # 0: the tokenizer's; larger: padded with filler tokens
+    tie_embeddings: bool = True
+    dtype: str = "float32"
+    llama3_rope: bool = False  # Llama 3.x rope_theta and rope_scaling
 
     def config(self, tokenizer) -> dict:
-        return {
+        config = {
             "model_type": "llama",
             "architectures": ["LlamaForCausalLM"],
             "hidden_size": self.hidden,
             "num_hidden_layers": self.layers,
-            "intermediate_size": self.hidden * 2,
+            "intermediate_size": self.intermediate or self.hidden * 2,
             "num_attention_heads": self.heads,
             "num_key_value_heads": self.kv_heads,
             "rms_norm_eps": 1e-5,
             "vocab_size": tokenizer.get_vocab_size(),
             "max_position_embeddings": self.context,
             "rope_theta": 10000.0,
-            "tie_word_embeddings": True,
+            "tie_word_embeddings": self.tie_embeddings,
             "bos_token_id": tokenizer.token_to_id("<s>"),
             "eos_token_id": [tokenizer.token_to_id("</s>"), tokenizer.token_to_id("<|im_end|>")],
-            "torch_dtype": "float32",
+            "torch_dtype": self.dtype,
         }
+        if self.llama3_rope:
+            config["rope_theta"] = 500000.0
+            config["rope_scaling"] = {"rope_type": "llama3", "factor": 32.0,
+                                      "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                      "original_max_position_embeddings": 8192}
+        return config
+
+    @property
+    def large(self) -> bool:
+        """Built lazily, tensor by tensor, never held whole in float32."""
+        return self.hidden >= 1024
 
 
 @dataclass(frozen=True)
@@ -267,7 +302,20 @@ RECIPES: dict[str, Recipe | DeepRecipe | VisionRecipe] = {
     "tiny-vision": VisionRecipe(hidden=64, layers=2, heads=4, kv_heads=2, context=1024,
                                 vision_depth=1, vision_width=32, vision_heads=2,
                                 max_pixels=56 * 56, seed=6),
+    "small": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=4096, seed=5),
 }
+_LLAMA_1B = Recipe(hidden=2048, layers=16, heads=32, kv_heads=8, context=131072, seed=6,
+                   intermediate=8192, vocab_size=128256, dtype="bfloat16", llama3_rope=True,
+                   quantize_bits=4, group_size=64)
+_LLAMA_8B = replace(_LLAMA_1B, hidden=4096, layers=32, intermediate=14336, seed=8,
+                    tie_embeddings=False)
+RECIPES.update({
+    "llama-1b": _LLAMA_1B,
+    "llama-1b-bf16": replace(_LLAMA_1B, quantize_bits=0),
+    "llama-1b-f32": replace(_LLAMA_1B, dtype="float32"),
+    "llama-8b": _LLAMA_8B,
+    "llama-8b-bf16": replace(_LLAMA_8B, quantize_bits=0),
+})
 DEFAULT_SET = ["tiny", "tiny-draft", "tiny-4bit", "demo", "demo-draft"]
 
 
@@ -308,20 +356,46 @@ def _train(model, config: dict, tokenizer, recipe: Recipe) -> float:
     return loss.item()
 
 
+def pad_vocabulary(tokenizer, size: int):
+    """`tokenizer` with filler entries up to `size` tokens: made-up words
+    (" ab", " ac", ...) that decode like ordinary tokens but that no merge
+    produces, so encoding text is unchanged."""
+    from tokenizers import Tokenizer
+
+    data = json.loads(tokenizer.to_str())
+    vocab = data["model"]["vocab"]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    n = 0
+    while len(vocab) < size:
+        n += 1
+        word, rest = "", n
+        while rest:
+            rest, digit = divmod(rest, len(letters))
+            word += letters[digit]
+        vocab.setdefault("\u0120" + word, len(vocab))  # Ġ: byte-level for a leading space
+    return Tokenizer.from_str(json.dumps(data))
+
+
 def _make_llama(folder: Path, recipe: Recipe, tokenizer) -> str:
     import mlx.core as mx
     from mlx_lm.models import llama
     from mlx_lm.utils import quantize_model, save_config, save_model
 
+    if recipe.vocab_size > tokenizer.get_vocab_size():
+        tokenizer = pad_vocabulary(tokenizer, recipe.vocab_size)
     config = recipe.config(tokenizer)
     mx.random.seed(recipe.seed)
     model = llama.Model(llama.ModelArgs.from_dict(config))
-    mx.eval(model.parameters())
+    if recipe.dtype != "float32":
+        model.set_dtype(getattr(mx, recipe.dtype))
+    if not recipe.large:  # large ones stay lazy: each tensor is made as it is saved
+        mx.eval(model.parameters())
     note = "random weights"
     if recipe.train_steps:
         note = f"trained {recipe.train_steps} steps, loss {_train(model, config, tokenizer, recipe):.2f}"
     if recipe.quantize_bits:
-        model, config = quantize_model(model, config, group_size=32, bits=recipe.quantize_bits)
+        model, config = quantize_model(model, config, group_size=recipe.group_size,
+                                       bits=recipe.quantize_bits)
         note += f", {recipe.quantize_bits}-bit"
     save_model(folder, model)
     save_config(config, folder / "config.json")

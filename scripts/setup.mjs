@@ -5,6 +5,7 @@
 //   node scripts/setup.mjs                  venv + node modules
 //   node scripts/setup.mjs --models test    ... + the tiny test models
 //   node scripts/setup.mjs --models demo    ... + the trained demo model
+//   node scripts/setup.mjs --models bench   ... + the CPU benchmark models
 //
 // Each step keeps a stamp (a hash of its inputs) and is skipped while the
 // stamp matches, so running it before every `npm test` costs nothing.
@@ -20,7 +21,7 @@ const venvPython = join(venv, process.platform === 'win32' ? 'Scripts/python.exe
 const MODEL_SETS = {
   test: ['tiny', 'tiny-draft', 'tiny-4bit', 'tiny-vision'],
   demo: ['demo'],
-  bench: ['tiny', 'demo', 'demo-draft'],
+  bench: ['tiny', 'demo', 'demo-draft', 'small', 'llama-1b-f32'],
 };
 
 function run(command, args, options = {}) {

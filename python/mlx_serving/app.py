@@ -16,9 +16,10 @@ import sys
 import threading
 from pathlib import Path
 
+from .api.envelope import Notification
 from .api.messages import DeviceInfo
 from .config import DEFAULT_CONFIG_PATH, ConfigError, RuntimeConfig, load_config
-from .engine.engine import Engine
+from .engine.engine import Engine, PreloadError
 from .engine.stream import merge_chunks
 from .handlers import build_handlers
 from .ops.flags import FeatureFlagsFile, default_flags_path, load_flags
@@ -94,6 +95,15 @@ def main(argv: list[str], protocol_fd: int) -> int:
     threading.Thread(target=_serve_stdin, name="reader", daemon=True,
                      args=(dispatcher, engine, config.transport.max_message_bytes)).start()
 
+    try:
+        ready = engine.preload()
+    except PreloadError as exc:
+        log.error("preload failed: %s", exc)
+        ops.stop()
+        writer.close()
+        return 2
+    if ready is not None:
+        writer.send(Notification(method="runtime/ready", params=ready))
     engine.run()
     ops.stop()
     writer.close()

@@ -53,9 +53,43 @@ class GenerationConfig(_Section):
 
 
 class BatchingConfig(_Section):
+    enabled: bool = True
     max_batch_size: PositiveInt = 32
     prefill_batch_size: PositiveInt = 8
     prefill_step_size: PositiveInt = 2048
+    adaptive_sizing: bool = True
+    target_step_ms: Annotated[float, Meta(gt=0.0)] = 200.0
+    min_prefill_chunk: PositiveInt = 32
+    buckets: Literal["auto", "on", "off"] | Annotated[
+        list[PositiveInt], Meta(min_length=1)] = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.buckets, list) and sorted(set(self.buckets)) != self.buckets:
+            raise ValueError(f"batching.buckets must be strictly increasing, got {self.buckets}")
+
+
+class PromptCacheConfig(_Section):
+    enabled: bool = True
+    max_bytes: Annotated[int, Meta(ge=0)] = 1 << 30
+    max_entries: Annotated[int, Meta(ge=0)] = 16
+    min_prefix_tokens: PositiveInt = 16
+
+
+class PreloadModel(_Section):
+    path: Annotated[str, Meta(min_length=1)]
+    model_id: Annotated[str, Meta(min_length=1)] | None = None
+    warmup_requests: Annotated[int, Meta(ge=0, le=64)] = 1
+    max_tokens: Annotated[int, Meta(ge=1, le=4096)] = 8
+
+
+class PreloadConfig(_Section):
+    models: list[PreloadModel] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        ids = [entry.model_id or entry.path for entry in self.models]
+        duplicates = sorted({model_id for model_id in ids if ids.count(model_id) > 1})
+        if duplicates:
+            raise ValueError(f"model_preload.models names model_id {duplicates[0]!r} twice")
 
 
 class GuidanceConfig(_Section):
@@ -83,6 +117,8 @@ class RuntimeConfig(_Section):
     guidance: GuidanceConfig = msgspec.field(default_factory=GuidanceConfig)
     speculative: SpeculativeConfig = msgspec.field(default_factory=SpeculativeConfig)
     vision: VisionConfig = msgspec.field(default_factory=VisionConfig)
+    prompt_cache: PromptCacheConfig = msgspec.field(default_factory=PromptCacheConfig)
+    model_preload: PreloadConfig = msgspec.field(default_factory=PreloadConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     # Ops features (ops/settings.py): reloadable by config/reload and SIGHUP.
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
@@ -123,4 +159,9 @@ def load_config(path: Path) -> RuntimeConfig:
         check_canary_routes(config.canary)
     except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    for entry in config.model_preload.models:
+        # A relative path names a folder beside the config file, if there is one.
+        beside = path.parent / entry.path
+        if not Path(entry.path).expanduser().is_absolute() and beside.is_dir():
+            entry.path = str(beside.resolve())
     return config

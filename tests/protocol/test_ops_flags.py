@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from mlx_serving.ops.buckets import in_rollout
 from ops_runtime import start
 from runtime_client import RUNTIME, RuntimeClient
 from test_ops_qos import run_two_streams
@@ -149,6 +150,35 @@ def test_guidance_flag_refuses_rather_than_ignores(tmp_path: Path, models: Path)
         assert result["text"] == "xyz" and result["guidance"] == {"complete": True}
         errors = client.result("metrics/get")["models"]["tiny"]["lifetime"]["errors_by_code"]
         assert errors == {"UNSUPPORTED": 2}
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+STORY = " ".join(f"The old man walks to the hill number {i}." for i in range(12))
+
+
+def _reused(client: RuntimeClient, **params: object) -> int:
+    _, end = client.generate_stream({"model": "tiny", "prompt": STORY, "max_tokens": 4,
+                                     "temperature": 0, **params})
+    return end["params"]["stats"]["cached_tokens"]
+
+
+def test_prompt_cache_flag(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, flags="flags:\n  prompt_cache: {enabled: false}\n")
+    try:
+        assert [_reused(client) for _ in range(3)] == [0, 0, 0]  # nothing reused, nothing kept
+        assert client.result("runtime/state")["models"][0]["prompt_cache"]["entries"] == 0
+        (tmp_path / "flags.yaml").write_text("flags:\n  prompt_cache: {rollout_percentage: 50}\n")
+        client.result("config/reload")
+        keys = [f"user-{n}" for n in range(12)]
+        on = [key for key in keys if in_rollout("prompt_cache", key, 50)]
+        off = [key for key in keys if key not in on]
+        assert _reused(client, request_key=on[0]) == 0  # the first one fills the cache
+        assert _reused(client, request_key=on[1]) > 0
+        assert _reused(client, request_key=off[0]) == 0  # outside the rollout: no reuse
+        metrics = client.result("metrics/get", {"model": "tiny"})["models"]["tiny"]
+        assert metrics["lifetime"]["cached_tokens"] > 0
     finally:
         client.stop()
     client.assert_conforms()

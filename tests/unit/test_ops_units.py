@@ -52,7 +52,7 @@ def test_distribution_quantiles_within_the_relative_accuracy() -> None:
 
 def _completed(model: str, ttft: float, tps: float, tokens: int = 11, at: float = 0.0,
                kind: str = "completed", code: str | None = None) -> StreamOutcome:
-    stats = GenerationStats(prompt_tokens=3, generated_tokens=tokens, ttft_ms=ttft,
+    stats = GenerationStats(prompt_tokens=3, cached_tokens=1, generated_tokens=tokens, ttft_ms=ttft,
                             tokens_per_second=tps, total_ms=ttft + 100)
     return StreamOutcome(model, kind, error_code=code, stats=stats, at=at)  # type: ignore[arg-type]
 
@@ -72,7 +72,7 @@ def test_traffic_stats_record_what_each_outcome_says() -> None:
     assert wire.e2e_ms.count == 1 and wire.tokens_per_s.count == 1  # completed streams only
     assert wire.inter_token_ms.count == 10
     assert wire.inter_token_ms.p50 == pytest.approx(10, rel=0.02)
-    assert wire.generated_tokens == 33
+    assert wire.generated_tokens == 33 and wire.cached_tokens == 3
 
 
 def test_sliding_window_forgets_old_slices() -> None:

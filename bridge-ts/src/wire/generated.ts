@@ -1,6 +1,31 @@
 // GENERATED from protocol/schema.json by bridge-ts/scripts/generate-wire-types.mjs; do not edit.
 // Regenerate with `npm run generate` after the schema changes.
 
+/**
+ * A model's continuous batch.
+ */
+export interface BatchState {
+  /**
+   * Streams accepted, waiting for a batch slot.
+   */
+  waiting: number;
+  prefilling: number;
+  decoding: number;
+  /**
+   * Idle rows that keep the decode batch at a bucket size.
+   */
+  pad_rows: number;
+  /**
+   * Decode batch sizes in use; [] when buckets are off.
+   */
+  buckets: number[];
+  /**
+   * Prompt tokens per prefilling stream in the next step (adaptive sizing).
+   */
+  prefill_chunk: number;
+  decode_step_ms: number;
+  prefill_tokens_per_s: number;
+}
 export interface BatchTokenizeParams {
   model: string;
   texts: string[];
@@ -236,6 +261,10 @@ export interface GenerateResult {
 }
 export interface GenerationStats {
   prompt_tokens: number;
+  /**
+   * Prompt tokens whose KV cache was reused, not prefilled.
+   */
+  cached_tokens: number;
   generated_tokens: number;
   ttft_ms: number;
   tokens_per_second: number;
@@ -361,6 +390,10 @@ export interface ModelMetrics {
 export interface TrafficMetrics {
   requests: RequestCounts;
   prompt_tokens: number;
+  /**
+   * Of prompt_tokens, those whose KV came from the prompt cache.
+   */
+  cached_tokens: number;
   generated_tokens: number;
   errors_by_code: {
     [k: string]: number | undefined;
@@ -424,8 +457,29 @@ export interface ModelRefParams {
 export interface ModelState {
   model_id: string;
   active_streams: number;
+  batch?: BatchState | null;
+  prompt_cache?: PromptCacheState | null;
+}
+/**
+ * A model's prompt (KV) cache.
+ */
+export interface PromptCacheState {
+  entries?: number;
+  bytes?: number;
+  hits?: number;
+  misses?: number;
+  reused_tokens?: number;
 }
 export interface NoParams {}
+export interface PreloadedModel {
+  model_id: string;
+  load_ms: number;
+  warmup_ms: number;
+  /**
+   * Decode batch sizes run during warm-up.
+   */
+  batch_sizes: number[];
+}
 export interface PrometheusResult {
   content_type: string;
   text: string;
@@ -477,8 +531,15 @@ export interface RuntimeInfo {
   limits: Limits;
   methods: string[];
 }
+export interface RuntimeReady {
+  preload_ms: number;
+  models: PreloadedModel[];
+}
 export interface RuntimeState {
-  status: "draining" | "ready" | "stopping";
+  /**
+   * "starting" while the models of config model_preload load and warm up.
+   */
+  status: "draining" | "ready" | "starting" | "stopping";
   uptime_s: number;
   active_streams: number;
   models: ModelState[];
@@ -704,6 +765,7 @@ export interface Notifications {
   "stream/chunk": StreamChunk;
   "stream/end": StreamEnd;
   "stream/error": StreamError;
+  "runtime/ready": RuntimeReady;
   "qos/violation": QosViolation;
   "qos/recovered": QosRecovered;
   "canary/update": CanaryState;

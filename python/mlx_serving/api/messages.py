@@ -105,17 +105,57 @@ class MemoryInfo(Result):
     cache_bytes: int
 
 
+class BatchState(Result):
+    """A model's continuous batch."""
+
+    waiting: Annotated[int, Meta(description="Streams accepted, waiting for a batch slot.")]
+    prefilling: int
+    decoding: int
+    pad_rows: Annotated[int, Meta(description="Idle rows that keep the decode batch at a bucket size.")]
+    buckets: Annotated[list[int], Meta(description="Decode batch sizes in use; [] when buckets are off.")]
+    prefill_chunk: Annotated[int, Meta(description="Prompt tokens per prefilling stream in the next step (adaptive sizing).")]
+    decode_step_ms: float
+    prefill_tokens_per_s: float
+
+
+class PromptCacheState(Result):
+    """A model's prompt (KV) cache."""
+
+    entries: int = 0
+    bytes: int = 0
+    hits: int = 0
+    misses: int = 0
+    reused_tokens: int = 0
+
+
 class ModelState(Result):
     model_id: str
     active_streams: int
+    batch: BatchState | None = None
+    prompt_cache: PromptCacheState | None = None
 
 
 class RuntimeState(Result):
-    status: Literal["ready", "draining", "stopping"]
+    status: Annotated[
+        Literal["starting", "ready", "draining", "stopping"],
+        Meta(description="\"starting\" while the models of config model_preload load and warm up."),
+    ]
     uptime_s: float
     active_streams: int
     models: list[ModelState]
     memory: MemoryInfo
+
+
+class PreloadedModel(Result):
+    model_id: str
+    load_ms: float
+    warmup_ms: float
+    batch_sizes: Annotated[list[int], Meta(description="Decode batch sizes run during warm-up.")]
+
+
+class RuntimeReady(Result):
+    preload_ms: float
+    models: list[PreloadedModel]
 
 
 class ShutdownResult(Result):
@@ -292,6 +332,8 @@ class GenerateParams(Params):
 
 class GenerationStats(Result):
     prompt_tokens: int
+    cached_tokens: Annotated[
+        int, Meta(description="Prompt tokens whose KV cache was reused, not prefilled.")]
     generated_tokens: int
     ttft_ms: float
     tokens_per_second: float
@@ -413,6 +455,8 @@ class RequestCounts(Result):
 class TrafficMetrics(Result):
     requests: RequestCounts
     prompt_tokens: int
+    cached_tokens: Annotated[int, Meta(
+        description="Of prompt_tokens, those whose KV came from the prompt cache.")]
     generated_tokens: int
     errors_by_code: dict[str, int]
     error_rate: Annotated[float | None, Meta(

@@ -110,6 +110,9 @@ NOTIFICATIONS: dict[str, NotificationSpec] = {
                          "The last message of a stream that finished: stop, length or cancelled."),
         NotificationSpec("stream/error", m.StreamError,
                          "The last message of a stream that failed; the runtime keeps serving."),
+        NotificationSpec("runtime/ready", m.RuntimeReady,
+                         "Sent once at start-up when the models of config model_preload are "
+                         "loaded and warmed up (not sent when none are configured)."),
         NotificationSpec("qos/violation", m.QosViolation,
                          "An SLO began to be breached; its policy is in force until qos/recovered."),
         NotificationSpec("qos/recovered", m.QosRecovered,

@@ -20,7 +20,15 @@ from typing import Any, Literal, TypeVar
 import msgspec
 
 from ..api.errors import ErrorCode, RpcError
-from ..api.messages import CancelResult, LoadModelResult, UnloadModelResult
+from ..api.messages import (
+    BatchState,
+    CancelResult,
+    LoadModelResult,
+    PreloadedModel,
+    PromptCacheState,
+    RuntimeReady,
+    UnloadModelResult,
+)
 from ..config import RuntimeConfig
 from ..transport.stdio import MessageWriter
 from .batch import ModelBatch
@@ -31,14 +39,19 @@ from .speculative import SpeculativeRunner
 from .stream import ActiveStream, GenerationRequest
 from .stream_ids import StreamIds
 from .vision import VisionRunner, load_vision_model
+from .warmup import warm_up
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Status = Literal["ready", "draining", "stopping"]
+Status = Literal["starting", "ready", "draining", "stopping"]
 ModelKind = Literal["text", "vision"]
 # A runner serves one model through one lane ("batch" for plain streams).
 RunnerKey = tuple[str, str]
+
+
+class PreloadError(Exception):
+    """A model_preload entry could not be loaded or warmed up."""
 
 
 def _failure(exc: Exception) -> RpcError:
@@ -66,12 +79,21 @@ class Engine:
         self._batch_limits: dict[str, int] = {}
         # Called on the engine thread with ("loaded" | "unloaded", model_id).
         self.model_listeners: list[Callable[[str, str], None]] = []
+        if config.model_preload.models:
+            self._status = "starting"
+            # Requests for these models wait for their preload, as for a model/load.
+            for entry in config.model_preload.models:
+                self.models.begin_load(entry.model_id or entry.path)
 
     # --- any thread -------------------------------------------------------
 
     @property
     def status(self) -> Status:
         return self._status
+
+    @property
+    def accepting(self) -> bool:
+        return self._status in ("starting", "ready")
 
     @property
     def uptime_s(self) -> float:
@@ -82,6 +104,16 @@ class Engine:
             return len(self.stream_ids)
         return sum(len(runner) for (owner, _), runner in list(self._runners.items())
                    if owner == model_id)
+
+    def batch_state(self, model_id: str) -> BatchState | None:
+        """The model's batch, as runtime/state shows it (read from any thread)."""
+        runner = self._runners.get((model_id, "batch"))
+        return runner.stats() if isinstance(runner, ModelBatch) else None
+
+    def prompt_cache_state(self, model_id: str) -> PromptCacheState | None:
+        runner = self._runners.get((model_id, "batch"))
+        cache = runner.prompt_cache if isinstance(runner, ModelBatch) else None
+        return cache.stats if cache is not None else None
 
     def call(self, fn: Callable[[], T]) -> Future[T]:
         """Run `fn` on the engine thread; its result or exception lands in the future."""
@@ -165,6 +197,44 @@ class Engine:
 
     # --- engine thread ----------------------------------------------------
 
+    def preload(self) -> RuntimeReady | None:
+        """Load and warm up the models of config model_preload, before run().
+
+        Raises PreloadError naming the entry that failed; returns what was
+        preloaded (None when nothing is configured)."""
+        entries = self.config.model_preload.models
+        if not entries:
+            return None
+        started = time.perf_counter()
+        done = []
+        for index, entry in enumerate(entries):
+            model_id = entry.model_id or entry.path
+            try:
+                try:
+                    loaded = self._load(entry.path, model_id, "text")
+                finally:
+                    self.models.end_load(model_id)
+                model = self.models.get(model_id)
+                batch = self._batch_for(model)
+                sizes = batch.bucket_sizes or (1,)
+                warmup_ms = warm_up(batch, model, sizes, entry.warmup_requests,
+                                    entry.max_tokens) if entry.warmup_requests else 0.0
+                if batch.prompt_cache is not None:
+                    batch.prompt_cache.clear()
+            except Exception as exc:
+                reason = (exc.message if isinstance(exc, RpcError)
+                          else f"{type(exc).__name__}: {exc}")
+                raise PreloadError(f"model_preload.models[{index}] (path {entry.path!r}, "
+                                   f"model_id {model_id!r}): {reason}") from None
+            log.info("preloaded %s (%.0f ms load, %.0f ms warm-up of batch sizes %s)",
+                     model_id, loaded.load_ms, warmup_ms, list(sizes))
+            done.append(PreloadedModel(model_id=model_id, load_ms=loaded.load_ms,
+                                       warmup_ms=round(warmup_ms, 3),
+                                       batch_sizes=list(sizes) if warmup_ms else []))
+        self._status = "ready"
+        return RuntimeReady(preload_ms=round((time.perf_counter() - started) * 1000, 3),
+                            models=done)
+
     def run(self) -> None:
         """The loop; returns when the runtime should exit."""
         self._thread_id = threading.get_ident()
@@ -186,6 +256,8 @@ class Engine:
                                               and not len(self.stream_ids))
 
     def _run_commands(self, block: bool) -> None:
+        if not block and self._inbox.empty():  # between decode steps: the usual case
+            return
         try:
             command = self._inbox.get() if block else self._inbox.get_nowait()
         except Empty:
@@ -242,14 +314,22 @@ class Engine:
             # Guided streams stay in the batch: only it applies grammar masks.
             lane, make = "speculative", lambda: SpeculativeRunner(model, self.config.batching)
         else:
-            lane, make = "batch", lambda: ModelBatch(model, self.config.batching)
+            return self._batch_for(model)
         key = (model.model_id, lane)
         runner = self._runners.get(key)
         if runner is None:
             runner = self._runners[key] = make()
-            limit = self._batch_limits.get(model.model_id)
-            if limit is not None and isinstance(runner, BatchSizeLimited):
-                runner.set_max_batch_size(limit)
+        return runner
+
+    def _batch_for(self, model: LoadedModel) -> ModelBatch:
+        key = (model.model_id, "batch")
+        runner = self._runners.get(key)
+        if runner is None:
+            runner = self._runners[key] = ModelBatch(model, self.config.batching,
+                                                     self.config.prompt_cache)
+            if model.model_id in self._batch_limits:
+                runner.set_max_batch_size(self._batch_limits[model.model_id])
+        assert isinstance(runner, ModelBatch)
         return runner
 
     def runners_of(self, model_id: str) -> list[Runner]:

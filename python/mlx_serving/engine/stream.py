@@ -146,6 +146,7 @@ class GenerationRequest:
     guidance: CompiledGuidance | None = None  # structured output, compiled
     num_draft_tokens: int = 0  # > 0: decode with the model's draft, when it has one
     vision: VisionPrompt | None = None  # vision models: the rendered prompt and its images
+    use_prompt_cache: bool = True  # false: no KV reuse for it (feature flag prompt_cache)
 
 
 @dataclass
@@ -175,6 +176,7 @@ class ActiveStream:
         self._first_token_at: float | None = None
         self._last_token_at: float | None = None
         self.draft_counts: DraftCounts | None = None  # set by the speculative lane
+        self.cached_tokens = 0  # prompt tokens whose KV came from the prompt cache
 
     @property
     def stream_id(self) -> str:
@@ -231,6 +233,7 @@ class ActiveStream:
         decode_s = (last - first) if first is not None and last is not None else 0.0
         stats = GenerationStats(
             prompt_tokens=len(self.request.prompt),
+            cached_tokens=self.cached_tokens,
             generated_tokens=self._generated,
             ttft_ms=round((first - received) * 1000, 3) if first is not None else 0.0,
             tokens_per_second=round((self._generated - 1) / decode_s, 3) if decode_s > 0 else 0.0,

@@ -35,7 +35,7 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
     def generate(params: GenerateParams, context: CallContext) -> Future:
         # Validation and tokenization happen here, on the reader thread, so
         # bad requests are answered at once and the engine only gets good ones.
-        if engine.status != "ready":
+        if not engine.accepting:
             raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
         # Ops picks the model that serves it (canary routing) and may refuse it (QoS).
         admission = ops.admit(params)
@@ -113,6 +113,7 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
             guidance=grammar,
             num_draft_tokens=engine.config.speculative.num_draft_tokens
             if params.num_draft_tokens is UNSET else params.num_draft_tokens,
+            use_prompt_cache=admission.enabled("prompt_cache"),
         ), future
 
     def cancel(params: CancelParams, _: CallContext) -> Future[CancelResult]:

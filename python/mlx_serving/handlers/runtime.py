@@ -38,6 +38,12 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def _model_state(engine: Engine, model_id: str) -> ModelState:
+    return ModelState(model_id=model_id, active_streams=engine.active_streams(model_id),
+                      batch=engine.batch_state(model_id),
+                      prompt_cache=engine.prompt_cache_state(model_id))
+
+
 def runtime_handlers(engine: Engine, device: DeviceInfo) -> dict[str, Handler]:
     versions = _versions()
     config = engine.config
@@ -68,9 +74,7 @@ def runtime_handlers(engine: Engine, device: DeviceInfo) -> dict[str, Handler]:
             status=engine.status,
             uptime_s=round(engine.uptime_s, 3),
             active_streams=engine.active_streams(),
-            models=[ModelState(model_id=model.model_id,
-                               active_streams=engine.active_streams(model.model_id))
-                    for model in engine.models.all()],
+            models=[_model_state(engine, model.model_id) for model in engine.models.all()],
             memory=MemoryInfo(active_bytes=mx.get_active_memory(),
                               peak_bytes=mx.get_peak_memory(),
                               cache_bytes=mx.get_cache_memory()),

@@ -23,7 +23,7 @@ DEFAULT_FLAGS_PATH = Path(__file__).resolve().parents[3] / "config" / "feature-f
 FLAGS_ENV = "MLX_SERVING_FLAGS"
 
 Percentage = Annotated[float, Meta(ge=0.0, le=100.0)]
-FlagName = Literal["canary", "batching", "guidance"]
+FlagName = Literal["canary", "batching", "prompt_cache", "guidance"]
 
 
 class _Strict(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -57,6 +57,7 @@ class GuidanceFlag(Flag):
 class Flags(_Strict):
     canary: CanaryFlag = msgspec.field(default_factory=CanaryFlag)
     batching: Flag = msgspec.field(default_factory=Flag)
+    prompt_cache: Flag = msgspec.field(default_factory=Flag)
     guidance: GuidanceFlag = msgspec.field(default_factory=GuidanceFlag)
 
 

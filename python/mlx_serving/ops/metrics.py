@@ -54,6 +54,7 @@ class TrafficStats:
         self.errors_by_code: Counter[str] = Counter()
         self.server_faults = 0
         self.prompt_tokens = 0
+        self.cached_tokens = 0
         self.generated_tokens = 0
         self.ttft_ms = Distribution(relative_accuracy)
         self.inter_token_ms = Distribution(relative_accuracy)
@@ -78,6 +79,7 @@ class TrafficStats:
         if stats is None:
             return
         self.prompt_tokens += stats.prompt_tokens
+        self.cached_tokens += stats.cached_tokens
         self.generated_tokens += stats.generated_tokens
         if stats.generated_tokens > 0:
             self.ttft_ms.add(stats.ttft_ms)
@@ -96,6 +98,7 @@ class TrafficStats:
         self.errors_by_code.update(other.errors_by_code)
         self.server_faults += other.server_faults
         self.prompt_tokens += other.prompt_tokens
+        self.cached_tokens += other.cached_tokens
         self.generated_tokens += other.generated_tokens
         for name in ("ttft_ms", "inter_token_ms", "e2e_ms", "tokens_per_s"):
             getattr(self, name).merge(getattr(other, name))
@@ -108,6 +111,7 @@ class TrafficStats:
                                    cancelled=counts["cancelled"], failed=counts["failed"],
                                    rejected=counts["rejected"]),
             prompt_tokens=self.prompt_tokens,
+            cached_tokens=self.cached_tokens,
             generated_tokens=self.generated_tokens,
             errors_by_code=dict(sorted(self.errors_by_code.items())),
             error_rate=None if rate is None else round(rate, 6),

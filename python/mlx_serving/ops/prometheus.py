@@ -52,6 +52,8 @@ class SnapshotCollector:
                                        "by outcome.", labels=["model", "outcome"])
         prompt = CounterMetricFamily(f"{PREFIX}_prompt_tokens", "Prompt tokens of ended "
                                      "requests.", labels=["model"])
+        cached = CounterMetricFamily(f"{PREFIX}_cached_prompt_tokens", "Prompt tokens whose "
+                                     "KV came from the prompt cache.", labels=["model"])
         generated = CounterMetricFamily(f"{PREFIX}_generated_tokens", "Tokens generated.",
                                         labels=["model"])
         errors = CounterMetricFamily(f"{PREFIX}_errors", "Failed generate requests, by "
@@ -65,12 +67,13 @@ class SnapshotCollector:
             for outcome in ("completed", "cancelled", "failed", "rejected"):
                 requests.add_metric([model_id, outcome], getattr(counts, outcome))
             prompt.add_metric([model_id], metrics.lifetime.prompt_tokens)
+            cached.add_metric([model_id], metrics.lifetime.cached_tokens)
             generated.add_metric([model_id], metrics.lifetime.generated_tokens)
             for code, count in metrics.lifetime.errors_by_code.items():
                 errors.add_metric([model_id, code], count)
             active.add_metric([model_id], metrics.active_streams)
             queued.add_metric([model_id], metrics.queue_depth)
-        yield from (requests, prompt, generated, errors, active, queued)
+        yield from (requests, prompt, cached, generated, errors, active, queued)
         yield from _summaries(models)
 
         rpc_errors = CounterMetricFamily(f"{PREFIX}_rpc_errors", "Error responses of any "

@@ -67,6 +67,7 @@ class MessageWriter:
         self._pending_weight = 0
         self._closing = False
         self._broken = False
+        self._idle = False  # the writer thread sleeps until notified
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
         self._thread.start()
 
@@ -82,7 +83,8 @@ class MessageWriter:
                     return
                 self._open[merge_key] = message
             self._queue.append(message)
-            self._cond.notify_all()
+            if self._idle:  # else it is awake and takes this message with the rest
+                self._cond.notify_all()
 
     @property
     def pending_weight(self) -> int:
@@ -105,7 +107,9 @@ class MessageWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._idle = True
                 self._cond.wait_for(lambda: self._queue or self._closing)
+                self._idle = False
                 batch, self._queue = self._queue, []
                 self._open = {}
                 self._pending_weight = 0
