@@ -9,6 +9,7 @@ Listeners (QoS, canary) see every outcome as it is recorded.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, deque
@@ -18,6 +19,8 @@ from typing import Literal
 
 from ..api.messages import GenerationStats, ModelMetrics, RequestCounts, TrafficMetrics
 from .sketch import Distribution
+
+log = logging.getLogger(__name__)
 
 OutcomeKind = Literal["completed", "cancelled", "failed", "rejected"]
 
@@ -232,7 +235,10 @@ class Metrics:
             stats.window.record(outcome)
             listeners = list(self.listeners)
         for listener in listeners:
-            listener(outcome)
+            try:
+                listener(outcome)
+            except Exception:  # on the engine thread: never fail a stream for it
+                log.exception("metrics listener failed")
 
     def rpc_error(self, code: str) -> None:
         with self._lock:
