@@ -78,7 +78,7 @@ def _loaded(model_path: str) -> tuple[Any, Any, Any]:
     model, tokenizer, config = mlx_lm.load(model_path, return_config=True)
     vocab_size = int(config.get("vocab_size") or len(tokenizer))
     fake = SimpleNamespace(model_id="bench", path=str(Path(model_path).resolve()),
-                           vocab_size=vocab_size, tokenizer=tokenizer, supports_guidance=True)
+                           vocab_size=vocab_size, tokenizer=tokenizer, require_text=lambda feature: None)
     return model, tokenizer, fake
 
 

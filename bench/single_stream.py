@@ -45,8 +45,10 @@ def main() -> None:
     ours, theirs, same_tokens = [], [], True
     with Runtime(BENCH_CONFIG) as runtime:
         runtime.load(path)
-        runtime.generate(prompt, 8)  # compile the shapes before timing
-        raw.stream(prompt, 8)
+        # Compile every shape before timing: the KV cache grows in steps, and
+        # each new size compiles kernels on a GPU the first time it is seen.
+        runtime.generate(prompt, args.tokens)
+        raw.stream(prompt, args.tokens)
         for _ in range(args.runs):
             stream = runtime.generate(prompt, args.tokens)
             _, times, tokens = raw.stream(prompt, args.tokens)
