@@ -87,6 +87,7 @@ def measure_runtime(path: Path, prompt: list[int], tokens: int, meter: GcMeter) 
     from mlx_serving.config import RuntimeConfig
     from mlx_serving.engine.engine import Engine
     from mlx_serving.engine.sampling import SamplingSettings
+    from mlx_serving.engine import stream as stream_module
     from mlx_serving.engine.stream import GenerationRequest, NotificationSink, merge_chunks
     from mlx_serving.transport.stdio import MessageWriter
 
@@ -99,11 +100,14 @@ def measure_runtime(path: Path, prompt: list[int], tokens: int, meter: GcMeter) 
                 for _ in tokens:
                     window.token()
 
-        def end(self, stream_id, finish_reason, stats):  # type: ignore[no-untyped-def]
+        def end(self, stream_id, finish_reason, stats, *more):  # type: ignore[no-untyped-def]
             if stream_id == "measured":
                 window.stop()
-            super().end(stream_id, finish_reason, stats)
+            super().end(stream_id, finish_reason, stats, *more)  # more: guidance, where known
 
+    # Checkouts with canary routing name who serves each stream.
+    served = getattr(stream_module, "Served", None)
+    sink_args = () if served is None else (served("m"),)
     config = RuntimeConfig()
     if hasattr(config, "prompt_cache"):
         config.prompt_cache.enabled = False
@@ -115,10 +119,12 @@ def measure_runtime(path: Path, prompt: list[int], tokens: int, meter: GcMeter) 
                                   repetition_penalty=1.0, presence_penalty=0.0,
                                   frequency_penalty=0.0, penalty_context_size=20)
         for stream_id, count in (("warm-up", 8), ("measured", tokens)):
+            # As the generate handler does: a drain waits for reserved ids.
+            engine.stream_ids.reserve(stream_id)
             engine.submit(GenerationRequest(
                 stream_id=stream_id, model_id="m", prompt=prompt, max_tokens=count,
                 sampling=greedy, stop_strings=[], stop_token_ids=[], logprobs=False,
-                sink=MeasuredSink(writer.send, Future())))
+                sink=MeasuredSink(writer.send, Future(), *sink_args)))
         engine.shutdown(drain=True)
         engine.run()
         writer.close()

@@ -116,6 +116,8 @@ describe('generateJson results', () => {
     text,
     finishReason,
     streamId: 's',
+    model: 'm',
+    variant: 'stable',
     stats: { promptTokens: 1, cachedTokens: 0, generatedTokens: 2, ttftMs: 1, tokensPerSecond: 1, totalMs: 1 },
     ...(complete === undefined ? {} : { guidance: { complete } }),
   });

@@ -22,6 +22,8 @@ from .config import DEFAULT_CONFIG_PATH, ConfigError, RuntimeConfig, load_config
 from .engine.engine import Engine, PreloadError
 from .engine.stream import merge_chunks
 from .handlers import build_handlers
+from .ops.flags import FeatureFlagsFile, default_flags_path, load_flags
+from .ops.service import Ops
 from .rpc.dispatcher import Dispatcher
 from .transport.stdio import MessageWriter, read_lines
 
@@ -34,6 +36,9 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--config", type=Path,
                         default=Path(os.environ.get("MLX_SERVING_CONFIG", DEFAULT_CONFIG_PATH)),
                         help="runtime.yaml (default: $MLX_SERVING_CONFIG or config/runtime.yaml)")
+    parser.add_argument("--flags", type=Path, default=default_flags_path(),
+                        help="feature-flags.yaml (default: $MLX_SERVING_FLAGS or "
+                             "config/feature-flags.yaml)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
                         help="overrides logging.level of the config")
     return parser.parse_args(argv)
@@ -61,6 +66,7 @@ def main(argv: list[str], protocol_fd: int) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config: RuntimeConfig = load_config(args.config)
+        flags: FeatureFlagsFile = load_flags(args.flags)
     except ConfigError as exc:
         log.error("bad config: %s", exc)
         return 2
@@ -70,14 +76,22 @@ def main(argv: list[str], protocol_fd: int) -> int:
     writer = MessageWriter(out, merge=merge_chunks,
                            on_broken=lambda: engine.shutdown(drain=False))
     engine = Engine(config, writer)
-    dispatcher = Dispatcher(build_handlers(engine, writer, _detect_device()), writer.send)
+    ops = Ops(config, args.config, flags, args.flags, engine, writer.send)
+    dispatcher = Dispatcher(build_handlers(engine, writer, _detect_device(), ops), writer.send,
+                            on_error=lambda error: ops.metrics.rpc_error(error.code.name))
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("%s: cancelling in-flight streams", signal.Signals(signum).name)
         engine.shutdown(drain=False)
 
+    def on_hangup(_signum: int, _frame: object) -> None:
+        # Reading files is no work for a signal handler on the engine thread.
+        threading.Thread(target=ops.reload_logged, name="reload", daemon=True).start()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
+    ops.start()
     threading.Thread(target=_serve_stdin, name="reader", daemon=True,
                      args=(dispatcher, engine, config.transport.max_message_bytes)).start()
 
@@ -85,11 +99,13 @@ def main(argv: list[str], protocol_fd: int) -> int:
         ready = engine.preload()
     except PreloadError as exc:
         log.error("preload failed: %s", exc)
+        ops.stop()
         writer.close()
         return 2
     if ready is not None:
         writer.send(Notification(method="runtime/ready", params=ready))
     engine.run()
+    ops.stop()
     writer.close()
     log.info("bye")
     return 0

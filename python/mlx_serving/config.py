@@ -7,13 +7,20 @@ message naming the key, before it reads a single request.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 import yaml
 from msgspec import Meta
 
 from .api.messages import MAX_DRAFT_TOKENS, MAX_TOKENS_LIMIT
+from .ops.settings import (
+    CanaryConfig,
+    DebugConfig,
+    MetricsConfig,
+    QosConfig,
+    check_canary_routes,
+)
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "runtime.yaml"
 
@@ -113,13 +120,27 @@ class RuntimeConfig(_Section):
     prompt_cache: PromptCacheConfig = msgspec.field(default_factory=PromptCacheConfig)
     model_preload: PreloadConfig = msgspec.field(default_factory=PreloadConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    # Ops features (ops/settings.py): reloadable by config/reload and SIGHUP.
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    qos: QosConfig = msgspec.field(default_factory=QosConfig)
+    canary: dict[str, CanaryConfig] = msgspec.field(default_factory=dict)
+    debug: DebugConfig = msgspec.field(default_factory=DebugConfig)
+
+
+# The sections config/reload and SIGHUP apply to a running runtime; a change
+# to any other section is reported as needing a restart.
+RELOADABLE_SECTIONS = ("metrics", "qos", "canary", "debug")
 
 
 class ConfigError(ValueError):
     pass
 
 
-def load_config(path: Path) -> RuntimeConfig:
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def load_yaml_struct(path: Path, struct: type[S]) -> S:
+    """A YAML file decoded and validated into `struct`; ConfigError names the bad key."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
@@ -127,8 +148,16 @@ def load_config(path: Path) -> RuntimeConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     try:
-        config = msgspec.convert(raw, RuntimeConfig)
+        return msgspec.convert(raw, struct)
     except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_config(path: Path) -> RuntimeConfig:
+    config = load_yaml_struct(path, RuntimeConfig)
+    try:
+        check_canary_routes(config.canary)
+    except ValueError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     for entry in config.model_preload.models:
         # A relative path names a folder beside the config file, if there is one.

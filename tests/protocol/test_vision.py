@@ -273,7 +273,8 @@ def test_end_of_input_waits_for_images_still_loading(models: Path, tmp_path: Pat
                                                  "max_tokens": 3})
             runtime.close_stdin()
             assert runtime.wait_exit() == 0
-        assert runtime.responses[slow]["result"] == {"stream_id": "s"}
+        assert runtime.responses[slow]["result"] == {"stream_id": "s", "model": "v",
+                                                     "variant": "stable"}
         assert runtime.stream_end("s")["params"]["stats"]["generated_tokens"] == 3
         assert runtime.responses[failing]["error"]["data"]["code"] == "IMAGE_FETCH_FAILED"
     finally:

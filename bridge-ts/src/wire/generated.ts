@@ -34,6 +34,26 @@ export interface BatchTokenizeParams {
 export interface BatchTokenizeResult {
   tokens: number[][];
 }
+export interface CanaryState {
+  stable_model: string;
+  canary_model: string;
+  canary_source: string;
+  state: "active" | "loading" | "promoted" | "rolled_back" | "stopped";
+  /**
+   * Index into schedule.
+   */
+  stage: number;
+  /**
+   * Share of request keys routed to the canary now.
+   */
+  percentage: number;
+  schedule: number[];
+  stage_requests: number;
+  stage_failures: number;
+  canary_ttft_p99_ms: number | null;
+  stable_ttft_p99_ms: number | null;
+  reason: string | null;
+}
 export interface CancelParams {
   stream_id: string;
 }
@@ -47,6 +67,23 @@ export interface CancelResult {
 export interface ChatMessage {
   role: string;
   content: string;
+}
+export interface ConfigReloadResult {
+  config_path: string;
+  flags_path: string;
+  /**
+   * runtime.yaml keys applied, dotted.
+   */
+  changed: string[];
+  /**
+   * feature-flags.yaml keys applied.
+   */
+  flags_changed: string[];
+  /**
+   * runtime.yaml keys that changed but apply only at start-up (not applied).
+   */
+  restart_required: string[];
+  warnings: string[];
 }
 export interface DetokenizeParams {
   model: string;
@@ -104,8 +141,37 @@ export interface ErrorObject {
     [k: string]: unknown | undefined;
   };
 }
+export interface FlagState {
+  enabled: boolean;
+  rollout_percentage: number;
+  sub_flags: {
+    [k: string]: boolean | undefined;
+  };
+  on_for_key?: boolean;
+}
+export interface FlagsParams {
+  /**
+   * Also say whether each flag is on for this key.
+   */
+  request_key?: string;
+}
+export interface FlagsResult {
+  path: string;
+  kill_switch: boolean;
+  flags: {
+    [k: string]: FlagState | undefined;
+  };
+}
 export interface GenerateAccepted {
   stream_id: string;
+  /**
+   * The model id that serves the stream.
+   */
+  model: string;
+  /**
+   * Which side of a canary rollout served the request; "stable" without one.
+   */
+  variant: "canary" | "stable";
 }
 export interface GenerateParams {
   model: string;
@@ -145,6 +211,10 @@ export interface GenerateParams {
    * Vision models only: images (file paths, data: URLs or http(s) URLs), or a single one.
    */
   images?: string[] | string;
+  /**
+   * Routes the request (canary, flag rollouts) by a deterministic hash: the same key, the same variant. Alias: user_id. Default: the stream_id.
+   */
+  request_key?: string;
 }
 export interface JsonSchemaGuidance {
   mode: "json_schema";
@@ -182,6 +252,11 @@ export interface GenerateResult {
   finish_reason: "cancelled" | "length" | "stop";
   stats: GenerationStats;
   stream_id: string;
+  model: string;
+  /**
+   * Which side of a canary rollout served the request; "stable" without one.
+   */
+  variant: "canary" | "stable";
   guidance?: GuidanceOutcome;
 }
 export interface GenerationStats {
@@ -206,6 +281,18 @@ export interface GuidanceOutcome {
    * true: the text is a whole valid output of the grammar (JSON that validates, a full regex match, a valid XML document); false: it is cut.
    */
   complete: boolean;
+}
+export interface LatencySummary {
+  /**
+   * Samples in the sketch (tokens, for inter_token_ms).
+   */
+  count: number;
+  mean: number | null;
+  min: number | null;
+  max: number | null;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
 }
 export interface Limits {
   max_message_bytes: number;
@@ -269,6 +356,101 @@ export interface MemoryInfo {
   peak_bytes: number;
   cache_bytes: number;
 }
+export interface MetricsParams {
+  /**
+   * Only this model in `models`; default: all.
+   */
+  model?: string;
+}
+export interface MetricsSnapshot {
+  uptime_s: number;
+  window_s: number;
+  overall: ModelMetrics;
+  models: {
+    [k: string]: ModelMetrics | undefined;
+  };
+  /**
+   * Every error response of any method, by data.code (stream/error notifications are in each model's errors_by_code).
+   */
+  rpc_errors_by_code: {
+    [k: string]: number | undefined;
+  };
+  qos: QosState;
+  canary: CanaryState[];
+}
+export interface ModelMetrics {
+  active_streams: number;
+  /**
+   * Accepted streams still waiting for their first token.
+   */
+  queue_depth: number;
+  lifetime: TrafficMetrics;
+  window: TrafficMetrics;
+}
+export interface TrafficMetrics {
+  requests: RequestCounts;
+  prompt_tokens: number;
+  /**
+   * Of prompt_tokens, those whose KV came from the prompt cache.
+   */
+  cached_tokens: number;
+  generated_tokens: number;
+  errors_by_code: {
+    [k: string]: number | undefined;
+  };
+  /**
+   * Share of requests that failed by the runtime's fault (GENERATION_FAILED, OUT_OF_MEMORY, INTERNAL_ERROR); null without requests.
+   */
+  error_rate: number | null;
+  ttft_ms: LatencySummary;
+  inter_token_ms: LatencySummary;
+  e2e_ms: LatencySummary;
+  tokens_per_s: LatencySummary;
+}
+export interface RequestCounts {
+  total: number;
+  /**
+   * Ended with finish_reason stop or length.
+   */
+  completed: number;
+  cancelled: number;
+  /**
+   * Accepted, then ended with stream/error.
+   */
+  failed: number;
+  /**
+   * Answered with an error, never accepted.
+   */
+  rejected: number;
+}
+export interface QosState {
+  dry_run: boolean;
+  window_s: number;
+  slos: number;
+  breaches: QosBreach[];
+  /**
+   * Models whose new requests get OVERLOADED.
+   */
+  shedding: string[];
+  /**
+   * Models whose max batch size is lowered now (reduce_batch, flag batching).
+   */
+  batch_limits: {
+    [k: string]: number | undefined;
+  };
+}
+export interface QosBreach {
+  slo: string;
+  model: string;
+  observed: number;
+  threshold: number;
+  policy: "alert" | "reduce_batch" | "shed";
+  action: "alert" | "reduce_batch" | "shed";
+  /**
+   * Seconds since the breach began.
+   */
+  since_s: number;
+}
 export interface ModelRefParams {
   model: string;
 }
@@ -297,6 +479,42 @@ export interface PreloadedModel {
    * Decode batch sizes run during warm-up.
    */
   batch_sizes: number[];
+}
+export interface PrometheusResult {
+  content_type: string;
+  text: string;
+}
+export interface QosRecovered {
+  slo: string;
+  model: string;
+  /**
+   * null: no data in the window any more, or the SLO was removed by a reload.
+   */
+  observed: number | null;
+  threshold: number;
+  window_s: number;
+  /**
+   * The remediation now lifted (alert: none was in force).
+   */
+  action: "alert" | "reduce_batch" | "shed";
+  duration_s: number;
+}
+export interface QosViolation {
+  slo: string;
+  model: string;
+  observed: number;
+  threshold: number;
+  window_s: number;
+  /**
+   * Requests in the window the value comes from (max_queue_depth: the streams waiting).
+   */
+  samples: number;
+  policy: "alert" | "reduce_batch" | "shed";
+  /**
+   * What the runtime did: the policy, or alert under dry_run.
+   */
+  action: "alert" | "reduce_batch" | "shed";
+  dry_run: boolean;
 }
 export interface RuntimeInfo {
   name: string;
@@ -357,6 +575,11 @@ export interface StreamEnd {
   stream_id: string;
   finish_reason: "cancelled" | "length" | "stop";
   stats: GenerationStats;
+  model: string;
+  /**
+   * Which side of a canary rollout served the request; "stable" without one.
+   */
+  variant: "canary" | "stable";
   guidance?: GuidanceOutcome;
 }
 export interface StreamError {
@@ -364,6 +587,11 @@ export interface StreamError {
   finish_reason: "error";
   error: StreamErrorInfo;
   stats: GenerationStats;
+  model: string;
+  /**
+   * Which side of a canary rollout served the request; "stable" without one.
+   */
+  variant: "canary" | "stable";
 }
 export interface StreamErrorInfo {
   code: number;
@@ -501,6 +729,34 @@ export interface Methods {
     params: CancelParams;
     result: CancelResult;
   };
+  /**
+   * Counters, latency percentiles (lifetime and window), gauges per model; QoS breaches and canary states.
+   */
+  "metrics/get": {
+    params: MetricsParams;
+    result: MetricsSnapshot;
+  };
+  /**
+   * The metrics in the Prometheus text exposition format 0.0.4.
+   */
+  "metrics/prometheus": {
+    params: NoParams;
+    result: PrometheusResult;
+  };
+  /**
+   * Re-read feature-flags.yaml and the reloadable parts of runtime.yaml (metrics, qos, canary, debug); a bad file is refused and the running config stays.
+   */
+  "config/reload": {
+    params: NoParams;
+    result: ConfigReloadResult;
+  };
+  /**
+   * The feature flags in force, and whether each is on for a request key.
+   */
+  "flags/get": {
+    params: FlagsParams;
+    result: FlagsResult;
+  };
 }
 /**
  * Params of each notification the runtime sends.
@@ -510,6 +766,9 @@ export interface Notifications {
   "stream/end": StreamEnd;
   "stream/error": StreamError;
   "runtime/ready": RuntimeReady;
+  "qos/violation": QosViolation;
+  "qos/recovered": QosRecovered;
+  "canary/update": CanaryState;
 }
 
 /** Protocol version of protocol/schema.json. */
@@ -526,6 +785,7 @@ export const RUNTIME_ERROR_CODES = {
   "MODEL_NOT_FOUND": -32002,
   "MODEL_LOAD_FAILED": -32003,
   "OUT_OF_MEMORY": -32004,
+  "OVERLOADED": -32006,
   "GUIDANCE_INVALID": -32007,
   "CONTEXT_LENGTH_EXCEEDED": -32008,
   "STREAM_NOT_FOUND": -32009,
@@ -538,7 +798,8 @@ export const RUNTIME_ERROR_CODES = {
   "IMAGE_INVALID": -32016,
   "UNSUPPORTED": -32017,
   "IMAGE_FETCH_FAILED": -32018,
-  "DRAFT_NOT_LOADED": -32019
+  "DRAFT_NOT_LOADED": -32019,
+  "CONFIG_INVALID": -32020
 } as const;
 
 /** Each method's param names (snake_case, as on the wire) and the aliases it accepts. */
@@ -670,18 +931,42 @@ export const METHOD_PARAMS = {
       "logprobs",
       "guidance",
       "num_draft_tokens",
-      "images"
+      "images",
+      "request_key"
     ],
     "aliases": {
       "stream": "streaming",
       "model_id": "model",
       "add_special_tokens": "add_bos",
-      "image": "images"
+      "image": "images",
+      "user_id": "request_key"
     }
   },
   "generate/cancel": {
     "names": [
       "stream_id"
+    ],
+    "aliases": {}
+  },
+  "metrics/get": {
+    "names": [
+      "model"
+    ],
+    "aliases": {
+      "model_id": "model"
+    }
+  },
+  "metrics/prometheus": {
+    "names": [],
+    "aliases": {}
+  },
+  "config/reload": {
+    "names": [],
+    "aliases": {}
+  },
+  "flags/get": {
+    "names": [
+      "request_key"
     ],
     "aliases": {}
   }

@@ -26,6 +26,7 @@ class ErrorCode(enum.Enum):
     MODEL_NOT_FOUND = (-32002, "No model at that path, and no hub model of that id.")
     MODEL_LOAD_FAILED = (-32003, "The model folder exists but could not be loaded.")
     OUT_OF_MEMORY = (-32004, "The device ran out of memory.")
+    OVERLOADED = (-32006, "The model sheds load while an SLO is breached; retry later.")
     GUIDANCE_INVALID = (-32007, "The guidance schema, pattern or DTD is malformed or "
                                 "unsupported, or its grammar reached a dead end.")
     CONTEXT_LENGTH_EXCEEDED = (-32008, "The prompt does not fit the model's context window.")
@@ -40,6 +41,7 @@ class ErrorCode(enum.Enum):
     UNSUPPORTED = (-32017, "The model or runtime does not support what was asked.")
     IMAGE_FETCH_FAILED = (-32018, "An image URL could not be fetched (network, timeout, size limit).")
     DRAFT_NOT_LOADED = (-32019, "The model has no draft model attached.")
+    CONFIG_INVALID = (-32020, "config/reload found a bad config file; the running one stays.")
 
     @property
     def number(self) -> int:

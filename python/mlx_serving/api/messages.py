@@ -323,6 +323,11 @@ class GenerateParams(Params):
         description="Vision models only: images (file paths, data: URLs or http(s) URLs), "
                     "or a single one.")
     ] | UnsetType = UNSET
+    request_key: Annotated[str, Meta(
+        min_length=1, max_length=256,
+        description="Routes the request (canary, flag rollouts) by a deterministic hash: the "
+                    "same key, the same variant. Alias: user_id. Default: the stream_id.",
+    )] | UnsetType = UNSET
 
 
 class GenerationStats(Result):
@@ -342,6 +347,8 @@ class GenerationStats(Result):
 
 
 FinishReason = Literal["stop", "length", "cancelled"]
+Variant = Annotated[Literal["stable", "canary"], Meta(
+    description="Which side of a canary rollout served the request; \"stable\" without one.")]
 
 
 class GuidanceOutcome(Result):
@@ -352,6 +359,8 @@ class GuidanceOutcome(Result):
 
 class GenerateAccepted(Result):
     stream_id: str
+    model: Annotated[str, Meta(description="The model id that serves the stream.")]
+    variant: Variant
 
 
 class GenerateResult(Result):
@@ -359,6 +368,8 @@ class GenerateResult(Result):
     finish_reason: FinishReason
     stats: GenerationStats
     stream_id: str
+    model: str
+    variant: Variant
     guidance: GuidanceOutcome | UnsetType = UNSET  # present when the request had guidance
 
 
@@ -394,6 +405,8 @@ class StreamEnd(Result):
     stream_id: str
     finish_reason: FinishReason
     stats: GenerationStats
+    model: str
+    variant: Variant
     guidance: GuidanceOutcome | UnsetType = UNSET  # present when the request had guidance
 
 
@@ -408,3 +421,166 @@ class StreamError(Result):
     finish_reason: Literal["error"]
     error: StreamErrorInfo
     stats: GenerationStats
+    model: str
+    variant: Variant
+
+
+# --- ops: metrics, qos, canary, flags, config ---------------------------------
+
+
+class MetricsParams(Params):
+    model: Annotated[
+        str, Meta(min_length=1, description="Only this model in `models`; default: all.")
+    ] | UnsetType = UNSET
+
+
+class LatencySummary(Result):
+    count: Annotated[int, Meta(description="Samples in the sketch (tokens, for inter_token_ms).")]
+    mean: float | None
+    min: float | None
+    max: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class RequestCounts(Result):
+    total: int
+    completed: Annotated[int, Meta(description="Ended with finish_reason stop or length.")]
+    cancelled: int
+    failed: Annotated[int, Meta(description="Accepted, then ended with stream/error.")]
+    rejected: Annotated[int, Meta(description="Answered with an error, never accepted.")]
+
+
+class TrafficMetrics(Result):
+    requests: RequestCounts
+    prompt_tokens: int
+    cached_tokens: Annotated[int, Meta(
+        description="Of prompt_tokens, those whose KV came from the prompt cache.")]
+    generated_tokens: int
+    errors_by_code: dict[str, int]
+    error_rate: Annotated[float | None, Meta(
+        description="Share of requests that failed by the runtime's fault "
+                    "(GENERATION_FAILED, OUT_OF_MEMORY, INTERNAL_ERROR); null without requests.")]
+    ttft_ms: LatencySummary
+    inter_token_ms: LatencySummary
+    e2e_ms: LatencySummary
+    tokens_per_s: LatencySummary
+
+
+class ModelMetrics(Result):
+    active_streams: int
+    queue_depth: Annotated[int, Meta(
+        description="Accepted streams still waiting for their first token.")]
+    lifetime: TrafficMetrics
+    window: TrafficMetrics
+
+
+class QosBreach(Result):
+    slo: str
+    model: str
+    observed: float
+    threshold: float
+    policy: Literal["alert", "shed", "reduce_batch"]
+    action: Literal["alert", "shed", "reduce_batch"]
+    since_s: Annotated[float, Meta(description="Seconds since the breach began.")]
+
+
+class QosState(Result):
+    dry_run: bool
+    window_s: float
+    slos: int
+    breaches: list[QosBreach]
+    shedding: Annotated[list[str], Meta(description="Models whose new requests get OVERLOADED.")]
+    batch_limits: Annotated[dict[str, int], Meta(
+        description="Models whose max batch size is lowered now (reduce_batch, flag batching).")]
+
+
+CanaryPhase = Literal["loading", "active", "promoted", "rolled_back", "stopped"]
+
+
+class CanaryState(Result):
+    stable_model: str
+    canary_model: str
+    canary_source: str
+    state: CanaryPhase
+    stage: Annotated[int, Meta(description="Index into schedule.")]
+    percentage: Annotated[float, Meta(description="Share of request keys routed to the canary now.")]
+    schedule: list[float]
+    stage_requests: int
+    stage_failures: int
+    canary_ttft_p99_ms: float | None
+    stable_ttft_p99_ms: float | None
+    reason: str | None
+
+
+class MetricsSnapshot(Result):
+    uptime_s: float
+    window_s: float
+    overall: ModelMetrics
+    models: dict[str, ModelMetrics]
+    rpc_errors_by_code: Annotated[dict[str, int], Meta(
+        description="Every error response of any method, by data.code (stream/error "
+                    "notifications are in each model's errors_by_code).")]
+    qos: QosState
+    canary: list[CanaryState]
+
+
+class PrometheusResult(Result):
+    content_type: str
+    text: str
+
+
+class ConfigReloadResult(Result):
+    config_path: str
+    flags_path: str
+    changed: Annotated[list[str], Meta(description="runtime.yaml keys applied, dotted.")]
+    flags_changed: Annotated[list[str], Meta(description="feature-flags.yaml keys applied.")]
+    restart_required: Annotated[list[str], Meta(
+        description="runtime.yaml keys that changed but apply only at start-up (not applied).")]
+    warnings: list[str]
+
+
+class FlagsParams(Params):
+    request_key: Annotated[str, Meta(
+        min_length=1, max_length=256,
+        description="Also say whether each flag is on for this key.")] | UnsetType = UNSET
+
+
+class FlagState(Result, omit_defaults=True):
+    enabled: bool
+    rollout_percentage: float
+    sub_flags: dict[str, bool]
+    on_for_key: bool | UnsetType = UNSET
+
+
+class FlagsResult(Result):
+    path: str
+    kill_switch: bool
+    flags: dict[str, FlagState]
+
+
+class QosViolation(Result):
+    slo: str
+    model: str
+    observed: float
+    threshold: float
+    window_s: float
+    samples: Annotated[int, Meta(description="Requests in the window the value comes from "
+                                             "(max_queue_depth: the streams waiting).")]
+    policy: Literal["alert", "shed", "reduce_batch"]
+    action: Annotated[Literal["alert", "shed", "reduce_batch"], Meta(
+        description="What the runtime did: the policy, or alert under dry_run.")]
+    dry_run: bool
+
+
+class QosRecovered(Result):
+    slo: str
+    model: str
+    observed: Annotated[float | None, Meta(
+        description="null: no data in the window any more, or the SLO was removed by a reload.")]
+    threshold: float
+    window_s: float
+    action: Annotated[Literal["alert", "shed", "reduce_batch"], Meta(
+        description="The remediation now lifted (alert: none was in force).")]
+    duration_s: float

@@ -78,9 +78,20 @@ _METHODS = [
                "stream/chunk notifications and one stream/end or stream/error; "
                "streaming=false answers {text, finish_reason, stats} when done.",
                legacy_names=("generate_with_image",),
-               param_aliases={**COMMON_PARAM_ALIASES, "image": "images"}),
+               param_aliases={**COMMON_PARAM_ALIASES, "image": "images",
+                              "user_id": "request_key"}),
     MethodSpec("generate/cancel", m.CancelParams, m.CancelResult,
                "Cancel a stream; it ends with finish_reason \"cancelled\"."),
+    MethodSpec("metrics/get", m.MetricsParams, m.MetricsSnapshot,
+               "Counters, latency percentiles (lifetime and window), gauges per model; "
+               "QoS breaches and canary states."),
+    MethodSpec("metrics/prometheus", m.NoParams, m.PrometheusResult,
+               "The metrics in the Prometheus text exposition format 0.0.4."),
+    MethodSpec("config/reload", m.NoParams, m.ConfigReloadResult,
+               "Re-read feature-flags.yaml and the reloadable parts of runtime.yaml (metrics, "
+               "qos, canary, debug); a bad file is refused and the running config stays."),
+    MethodSpec("flags/get", m.FlagsParams, m.FlagsResult,
+               "The feature flags in force, and whether each is on for a request key."),
 ]
 
 METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in _METHODS}
@@ -102,6 +113,13 @@ NOTIFICATIONS: dict[str, NotificationSpec] = {
         NotificationSpec("runtime/ready", m.RuntimeReady,
                          "Sent once at start-up when the models of config model_preload are "
                          "loaded and warmed up (not sent when none are configured)."),
+        NotificationSpec("qos/violation", m.QosViolation,
+                         "An SLO began to be breached; its policy is in force until qos/recovered."),
+        NotificationSpec("qos/recovered", m.QosRecovered,
+                         "A breached SLO is met again (or was removed); its remediation is lifted."),
+        NotificationSpec("canary/update", m.CanaryState,
+                         "A canary rollout changed phase or stage: loaded, advanced, promoted, "
+                         "rolled back, stopped."),
     ]
 }
 

@@ -34,7 +34,7 @@ from .models import LoadedModel
 from .pacing import PrefillPacer
 from .prompt_cache import PromptCache
 from .sampling import LogitsProcessor, Sampler, make_logits_processors, make_sampler
-from .stream import ActiveStream
+from .stream import ActiveStream, GenerationRequest
 
 _UNBOUNDED = 1 << 62  # max_tokens for mlx-lm: the batch ends rows itself
 _PAD_TOKEN = 0
@@ -90,6 +90,8 @@ class ModelBatch:
         self._pacer = PrefillPacer(config.prefill_step_size, config.min_prefill_chunk,
                                    config.target_step_ms, config.adaptive_sizing)
         self.prompt_cache = PromptCache(cache_config) if cache_config.enabled else None
+        # Lowered by QoS reduce_batch or the batching flag (Engine.set_batch_limit).
+        self._max_batch_size = config.max_batch_size
 
     @property
     def streams(self) -> list[ActiveStream]:
@@ -114,6 +116,10 @@ class ModelBatch:
             stop_ids=stop_ids,
             budget=min(request.max_tokens, model.context_length - len(request.prompt)),
         ))
+
+    def set_max_batch_size(self, size: int) -> None:
+        """Streams beyond `size` wait for a free slot; none is dropped."""
+        self._max_batch_size = size
 
     def remove(self, stream: ActiveStream) -> None:
         uid = self._uids.get(stream.stream_id)
@@ -180,15 +186,17 @@ class ModelBatch:
 
     def _admit(self) -> None:
         config = self._config
-        limit = config.max_batch_size if config.enabled else 1
+        limit = min(self._max_batch_size, config.max_batch_size if config.enabled else 1)
         prefilling = sum(1 for row in self._rows.values() if not row.decoding and row.admission)
         while self._waiting and len(self._uids) < limit and prefilling < config.prefill_batch_size:
             self._insert(self._waiting.popleft())
             prefilling += 1
 
     def _insert(self, admission: _Admission) -> None:
-        prompt = admission.stream.request.prompt
-        hit = self.prompt_cache.fetch(prompt) if self.prompt_cache else None
+        request = admission.stream.request
+        prompt = request.prompt
+        # A request can opt out (feature flag prompt_cache): no reuse, and its KV is not kept.
+        hit = self.prompt_cache.fetch(prompt) if self._caches(request) else None
         cache, rest, reused = (hit.cache, hit.rest, hit.reused) if hit else (
             new_cache(self.model.model), prompt, 0)
         admission.stream.cached_tokens = reused
@@ -248,8 +256,8 @@ class ModelBatch:
         """A decoding stream is done: keep its KV cache, free or pad its row."""
         assert row.admission is not None
         del self._uids[row.admission.stream.stream_id]
+        keep = self._caches(row.admission.stream.request)
         row.admission = None
-        keep = self.prompt_cache is not None
         if self.bucket_sizes:  # the row stays, as a pad
             caches = self._generator.extract_cache([uid]) if keep else {}
         else:
@@ -257,6 +265,9 @@ class ModelBatch:
             del self._rows[uid]
         for cache, tokens in caches.values():
             self.prompt_cache.store(tokens, cache)  # type: ignore[union-attr]
+
+    def _caches(self, request: GenerationRequest) -> bool:
+        return self.prompt_cache is not None and request.use_prompt_cache
 
     # --- buckets --------------------------------------------------------
 

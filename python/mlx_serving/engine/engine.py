@@ -34,7 +34,7 @@ from ..transport.stdio import MessageWriter
 from .batch import ModelBatch
 from .models import LoadedModel, ModelRegistry, load_text_model
 from .models import release_memory as _release_memory
-from .runner import Runner
+from .runner import BatchSizeLimited, Runner
 from .speculative import SpeculativeRunner
 from .stream import ActiveStream, GenerationRequest
 from .stream_ids import StreamIds
@@ -75,6 +75,10 @@ class Engine:
         self._status: Status = "ready"
         self._thread_id: int | None = None
         self.started_at = time.monotonic()
+        # Lowered max batch sizes per model (QoS reduce_batch, flag batching).
+        self._batch_limits: dict[str, int] = {}
+        # Called on the engine thread with ("loaded" | "unloaded", model_id).
+        self.model_listeners: list[Callable[[str, str], None]] = []
         if config.model_preload.models:
             self._status = "starting"
             # Requests for these models wait for their preload, as for a model/load.
@@ -180,6 +184,11 @@ class Engine:
 
     def cancel(self, stream_id: str) -> Future[CancelResult]:
         return self.call(lambda: self._cancel(stream_id))
+
+    def set_batch_limit(self, model_id: str, limit: int | None) -> Future[None]:
+        """Cap the max batch size of a model's batch (None: back to the config's).
+        Streams already decoding stay; new ones wait for a free slot."""
+        return self.call(lambda: self._set_batch_limit(model_id, limit))
 
     def shutdown(self, drain: bool) -> Future[int]:
         """Stop taking work; exit once streams are done (drain) or cancelled.
@@ -318,12 +327,31 @@ class Engine:
         if runner is None:
             runner = self._runners[key] = ModelBatch(model, self.config.batching,
                                                      self.config.prompt_cache)
+            if model.model_id in self._batch_limits:
+                runner.set_max_batch_size(self._batch_limits[model.model_id])
         assert isinstance(runner, ModelBatch)
         return runner
 
     def runners_of(self, model_id: str) -> list[Runner]:
         """The runners (lanes) serving a model; engine thread only."""
         return [runner for (owner, _), runner in self._runners.items() if owner == model_id]
+
+    def _set_batch_limit(self, model_id: str, limit: int | None) -> None:
+        if limit is None:
+            self._batch_limits.pop(model_id, None)
+        else:
+            self._batch_limits[model_id] = limit
+        size = self.config.batching.max_batch_size if limit is None else limit
+        for runner in self.runners_of(model_id):
+            if isinstance(runner, BatchSizeLimited):
+                runner.set_max_batch_size(size)
+
+    def _notify_models(self, event: str, model_id: str) -> None:
+        for listener in self.model_listeners:
+            try:
+                listener(event, model_id)
+            except Exception:
+                log.exception("model listener failed on %s %s", event, model_id)
 
     def _forget(self, stream: ActiveStream) -> None:
         self._streams.pop(stream.stream_id, None)
@@ -354,6 +382,7 @@ class Engine:
         self.models.add(model)
         load_ms = (time.perf_counter() - started) * 1000
         log.info("loaded %s from %s in %.0f ms", model_id, model.path, load_ms)
+        self._notify_models("loaded", model_id)
         return _load_result(model, load_ms=load_ms, already_loaded=False)
 
     def _unload(self, model_id: str) -> UnloadModelResult:
@@ -365,6 +394,7 @@ class Engine:
             self._fail_runner(key, unloaded)
         _release_memory()
         log.info("unloaded %s", model_id)
+        self._notify_models("unloaded", model_id)
         return UnloadModelResult(model_id=model_id, cancelled_streams=cancelled)
 
     def _cancel(self, stream_id: str) -> CancelResult:

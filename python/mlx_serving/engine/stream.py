@@ -33,6 +33,14 @@ if TYPE_CHECKING:
 Finish = Literal["stop", "length", "cancelled"]
 
 
+@dataclass(frozen=True)
+class Served:
+    """Who serves a stream: the model id and the side of a canary rollout."""
+
+    model_id: str
+    variant: Literal["stable", "canary"] = "stable"
+
+
 class StreamSink(Protocol):
     """Where a stream's output goes: wire notifications or one final response.
 
@@ -56,13 +64,15 @@ class NotificationSink:
     """The generate response {stream_id} once the stream is in the batch, then
     stream/chunk notifications and one stream/end or stream/error."""
 
-    def __init__(self, send: Any, future: Future) -> None:
+    def __init__(self, send: Any, future: Future, served: Served) -> None:
         self._send = send  # MessageWriter.send
         self.future = future
+        self.served = served
 
     def accepted(self, stream_id: str) -> None:
         # Resolving on the engine thread queues the response before any chunk.
-        self.future.set_result(GenerateAccepted(stream_id=stream_id))
+        self.future.set_result(GenerateAccepted(
+            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
 
     def rejected(self, error: RpcError) -> None:
         self.future.set_exception(error)
@@ -76,12 +86,14 @@ class NotificationSink:
             guidance: GuidanceOutcome | None = None) -> None:
         self._send(Notification(method="stream/end", params=StreamEnd(
             stream_id=stream_id, finish_reason=finish_reason, stats=stats,
+            model=self.served.model_id, variant=self.served.variant,
             guidance=UNSET if guidance is None else guidance)))
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
         info = StreamErrorInfo(code=error.code.number, message=error.message, data=error.data())
         self._send(Notification(method="stream/error", params=StreamError(
-            stream_id=stream_id, finish_reason="error", error=info, stats=stats)))
+            stream_id=stream_id, finish_reason="error", error=info, stats=stats,
+            model=self.served.model_id, variant=self.served.variant)))
 
 
 def merge_chunks(queued: Notification, later: Notification) -> None:
@@ -92,8 +104,9 @@ def merge_chunks(queued: Notification, later: Notification) -> None:
 class ResultSink:
     """Collects the text and resolves `future` with a GenerateResult."""
 
-    def __init__(self, future: Future) -> None:
+    def __init__(self, future: Future, served: Served) -> None:
         self.future = future
+        self.served = served
         self._parts: list[str] = []
 
     def accepted(self, stream_id: str) -> None:
@@ -109,7 +122,8 @@ class ResultSink:
             guidance: GuidanceOutcome | None = None) -> None:
         self.future.set_result(GenerateResult(
             text="".join(self._parts), finish_reason=finish_reason, stats=stats,
-            stream_id=stream_id, guidance=UNSET if guidance is None else guidance))
+            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant,
+            guidance=UNSET if guidance is None else guidance))
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
         self.future.set_exception(error)
@@ -132,6 +146,7 @@ class GenerationRequest:
     guidance: CompiledGuidance | None = None  # structured output, compiled
     num_draft_tokens: int = 0  # > 0: decode with the model's draft, when it has one
     vision: VisionPrompt | None = None  # vision models: the rendered prompt and its images
+    use_prompt_cache: bool = True  # false: no KV reuse for it (feature flag prompt_cache)
 
 
 @dataclass

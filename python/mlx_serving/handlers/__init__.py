@@ -6,15 +6,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..api.messages import DeviceInfo
 from ..engine.engine import Engine
+from ..ops.service import Ops
 from ..rpc.dispatcher import Handler
 from ..transport.stdio import MessageWriter
 from .drafts import draft_handlers
 from .generation import generation_handlers
 from .models import model_handlers
+from .ops import ops_handlers
 from .runtime import runtime_handlers
 
 
-def build_handlers(engine: Engine, writer: MessageWriter, device: DeviceInfo) -> dict[str, Handler]:
+def build_handlers(engine: Engine, writer: MessageWriter, device: DeviceInfo,
+                   ops: Ops) -> dict[str, Handler]:
     # Blocking work that needs no MLX (image files and downloads, tokenizer
     # files) runs here, off both the reader and the engine thread.
     workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="worker")
@@ -22,5 +25,6 @@ def build_handlers(engine: Engine, writer: MessageWriter, device: DeviceInfo) ->
         **runtime_handlers(engine, device),
         **model_handlers(engine),
         **draft_handlers(engine, workers),
-        **generation_handlers(engine, writer, workers),
+        **generation_handlers(engine, writer, workers, ops),
+        **ops_handlers(ops),
     }

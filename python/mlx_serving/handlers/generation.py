@@ -17,14 +17,16 @@ from ..engine.sampling import resolve_settings
 from ..engine.stream import GenerationRequest, NotificationSink, ResultSink
 from ..guidance.compiler import GuidanceCompiler
 from ..engine.vision import render_prompt
+from ..ops.admission import Admission
+from ..ops.service import Ops
 from ..rpc.dispatcher import CallContext, Handler
 from ..transport.stdio import MessageWriter
 
 log = logging.getLogger(__name__)
 
 
-def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
-                        ) -> dict[str, Handler]:
+def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor,
+                        ops: Ops) -> dict[str, Handler]:
     defaults = engine.config.generation.defaults
     guidance = GuidanceCompiler(engine.config.guidance)
     vision = engine.config.vision
@@ -35,21 +37,26 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
         # bad requests are answered at once and the engine only gets good ones.
         if not engine.accepting:
             raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
-        return engine.with_model(params.model, lambda model: start(model, params, context))
+        # Ops picks the model that serves it (canary routing) and may refuse it (QoS).
+        admission = ops.admit(params)
+        return admission.run(lambda: engine.with_model(
+            admission.model_id, lambda model: start(model, params, context, admission)))
 
-    def start(model: LoadedModel, params: GenerateParams, context: CallContext) -> Future:
+    def start(model: LoadedModel, params: GenerateParams, context: CallContext,
+              admission: Admission) -> Future:
         if model.is_vision:
-            return start_vision(model, params, context)
+            return start_vision(model, params, context, admission)
         if params.images is not UNSET:
             raise RpcError(ErrorCode.UNSUPPORTED,
                            f"model {model.model_id!r} is a text model and takes no images; "
                            "load a vision model with model/loadVision", model=model.model_id)
         tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos)
-        request, answer = new_request(model, params, context, tokens)
+        request, answer = new_request(model, params, context, tokens, admission)
         engine.submit(request)
         return answer
 
-    def start_vision(model: LoadedModel, params: GenerateParams, context: CallContext) -> Future:
+    def start_vision(model: LoadedModel, params: GenerateParams, context: CallContext,
+                     admission: Admission) -> Future:
         sources = _image_sources(params)
         if len(sources) > vision.max_images:
             raise RpcError(ErrorCode.INVALID_PARAMS,
@@ -61,7 +68,7 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
             raise RpcError(ErrorCode.UNSUPPORTED,
                            "`add_bos` is for text models; a vision model's chat template "
                            "places its special tokens", model=model.model_id)
-        request, answer = new_request(model, params, context, [])
+        request, answer = new_request(model, params, context, [], admission)
 
         # Files, downloads and decoding happen on a worker: never on the
         # engine thread, and a slow download does not hold up the reader.
@@ -82,12 +89,15 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
         return answer
 
     def new_request(model: LoadedModel, params: GenerateParams, context: CallContext,
-                    tokens: list[int]) -> tuple[GenerationRequest, Future]:
+                    tokens: list[int], admission: Admission
+                    ) -> tuple[GenerationRequest, Future]:
         """The request for the engine, and the future that answers the call."""
         settings = resolve_settings(params, defaults)
         grammar = None if params.guidance is UNSET else guidance.compile(model, params.guidance)
         future: Future = Future()
-        sink = NotificationSink(writer.send, future) if params.streaming else ResultSink(future)
+        served = admission.served
+        sink = admission.observe(NotificationSink(writer.send, future, served)
+                                 if params.streaming else ResultSink(future, served))
         stream_id = engine.stream_ids.reserve(None if params.stream_id is UNSET else params.stream_id)
         return GenerationRequest(
             stream_id=stream_id,
@@ -103,6 +113,7 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
             guidance=grammar,
             num_draft_tokens=engine.config.speculative.num_draft_tokens
             if params.num_draft_tokens is UNSET else params.num_draft_tokens,
+            use_prompt_cache=admission.enabled("prompt_cache"),
         ), future
 
     def cancel(params: CancelParams, _: CallContext) -> Future[CancelResult]:

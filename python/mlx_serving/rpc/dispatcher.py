@@ -76,12 +76,14 @@ class _Batch:
 
 
 class Dispatcher:
-    def __init__(self, handlers: dict[str, Handler], send: Send) -> None:
+    def __init__(self, handlers: dict[str, Handler], send: Send,
+                 on_error: Callable[[RpcError], None] | None = None) -> None:
         missing = set(METHODS) - set(handlers)
         if missing:
             raise ValueError(f"no handler for {sorted(missing)}")
         self._handlers = handlers
         self._send = send
+        self._on_error = on_error  # sees every error answered (metrics)
 
     def handle_line(self, line: bytes | OversizedLine) -> None:
         try:
@@ -168,8 +170,9 @@ class Dispatcher:
             exc = _internal(exc)
         self._reply_error(send, request_id, exc)
 
-    @staticmethod
-    def _reply_error(send: Send | None, request_id: RequestId, error: RpcError) -> None:
+    def _reply_error(self, send: Send | None, request_id: RequestId, error: RpcError) -> None:
+        if self._on_error is not None:
+            self._on_error(error)
         if send is None:  # a notification: JSON-RPC forbids answering it
             log.warning("notification failed: %s", error.message)
             return

@@ -1,0 +1,141 @@
+"""Canary routing over the real runtime: split and stickiness by request key,
+progressive advance, rollback on errors, on slowness and on a failed load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlx_serving.ops.buckets import in_rollout
+from ops_runtime import MODELS, generate, notifications, start, wait_notification
+from runtime_client import RuntimeClient
+
+
+def _canary(schedule: str, *, min_requests: int = 1000, rollback: str = "{}",
+            model: str | None = None) -> str:
+    return (f"canary:\n  tiny:\n    model: {model or MODELS / 'tiny-4bit'}\n"
+            f"    schedule: {schedule}\n    min_requests: {min_requests}\n"
+            f"    min_healthy_s: 0\n    rollback: {rollback}\n")
+
+
+def _active(client: RuntimeClient) -> dict:
+    return wait_notification(client, "canary/update", lambda p: p["state"] == "active")
+
+
+def _variant(response: dict) -> tuple[str, str]:
+    result = response["result"]
+    return result["variant"], result["model"]
+
+
+def test_split_follows_the_key_hash_and_sticks(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, _canary("[30]"))
+    try:
+        active = _active(client)
+        assert (active["stable_model"], active["canary_model"], active["percentage"]) == (
+            "tiny", "tiny@canary", 30)
+        keys = [f"user-{n}" for n in range(60)]
+        served = {key: _variant(generate(client, user_id=key)) for key in keys}
+        for key, (variant, model) in served.items():
+            canary = in_rollout("canary:tiny", key, 30)
+            assert (variant, model) == (("canary", "tiny@canary") if canary else ("stable", "tiny"))
+        assert {variant for variant, _ in served.values()} == {"stable", "canary"}
+        for key in keys[:10]:  # the same key, the same variant
+            assert _variant(generate(client, request_key=key)) == served[key]
+        stream_key = next(key for key in keys if served[key][0] == "canary")
+        accepted = client.result("generate", {"model": "tiny", "prompt": "x", "max_tokens": 2,
+                                              "stream_id": stream_key})
+        assert accepted["variant"] == "canary"  # no request_key: the stream_id routes
+        end = client.stream_end(stream_key)["params"]
+        assert (end["variant"], end["model"]) == ("canary", "tiny@canary")
+        metrics = client.result("metrics/get")
+        assert metrics["models"]["tiny@canary"]["lifetime"]["requests"]["completed"] > 0
+        assert metrics["canary"][0]["stage_requests"] >= 1
+
+        # The flag off: everything goes to stable; the canary stays loaded.
+        (tmp_path / "flags.yaml").write_text("flags:\n  canary: {enabled: false}\n")
+        assert client.result("config/reload")["flags_changed"] == ["flags.canary.enabled"]
+        assert {_variant(generate(client, user_id=key))[0] for key in keys[:20]} == {"stable"}
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_progressive_advance_to_promotion(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, _canary("[20, 60, 100]", min_requests=2))
+    try:
+        _active(client)
+        for n in range(200):
+            generate(client, user_id=f"k{n}")
+            if any(p["state"] == "promoted" for p in notifications(client, "canary/update")):
+                break
+        updates = [(p["state"], p["stage"], p["percentage"])
+                   for p in notifications(client, "canary/update")]
+        assert updates == [("loading", 0, 0.0), ("active", 0, 20.0), ("active", 1, 60.0),
+                           ("active", 2, 100.0), ("promoted", 2, 100.0)]
+        assert _variant(generate(client, user_id="anyone")) == ("canary", "tiny@canary")
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+ERRORS = ("{max_error_rate: 0.1, ttft_p99_ratio: null, min_requests: 2}",
+          "debug:\n  faults:\n    tiny@canary: {error_rate: 1.0}\n", "error rate 1.00")
+SLOW = ("{ttft_p99_ms: 80, ttft_p99_ratio: null, min_requests: 2}",
+        "debug:\n  faults:\n    tiny@canary: {token_delay_ms: 120}\n", "p99 TTFT")
+
+
+@pytest.mark.parametrize(("rollback", "faults", "reason"), [ERRORS, SLOW], ids=["errors", "slow"])
+def test_forced_rollback(tmp_path: Path, models: Path, rollback: str, faults: str,
+                         reason: str) -> None:
+    client = start(tmp_path, _canary("[50]", rollback=rollback) + faults)
+    try:
+        _active(client)
+        keys = [f"user-{n}" for n in range(40)]
+        canary_keys = [key for key in keys if in_rollout("canary:tiny", key, 50)]
+        for key in canary_keys[:2]:
+            response = generate(client, user_id=key)
+            if reason.startswith("error"):
+                error = response["error"]
+                assert error["data"]["code"] == "GENERATION_FAILED"
+            else:
+                assert _variant(response) == ("canary", "tiny@canary")
+        rolled = wait_notification(client, "canary/update", lambda p: p["state"] == "rolled_back")
+        assert reason in rolled["reason"] and rolled["percentage"] == 0
+        assert {_variant(generate(client, user_id=key)) for key in canary_keys} == {
+            ("stable", "tiny")}
+        # Once idle, the canary model is unloaded.
+        client.wait_for(lambda: "tiny@canary" not in [
+            m["model_id"] for m in client.result("model/list")["models"]], timeout=30)
+        assert client.result("metrics/get")["canary"][0]["state"] == "rolled_back"
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_failing_stream_reports_its_variant(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, _canary("[100]", rollback="{min_requests: 50}")
+                   + ERRORS[1])
+    try:
+        _active(client)
+        accepted = client.result("generate", {"model": "tiny", "prompt": "x", "max_tokens": 3})
+        end = client.stream_end(accepted["stream_id"])
+        assert end["method"] == "stream/error"
+        assert (end["params"]["variant"], end["params"]["model"]) == ("canary", "tiny@canary")
+        failed = client.result("metrics/get", {"model": "tiny@canary"})["models"]["tiny@canary"]
+        assert failed["lifetime"]["requests"]["failed"] == 1
+        assert failed["lifetime"]["error_rate"] == 1.0
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_a_canary_that_cannot_load_rolls_back(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, _canary("[50]", model=str(tmp_path / "no-such-model")))
+    try:
+        rolled = wait_notification(client, "canary/update", lambda p: p["state"] == "rolled_back")
+        assert "failed to load" in rolled["reason"] and "no-such-model" in rolled["reason"]
+        assert {_variant(generate(client, user_id=f"u{n}"))[0] for n in range(10)} == {"stable"}
+    finally:
+        client.stop()
+    client.assert_conforms()

@@ -1,0 +1,132 @@
+"""QoS over the real runtime: a model made slow by the test-only debug delay
+breaks an SLO; the policies shed, lower the batch size, or only alert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ops_runtime import generate, notifications, start, wait_notification
+from runtime_client import RuntimeClient
+
+QOS = """
+qos:
+  window_s: 2.5
+  evaluate_interval_s: 0.1
+  min_samples: 2
+  dry_run: {dry_run}
+  slos:
+    - {{slo: ttft_p50_ms, threshold: {threshold}, policy: {policy}, model: tiny}}
+"""
+SLOW = """
+debug:
+  faults:
+    tiny: {token_delay_ms: 150}
+"""
+
+
+def _drive_past_the_slo(client: RuntimeClient) -> dict:
+    for _ in range(2):
+        assert "result" in generate(client)
+    return wait_notification(client, "qos/violation")
+
+
+def test_shed_refuses_with_overloaded_until_the_window_recovers(tmp_path: Path,
+                                                                models: Path) -> None:
+    client = start(tmp_path, QOS.format(dry_run="false", threshold=100, policy="shed") + SLOW)
+    try:
+        violation = _drive_past_the_slo(client)
+        assert violation["slo"] == "ttft_p50_ms" and violation["model"] == "tiny"
+        assert violation["observed"] > 100 and violation["threshold"] == 100
+        assert (violation["policy"], violation["action"], violation["dry_run"]) == (
+            "shed", "shed", False)
+        assert violation["window_s"] == 2.5 and violation["samples"] == 2
+
+        refused = generate(client)["error"]
+        assert refused["code"] == -32006 and refused["data"]["code"] == "OVERLOADED"
+        assert refused["data"]["slo"] == "ttft_p50_ms" and "retry later" in refused["message"]
+        qos = client.result("metrics/get")["qos"]
+        assert qos["shedding"] == ["tiny"] and qos["breaches"][0]["action"] == "shed"
+
+        recovered = wait_notification(client, "qos/recovered", timeout=30)
+        assert recovered["slo"] == "ttft_p50_ms" and recovered["action"] == "shed"
+        assert recovered["observed"] is None and recovered["duration_s"] > 0
+        assert "result" in generate(client)
+        snapshot = client.result("metrics/get", {"model": "tiny"})
+        assert snapshot["models"]["tiny"]["lifetime"]["errors_by_code"] == {"OVERLOADED": 1}
+        assert snapshot["qos"]["shedding"] == []
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_dry_run_only_alerts(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, QOS.format(dry_run="true", threshold=100, policy="shed") + SLOW)
+    try:
+        violation = _drive_past_the_slo(client)
+        assert (violation["policy"], violation["action"], violation["dry_run"]) == (
+            "shed", "alert", True)
+        assert "result" in generate(client)
+        assert client.result("metrics/get")["qos"]["shedding"] == []
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def _order(client: RuntimeClient, first: str, second: str) -> tuple[int, int]:
+    """(index of the last chunk of `first`, index of the first chunk of `second`)."""
+    chunks = [(i, n["params"]["stream_id"]) for i, n in enumerate(client.notifications)
+              if n["method"] == "stream/chunk"]
+    last_first = max(i for i, stream in chunks if stream == first)
+    first_second = min(i for i, stream in chunks if stream == second)
+    return last_first, first_second
+
+
+def run_two_streams(client: RuntimeClient, prefix: str) -> tuple[int, int]:
+    """Start two streams at once; returns _order of them."""
+    a, b = f"{prefix}-a", f"{prefix}-b"
+    for stream_id in (a, b):
+        client.result("generate", {"model": "tiny", "prompt": "The fox", "stream_id": stream_id,
+                                   "max_tokens": 40, "temperature": 0})
+    client.stream_end(a), client.stream_end(b)
+    return _order(client, a, b)
+
+
+def test_reduce_batch_lowers_the_batch_while_breached(tmp_path: Path, models: Path) -> None:
+    config = QOS.format(dry_run="false", threshold=0.001, policy="reduce_batch")
+    client = start(tmp_path, "batching: {max_batch_size: 2}\n" + config)
+    try:
+        last_a, first_b = run_two_streams(client, "before")
+        assert first_b < last_a  # batched: b joined while a ran
+        violation = wait_notification(client, "qos/violation")
+        assert violation["action"] == "reduce_batch"
+        assert client.result("metrics/get")["qos"]["batch_limits"] == {"tiny": 1}
+        last_a, first_b = run_two_streams(client, "during")
+        assert last_a < first_b  # one at a time: b waited for a
+    finally:
+        client.stop()
+    client.assert_conforms()
+    assert not notifications(client, "qos/recovered")
+
+
+def test_queue_depth_sheds_and_recovers_as_the_queue_drains(tmp_path: Path,
+                                                            models: Path) -> None:
+    config = ("qos:\n  evaluate_interval_s: 0.1\n"
+              "  slos: [{slo: max_queue_depth, threshold: 0, policy: shed}]\n")
+    client = start(tmp_path, config, flags="flags:\n  batching: {enabled: false}\n")
+    endless = {"model": "tiny", "prompt": "x", "max_tokens": 100000}
+    try:
+        client.result("generate", {**endless, "stream_id": "a"})
+        client.wait_for(lambda: client.stream_tokens("a"))
+        client.result("generate", {**endless, "stream_id": "b"})  # waits: one at a time
+        violation = wait_notification(client, "qos/violation")
+        assert (violation["slo"], violation["observed"]) == ("max_queue_depth", 1)
+        tiny = client.result("metrics/get")["models"]["tiny"]
+        assert (tiny["active_streams"], tiny["queue_depth"]) == (2, 1)
+        assert generate(client)["error"]["data"]["code"] == "OVERLOADED"
+        client.result("generate/cancel", {"stream_id": "b"})
+        wait_notification(client, "qos/recovered")
+        client.result("generate/cancel", {"stream_id": "a"})
+        assert "result" in generate(client)
+    finally:
+        client.stop()
+    client.assert_conforms()
