@@ -71,7 +71,8 @@ def test_sigterm_cancels_streams_and_exits_0(tiny: RuntimeClient) -> None:
 
 
 def test_shutdown_without_drain_cancels(tiny: RuntimeClient) -> None:
-    tiny.result("generate", {"model": "tiny", "prompt": "x", "stream_id": "s", "max_tokens": 100000})
+    tiny.result("generate", {"model": "tiny", "prompt": "x", "stream_id": "s", "max_tokens": 100000,
+                             "temperature": 0})
     result = tiny.result("runtime/shutdown", {"drain": False})
     assert result == {"status": "stopping", "active_streams": 1}
     assert tiny.wait_exit() == 0
