@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createEngine, EngineError } from 'mlx-serving';
-import type { CanaryEvent, Engine, GeneratorChunk, MetadataChunk, QosEvent, ReadyEvent, RestartEvent } from 'mlx-serving';
+import type { CanaryEvent, Engine, GeneratorChunk, MetadataChunk, QosEvent, ReadyEvent, RestartEvent, TokenGenerator } from 'mlx-serving';
 import { collect, eventually, nextEvent, TINY, TINY_4BIT, TINY_DRAFT } from './helpers.js';
 
 const PROMPT = 'The old man';
@@ -145,11 +145,12 @@ describe('metrics, feature flags and config reload', () => {
 });
 
 describe('QoS: a max_queue_depth SLO sheds load', () => {
-  // Batching off (by its flag): a second stream waits for the first, so the
-  // queue depth is 1 for as long as the test wants; the delay keeps the first
-  // one running (500 tokens, 25 s) until the test cancels it.
+  // Batching off (by its flag): streams wait for the one running, so the queue
+  // depth is what the test makes it; the delay keeps that one running (500
+  // tokens, 25 s) until the test cancels it. The bound, 1, is broken by two
+  // waiting streams and never by one stream's own prefill.
   const paths = configFolder(
-    'qos:\n  evaluate_interval_s: 0.1\n  slos: [{slo: max_queue_depth, threshold: 0, policy: shed}]\n' +
+    'qos:\n  evaluate_interval_s: 0.1\n  slos: [{slo: max_queue_depth, threshold: 1, policy: shed}]\n' +
       'debug:\n  faults:\n    tiny: {token_delay_ms: 50}\n',
     'flags:\n  batching: {enabled: false}\n',
   );
@@ -164,22 +165,22 @@ describe('QoS: a max_queue_depth SLO sheds load', () => {
   test("'qos' events for the violation and the recovery; OVERLOADED while it sheds", async () => {
     const events: QosEvent[] = [];
     engine.on('qos', (event) => events.push(event));
-    const running = engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 500, seed: LONG_SEED });
+    const long = (seed: number): TokenGenerator => engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 500, seed });
+    const running = long(LONG_SEED);
     assert.equal((await running.next()).value?.type, 'token');
-    const waiting = engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 500, seed: 1 });
-    // (A violation may come and go while the first stream prefills; the second one's lasts.)
+    const waiting = [long(1), long(2)];
+    await eventually(() => events.length > 0, 'a qos event');
     const shedding = async (): Promise<boolean> => (await engine.getMetrics()).qos.shedding.includes('tiny');
-    await eventually(async () => events.at(-1)?.kind === 'violation' && (await shedding()), 'the model to shed load');
+    assert.ok(await shedding());
 
-    const violation = events.at(-1);
+    const [violation] = events;
     assert.ok(violation?.kind === 'violation');
     assert.deepEqual(
-      { slo: violation.slo, model: violation.model, threshold: violation.threshold, policy: violation.policy, action: violation.action, dryRun: violation.dryRun },
-      { slo: 'max_queue_depth', model: 'tiny', threshold: 0, policy: 'shed', action: 'shed', dryRun: false },
+      { slo: violation.slo, model: violation.model, observed: violation.observed, threshold: violation.threshold, policy: violation.policy, action: violation.action, dryRun: violation.dryRun },
+      { slo: 'max_queue_depth', model: 'tiny', observed: 2, threshold: 1, policy: 'shed', action: 'shed', dryRun: false },
     );
-    assert.equal(violation.observed, 1);
     const tiny = (await engine.getMetrics('tiny')).models['tiny'];
-    assert.deepEqual([tiny?.activeStreams, tiny?.queueDepth], [2, 1]);
+    assert.deepEqual([tiny?.activeStreams, tiny?.queueDepth], [3, 2]);
 
     const refused = await engine.generate({ model: 'tiny', ...GREEDY }).catch((e: unknown) => e);
     assert.ok(EngineError.is(refused, 'OVERLOADED'), String(refused));
@@ -188,15 +189,17 @@ describe('QoS: a max_queue_depth SLO sheds load', () => {
     const [streamRefused] = await collect(engine.createGenerator({ model: 'tiny', ...GREEDY }));
     assert.ok(streamRefused?.type === 'error' && streamRefused.error.code === 'OVERLOADED');
 
-    await waiting.return(); // the queue empties: the SLO holds again
-    await eventually(() => events.at(-1)?.kind === 'recovered', 'a qos recovered event');
-    const recovered = events.at(-1);
+    await waiting[1]?.return(); // one waits now: the SLO holds again
+    await eventually(() => events.length > 1, 'a second qos event');
+    const recovered = events[1];
     assert.ok(recovered?.kind === 'recovered');
-    assert.deepEqual([recovered.slo, recovered.model, recovered.action], ['max_queue_depth', 'tiny', 'shed']);
+    assert.deepEqual([recovered.slo, recovered.model, recovered.observed, recovered.action], ['max_queue_depth', 'tiny', 1, 'shed']);
     assert.ok(recovered.durationS > 0);
-    await running.return();
+    assert.equal(await shedding(), false);
+    await Promise.all([waiting[0]?.return(), running.return()]);
     assert.equal((await engine.generate({ model: 'tiny', ...GREEDY })).finishReason, 'length');
     assert.equal((await engine.getMetrics('tiny')).models['tiny']?.lifetime.errorsByCode['OVERLOADED'], 2);
+    assert.equal(events.length, 2);
   });
 });
 
