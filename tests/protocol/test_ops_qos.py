@@ -3,6 +3,7 @@ breaks an SLO; the policies shed, lower the batch size, or only alert."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ops_runtime import generate, notifications, start, wait_notification
@@ -110,23 +111,37 @@ def test_reduce_batch_lowers_the_batch_while_breached(tmp_path: Path, models: Pa
 
 def test_queue_depth_sheds_and_recovers_as_the_queue_drains(tmp_path: Path,
                                                             models: Path) -> None:
+    # Slow, greedy streams: neither an early EOS nor the end of the context
+    # window may empty the queue before the evaluator looks.
     config = ("qos:\n  evaluate_interval_s: 0.1\n"
-              "  slos: [{slo: max_queue_depth, threshold: 0, policy: shed}]\n")
+              "  slos: [{slo: max_queue_depth, threshold: 0, policy: shed}]\n"
+              "debug:\n  faults:\n    tiny: {token_delay_ms: 20}\n")
     client = start(tmp_path, config, flags="flags:\n  batching: {enabled: false}\n")
-    endless = {"model": "tiny", "prompt": "x", "max_tokens": 100000}
+    endless = {"model": "tiny", "prompt": "x", "max_tokens": 100000, "temperature": 0}
     try:
         client.result("generate", {**endless, "stream_id": "a"})
         client.wait_for(lambda: client.stream_tokens("a"))
+        # `a` itself counted as queued until its first token: let that breach clear.
+        _poll(client, lambda: not client.result("metrics/get")["qos"]["shedding"])
         client.result("generate", {**endless, "stream_id": "b"})  # waits: one at a time
-        violation = wait_notification(client, "qos/violation")
+        _poll(client, lambda: client.result("metrics/get")["qos"]["shedding"] == ["tiny"])
+        violation = notifications(client, "qos/violation")[-1]
         assert (violation["slo"], violation["observed"]) == ("max_queue_depth", 1)
         tiny = client.result("metrics/get")["models"]["tiny"]
         assert (tiny["active_streams"], tiny["queue_depth"]) == (2, 1)
         assert generate(client)["error"]["data"]["code"] == "OVERLOADED"
         client.result("generate/cancel", {"stream_id": "b"})
-        wait_notification(client, "qos/recovered")
+        _poll(client, lambda: not client.result("metrics/get")["qos"]["shedding"])
+        assert notifications(client, "qos/recovered")[-1]["slo"] == "max_queue_depth"
         client.result("generate/cancel", {"stream_id": "a"})
         assert "result" in generate(client)
     finally:
         client.stop()
     client.assert_conforms()
+
+
+def _poll(client: RuntimeClient, condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
