@@ -50,8 +50,9 @@ export async function launch(options: LaunchOptions, hooks: LaunchHooks): Promis
   options.log?.(`started the runtime (pid ${child.pid}): ${child.spawnargs.join(' ')}`);
   let session: Session | undefined;
   const preload = new PreloadWatch();
-  const handlers: LaunchHooks = {
-    ...hooks,
+  // runtime/ready belongs to this runtime's start: the session's preload watch takes it.
+  const handlers: ClientHandlers = {
+    protocolError: (error) => hooks.protocolError(error),
     notification: (method, params) => {
       if (method === 'runtime/ready' && !preload.heard(params)) {
         hooks.protocolError(new EngineError('PROTOCOL_ERROR', 'the runtime wrote a malformed runtime/ready', { data: { params } }));
