@@ -7,8 +7,8 @@
 //
 // Types come from json-schema-to-typescript; the method and notification maps
 // are generated the same way (as schema objects keyed by method name), and the
-// error codes, param names, aliases and legacy method names are emitted as
-// constants.
+// error codes, param names, aliases, legacy method names and the fields whose
+// keys are data (model ids, error codes, flag names) are emitted as constants.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,10 +43,40 @@ function recordOf(title, description, entries) {
   };
 }
 
+// A property's schema, with a $ref into $defs followed.
+function resolve(node, defs) {
+  return node?.$ref ? defs[node.$ref.replace('#/$defs/', '')] : node;
+}
+
 // The property names of a params schema (a $ref into $defs or inline).
 function paramNames(schema, defs) {
-  const resolved = schema.$ref ? defs[schema.$ref.replace('#/$defs/', '')] : schema;
-  return Object.keys(resolved?.properties ?? {});
+  return Object.keys(resolve(schema, defs)?.properties ?? {});
+}
+
+// Names of the properties whose value is a record keyed by data (a model id,
+// an error code, a flag name): results keep those keys as sent when the
+// bridge turns field names into camelCase. A name that is a record in one
+// place and an object of named fields in another could not be told apart
+// there: the schema must not do that.
+function recordFields(schema) {
+  const defs = schema.$defs;
+  const records = new Set();
+  const structs = new Set();
+  const visit = (node) => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (node === null || typeof node !== 'object') return;
+    for (const [name, property] of Object.entries(node.properties ?? {})) {
+      const target = resolve(property, defs);
+      if (target?.type !== 'object') continue;
+      if (target.properties) structs.add(name);
+      else if (typeof target.additionalProperties === 'object') records.add(name);
+    }
+    Object.values(node).forEach(visit);
+  };
+  visit(schema);
+  const both = [...records].filter((name) => structs.has(name));
+  if (both.length > 0) throw new Error(`schema.json: ${both.join(', ')} name both records and objects of fields`);
+  return [...records].sort();
 }
 
 function constants(schema) {
@@ -70,6 +100,9 @@ function constants(schema) {
     ``,
     `/** Names of the original mlx-serving runtime that the runtime accepts for its methods. */`,
     `export const LEGACY_METHOD_NAMES = ${json(legacyNames)} as const;`,
+    ``,
+    `/** Result fields whose value is a record keyed by data (model ids, error codes, flag names): its keys stay as sent. */`,
+    `export const RECORD_FIELDS = ${json(recordFields(schema))} as const;`,
     ``,
   ].join('\n');
 }

@@ -18,7 +18,10 @@ export type Engine = CamelEngine & SnakeCaseTwins<CamelEngine>;
 
 const MAX_LINE_BYTES = 256 * 1024 * 1024;
 
-/** Starts the runtime and resolves once it answers; rejects with RUNTIME_START_FAILED or INVALID_OPTIONS. */
+/**
+ * Starts the runtime and resolves once it can serve: it answers, and the models its config preloads are warm (unless
+ * `waitForPreload: false`); rejects with RUNTIME_START_FAILED or INVALID_OPTIONS.
+ */
 export async function createEngine(options: CreateEngineOptions = {}): Promise<Engine> {
   const resolved = resolveOptions(options);
   const log = resolved.verbose ? (line: string) => process.stderr.write(`[mlx-serving] ${line}\n`) : undefined;
@@ -27,10 +30,12 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
       pythonPath: resolved.pythonPath,
       runtimePath: resolved.runtimePath,
       configPath: resolved.configPath,
+      flagsPath: resolved.flagsPath,
       env: resolved.env,
       cwd: resolved.cwd,
     },
     startTimeoutMs: resolved.startTimeoutMs,
+    waitForPreload: resolved.waitForPreload,
     maxLineBytes: MAX_LINE_BYTES,
     log,
     restart: resolved.restart,
@@ -54,14 +59,31 @@ export async function withEngine<T>(fn: (engine: Engine) => Promise<T> | T, opti
 export const create_engine = createEngine;
 export const with_engine = withEngine;
 
-export type { EngineInfo, GenerateOutput, GenerateParams, JsonGenerateParams, VisionGenerateParams } from './engine/engine.js';
+export type {
+  Distribution,
+  EngineInfo,
+  GenerateOutput,
+  GenerateParams,
+  JsonGenerateParams,
+  Metrics,
+  ModelMetrics,
+  VisionGenerateParams,
+} from './engine/engine.js';
 export type { JsonOutput } from './engine/json.js';
 export type { CallOptions, CreateEngineOptions, EngineOptions, StreamCallOptions } from './engine/options.js';
 export { BRIDGE_ERROR_CODES, EngineError } from './errors/engine-error.js';
 export type { BridgeErrorCode, EngineErrorCode, RuntimeErrorCode } from './errors/engine-error.js';
-export type { ErrorChunk, FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats, TokenChunk } from './generator/chunks.js';
+export type { ErrorChunk, FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats, TokenChunk, Variant } from './generator/chunks.js';
 export type { TokenGenerator } from './generator/generator.js';
-export type { EngineEvents, ExitEvent, ReadyEvent, RestartEvent } from './supervisor/events.js';
+export type {
+  CanaryEvent,
+  EngineEvents,
+  ExitEvent,
+  PreloadedModelInfo,
+  QosEvent,
+  ReadyEvent,
+  RestartEvent,
+} from './supervisor/events.js';
 export type { RestartPolicy } from './supervisor/policy.js';
 export type { EngineStatus } from './supervisor/supervisor.js';
 export type { Camelize } from './wire/names.js';

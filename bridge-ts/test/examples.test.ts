@@ -61,6 +61,17 @@ test('examples/vision.ts describes a generated image, two at once, then shows IM
   assert.match(stdout, /^IMAGE_INVALID: image 0 \(.*missing\.png\): no such file/m);
 });
 
+test('examples/metrics.ts runs streams, then prints the percentiles from getMetrics() and Prometheus lines', async () => {
+  const stdout = await output('examples/metrics.ts');
+  const figure = String.raw`p50 ([\d.]+|-)  p95 ([\d.]+|-)  p99 ([\d.]+|-)`;
+  assert.match(stdout, /^6 streams, \d+ tokens$/m);
+  assert.match(stdout, /^last 60 s: 6 completed, 0 failed, 0 rejected$/m);
+  assert.match(stdout, new RegExp(String.raw`^time to first token \(ms\): +p50 [\d.]+  p95 [\d.]+  p99 [\d.]+$`, 'm'));
+  assert.match(stdout, new RegExp(`^tokens/s per stream: +${figure}$`, 'm'));
+  assert.match(stdout, new RegExp(`^time between tokens \\(ms\\): +${figure}$`, 'm'));
+  assert.match(stdout, /^  mlx_serving_ttft_seconds\{model="local",quantile="0\.99"\} [\d.e-]+$/m);
+});
+
 test('scripts/demo.mjs chats, then runs four streams at once', async () => {
   const stdout = await output('scripts/demo.mjs', TINY);
   assert.match(stdout, /assistant> [\s\S]*first token after \d+ ms/);

@@ -1,11 +1,12 @@
 // Faults the real runtime does not show, played by fixtures/fake-runtime.mjs:
 // garbage on stdout, a flood of tokens, a process that will not stop, a
-// runtime that dies after every start.
+// runtime that dies after every start, malformed ops notifications; and
+// preloads whose timing a test must control.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createEngine, EngineError } from 'mlx-serving';
-import type { ExitEvent, RestartEvent } from 'mlx-serving';
-import { eventually, fakeRuntime, isAlive, sleep } from './helpers.js';
+import type { CanaryEvent, ExitEvent, QosEvent, RestartEvent } from 'mlx-serving';
+import { eventually, fakeRuntime, isAlive, nextEvent, sleep } from './helpers.js';
 
 test('garbage on stdout: PROTOCOL_ERROR events, and the engine goes on serving', async () => {
   const engine = await createEngine(fakeRuntime('garbage'));
@@ -95,4 +96,76 @@ test('a runtime that dies after every start: bounded restarts, then calls fail f
   } finally {
     await engine.dispose();
   }
+});
+
+test('ops notifications: qos/violation as a typed qos event; malformed ones (and a malformed runtime/ready) are protocol errors', async () => {
+  const engine = await createEngine(fakeRuntime('notices'));
+  try {
+    const qos: QosEvent[] = [];
+    const canary: CanaryEvent[] = [];
+    const raw: string[] = [];
+    const errors: EngineError[] = [];
+    engine.on('qos', (event) => qos.push(event));
+    engine.on('canary', (event) => canary.push(event));
+    engine.on('notification', (method) => raw.push(method));
+    engine.on('protocolError', (error) => errors.push(error));
+    await engine.tokenize({ model: 'm', text: 'x' });
+    assert.deepEqual(qos, [
+      { kind: 'violation', slo: 'max_queue_depth', model: 'm', observed: 3, threshold: 1, windowS: 60, samples: 3, policy: 'shed', action: 'shed', dryRun: false },
+    ]);
+    assert.deepEqual(canary, []);
+    assert.deepEqual(raw, ['qos/violation', 'qos/violation', 'canary/update', 'runtime/ready'], "'notification' sees each as sent");
+    assert.deepEqual(errors.map((error) => error.message), [
+      'the runtime wrote a qos/violation without slo, model, action',
+      'the runtime wrote a canary/update without stable_model, canary_model, state',
+      'the runtime wrote a malformed runtime/ready',
+    ]);
+    assert.ok(errors.every((error) => error.code === 'PROTOCOL_ERROR'));
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test("a preloading runtime: createEngine waits for its runtime/ready; getInfo() lists what it preloaded", async () => {
+  const engine = await createEngine(fakeRuntime('quiet', { env: { FAKE_PRELOAD: '300' } }));
+  try {
+    const info = engine.getInfo();
+    assert.equal(info.preloading, false);
+    assert.deepEqual(info.preloaded, [{ modelId: 'warm', loadMs: 5, warmupMs: 7, batchSizes: [1, 2] }]);
+    assert.deepEqual(info.models, [], 'preloaded models are the runtime config\'s, not replayed by the engine');
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test("waitForPreload: false: createEngine resolves while the runtime preloads; 'ready' comes with the preloaded models", async () => {
+  const engine = await createEngine(fakeRuntime('quiet', { waitForPreload: false, env: { FAKE_PRELOAD: 'on-tokenize' } }));
+  try {
+    assert.equal(engine.getInfo().status, 'ready', 'calls go through at once');
+    assert.equal(engine.getInfo().preloading, true);
+    assert.deepEqual(engine.getInfo().preloaded, []);
+    const ready = nextEvent(engine, 'ready');
+    await engine.tokenize({ model: 'm', text: 'x' }); // the fake ends its preload here
+    const [event] = await ready;
+    assert.deepEqual(event.preloaded, [{ modelId: 'warm', loadMs: 5, warmupMs: 7, batchSizes: [1, 2] }]);
+    assert.equal(event.preloadMs, 12);
+    assert.equal(event.restarts, 0);
+    assert.equal(engine.getInfo().preloading, false);
+    assert.equal(engine.getInfo().preloaded.length, 1);
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('a preload that stalls past startTimeoutMs, or fails: RUNTIME_START_FAILED that says so, and no process left', async () => {
+  const stalled = await createEngine(fakeRuntime('quiet', { startTimeoutMs: 1500, env: { FAKE_PRELOAD: 'never' } })).catch((e: unknown) => e);
+  assert.ok(EngineError.is(stalled, 'RUNTIME_START_FAILED'));
+  assert.match(stalled.message, /did not finish preloading its models \(config model_preload\) within 1500 ms/);
+  assert.match(stalled.message, /waitForPreload: false/);
+  await eventually(() => !isAlive(stalled.data['pid'] as number), 'the stalled runtime to be killed');
+
+  const failed = await createEngine(fakeRuntime('quiet', { env: { FAKE_PRELOAD: 'exit' } })).catch((e: unknown) => e);
+  assert.ok(EngineError.is(failed, 'RUNTIME_START_FAILED'));
+  assert.match(failed.message, /exited with code 2 while it preloaded its models/);
+  assert.match(failed.message, /preload failed: model_preload\.models\[0\]/, 'with its stderr');
 });

@@ -9,9 +9,9 @@ export const TINY_4BIT = fileURLToPath(new URL('../../models/tiny-4bit', import.
 export const TINY_VISION = fileURLToPath(new URL('../../models/tiny-vision', import.meta.url));
 export const FAKE_RUNTIME = fileURLToPath(new URL('./fixtures/fake-runtime.mjs', import.meta.url));
 
-/** Options that run the fake runtime (fixtures/fake-runtime.mjs) in `mode` under node. */
+/** Options that run the fake runtime (fixtures/fake-runtime.mjs) in `mode` under node (`options.env` adds to its env). */
 export function fakeRuntime(mode: string, options: CreateEngineOptions = {}): CreateEngineOptions {
-  return { pythonPath: process.execPath, runtimePath: FAKE_RUNTIME, env: { FAKE_RUNTIME_MODE: mode }, ...options };
+  return { pythonPath: process.execPath, runtimePath: FAKE_RUNTIME, ...options, env: { FAKE_RUNTIME_MODE: mode, ...options.env } };
 }
 
 /** Whether a process with this pid still exists. */

@@ -1,6 +1,21 @@
 // Compile-time tests of the public types (`npm run typecheck` compiles this
 // file; nothing runs it). Each @ts-expect-error must be an error, or tsc fails.
-import type { Engine, GeneratorChunk, JsonOutput, Params, Result, VisionGenerateParams } from 'mlx-serving';
+import type {
+  CanaryEvent,
+  CreateEngineOptions,
+  Distribution,
+  Engine,
+  GeneratorChunk,
+  JsonOutput,
+  Metrics,
+  ModelMetrics,
+  Params,
+  PreloadedModelInfo,
+  QosEvent,
+  Result,
+  Variant,
+  VisionGenerateParams,
+} from 'mlx-serving';
 
 export async function typesOfTheApi(engine: Engine): Promise<void> {
   // Params in camelCase, snake_case, mixed, and the aliases.
@@ -116,3 +131,67 @@ export async function typesOfDraftsVisionAndGuidance(engine: Engine): Promise<vo
 export const cancel: Params<'generate/cancel'>[] = [{ stream_id: 'a' }, { streamId: 'a' }];
 // @ts-expect-error generate/cancel needs its stream id
 export const noCancel: Params<'generate/cancel'> = {};
+
+export async function typesOfOps(engine: Engine): Promise<void> {
+  // Metrics: typed from the wire, in camelCase; records keyed by model id and error code.
+  const metrics: Metrics = await engine.getMetrics();
+  const model: ModelMetrics | undefined = metrics.models['tiny'];
+  const p99: number | null | undefined = model?.window.ttftMs.p99;
+  const ttft: Distribution = metrics.overall.lifetime.ttftMs;
+  const overloaded: number | undefined = metrics.overall.lifetime.errorsByCode['OVERLOADED'];
+  const shedding: string[] = metrics.qos.shedding;
+  const canaryState: 'active' | 'loading' | 'promoted' | 'rolled_back' | 'stopped' | undefined = metrics.canary[0]?.state;
+  await engine.getMetrics('tiny');
+  await engine.get_metrics({ model_id: 'tiny' });
+  const text: string = await engine.getPrometheusMetrics();
+  const reloaded: string[] = (await engine.reload_config()).flagsChanged;
+  const flags = await engine.getFlags({ requestKey: 'user-1' });
+  const onForKey: boolean | undefined = flags.flags['prompt_cache']?.onForKey;
+  await engine.get_flags();
+  void [p99, ttft, overloaded, shedding, canaryState, text, reloaded, onForKey];
+  // @ts-expect-error getMetrics takes a model id, not a number
+  await engine.getMetrics(1);
+  // @ts-expect-error flags/get has no `model`
+  await engine.getFlags({ model: 'tiny' });
+  // @ts-expect-error the snake_case key is not there
+  void metrics.overall.lifetime.ttft_ms;
+
+  // Events: qos is a union told apart by kind; canary and ready are typed too.
+  engine.on('qos', (event: QosEvent) => {
+    if (event.kind === 'violation') void (event.observed + event.samples + String(event.dryRun));
+    else void (event.durationS + (event.observed ?? 0));
+    const action: 'alert' | 'reduce_batch' | 'shed' = event.action;
+    void action;
+  });
+  engine.on('canary', (event: CanaryEvent) => void (event.percentage + event.stableModel + (event.reason ?? '')));
+  engine.on('ready', (event) => void event.preloaded.map(({ modelId, warmupMs, batchSizes }) => [modelId, warmupMs, batchSizes]));
+  // @ts-expect-error a recovery has no samples
+  engine.on('qos', (event) => event.kind === 'recovered' && event.samples);
+  // @ts-expect-error no such event
+  engine.on('qos/violation', () => {});
+
+  // Who served a request: results, metadata chunks, error chunks, the generator.
+  const whole = await engine.generate({ model: 'm', prompt: 'hi', userId: 'user-1' });
+  const variant: Variant = whole.variant;
+  const servedBy: string = whole.model;
+  const generator = engine.createGenerator({ model: 'm', prompt: 'hi', request_key: 'user-1' });
+  for await (const chunk of generator) {
+    if (chunk.type === 'metadata') void (chunk.model + chunk.variant);
+    if (chunk.type === 'error') void (chunk.model ?? chunk.variant);
+  }
+  const generatorVariant: Variant | undefined = generator.variant;
+  const info = engine.getInfo();
+  const preloading: boolean = info.preloading;
+  const preloaded: PreloadedModelInfo[] = info.preloaded;
+  void [variant, servedBy, generatorVariant, preloading, preloaded];
+  // @ts-expect-error a variant is canary or stable
+  const wrong: Variant = 'beta';
+  void wrong;
+}
+
+export const opsOptions: CreateEngineOptions[] = [
+  { configPath: 'runtime.yaml', flagsPath: 'flags.yaml', waitForPreload: false },
+  { flags_path: 'flags.yaml', wait_for_preload: true },
+  // @ts-expect-error waitForPreload is a boolean
+  { waitForPreload: 'no' },
+];

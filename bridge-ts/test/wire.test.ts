@@ -95,6 +95,17 @@ describe('param names', () => {
       models: [{ eosTokenIds: [1] }],
     });
   });
+
+  test('the keys of a record (model ids, error codes, flag names) stay as sent; the fields inside are camelCased', () => {
+    const wire = {
+      models: { my_model: { queue_depth: 1, lifetime: { errors_by_code: { MODEL_NOT_LOADED: 1 } } } },
+      flags: { prompt_cache: { rollout_percentage: 50, sub_flags: { json_schema: true } } },
+    };
+    assert.deepEqual(camelizeKeys(wire), {
+      models: { my_model: { queueDepth: 1, lifetime: { errorsByCode: { MODEL_NOT_LOADED: 1 } } } },
+      flags: { prompt_cache: { rolloutPercentage: 50, subFlags: { json_schema: true } } },
+    });
+  });
 });
 
 describe('EngineError', () => {

@@ -96,14 +96,13 @@ def main(argv: list[str], protocol_fd: int) -> int:
                      args=(dispatcher, engine, config.transport.max_message_bytes)).start()
 
     try:
-        ready = engine.preload()
+        engine.preload(announce=lambda ready: writer.send(
+            Notification(method="runtime/ready", params=ready)))
     except PreloadError as exc:
         log.error("preload failed: %s", exc)
         ops.stop()
         writer.close()
         return 2
-    if ready is not None:
-        writer.send(Notification(method="runtime/ready", params=ready))
     engine.run()
     ops.stop()
     writer.close()

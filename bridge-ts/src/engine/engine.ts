@@ -7,10 +7,10 @@ import { TokenGenerator } from '../generator/generator.js';
 import { FlowControl } from '../generator/flow.js';
 import { generateWhole } from '../generator/whole.js';
 import type { Session } from '../supervisor/launch.js';
-import type { EngineEvents, EventName, Listener } from '../supervisor/events.js';
+import type { EngineEvents, EventName, Listener, PreloadedModelInfo } from '../supervisor/events.js';
 import type { EngineStatus, Supervisor } from '../supervisor/supervisor.js';
 import type { ReplayKey } from '../supervisor/replay.js';
-import type { GenerateResult, JsonSchemaGuidance, RuntimeInfo } from '../wire/generated.js';
+import type { GenerateResult, JsonSchemaGuidance, LatencySummary, ModelMetrics as WireModelMetrics, RuntimeInfo } from '../wire/generated.js';
 import { camelizeKeys } from '../wire/names.js';
 import type { Camelize } from '../wire/names.js';
 import { canonicalMethod, toWireParams } from '../wire/params.js';
@@ -29,6 +29,12 @@ export type VisionGenerateParams = GenerateParams & ({ images: Images } | { imag
 type Images = NonNullable<WireParams<'generate'>['images']>;
 /** generateJson() params: generate's, with `guidance: { mode: 'json_schema', schema }` required. */
 export type JsonGenerateParams = GenerateParams & { guidance: JsonSchemaGuidance };
+/** What getMetrics() resolves to: metrics/get's snapshot in camelCase (records keep their keys: model ids, error codes). */
+export type Metrics = Result<'metrics/get'>;
+/** One model's figures (and `overall`'s): gauges, and `lifetime` and `window` traffic. */
+export type ModelMetrics = Camelize<WireModelMetrics>;
+/** A latency (or rate) distribution: `{ count, mean, min, max, p50, p95, p99 }`, all but count null when empty. */
+export type Distribution = Camelize<LatencySummary>;
 
 export interface EngineInfo {
   status: EngineStatus;
@@ -42,6 +48,13 @@ export interface EngineInfo {
   versions: RuntimeInfo['versions'];
   /** Ids of the models (text and vision) loaded through this engine (loaded again after a restart). */
   models: string[];
+  /**
+   * The models the runtime preloaded from its config (`model_preload`), warm now. A restarted runtime preloads them
+   * again by itself; the engine does not reload them (unless they are also in `models`: then the load finds them there).
+   */
+  preloaded: PreloadedModelInfo[];
+  /** true while the runtime still preloads them (with `waitForPreload: false`). */
+  preloading: boolean;
   /** The drafts attached through this engine, by model id, as named to loadDraftModel() (attached again after a restart). */
   drafts: Record<string, string>;
   /** Generators still streaming. */
@@ -157,6 +170,37 @@ export class CamelEngine {
     return parseJsonOutput<T>(await this.#whole(wire, options, 'generateJson'));
   }
 
+  /**
+   * The runtime's metrics, per model and `overall`: active streams, queue depth, and over the runtime's `lifetime` and
+   * the QoS `window`: request counts, tokens, errors by code, error rate, and the distributions `ttftMs`,
+   * `interTokenMs`, `e2eMs`, `tokensPerS` (`{ count, mean, min, max, p50, p95, p99 }`); also `rpcErrorsByCode`, the
+   * QoS breaches and shedding, and the canary rollouts. A model id (or `{ model }`) limits `models` to that one.
+   * They are the current runtime's figures: they start over after a restart.
+   */
+  getMetrics(model?: string | Params<'metrics/get'>, options?: CallOptions): Promise<Metrics> {
+    return this.#camel('metrics/get', model === undefined ? {} : byId(model), options, 'getMetrics');
+  }
+
+  /** The same metrics in the Prometheus text exposition format 0.0.4 (serve it as `text/plain; version=0.0.4`). */
+  async getPrometheusMetrics(options?: CallOptions): Promise<string> {
+    return (await this.#camel('metrics/prometheus', {}, options, 'getPrometheusMetrics')).text;
+  }
+
+  /**
+   * Makes the runtime read its feature flags and the reloadable part of its config (qos, canary, debug, metrics) again,
+   * as SIGHUP does; streams in flight go on. Resolves with what changed (`changed`, `flagsChanged`) and what needs a
+   * restart (`restartRequired`); a file that does not load or validate is refused with CONFIG_INVALID naming the key,
+   * and nothing changes. A restarted runtime reads the files as they are then.
+   */
+  reloadConfig(options?: CallOptions): Promise<Result<'config/reload'>> {
+    return this.#camel('config/reload', {}, options, 'reloadConfig');
+  }
+
+  /** The feature flags in force (by flag name, as in the flags file); with `requestKey`, `onForKey` says whether each is on for that key. */
+  getFlags(params?: Params<'flags/get'>, options?: CallOptions): Promise<Result<'flags/get'>> {
+    return this.#camel('flags/get', params ?? {}, options, 'getFlags');
+  }
+
   /** Any wire method by name, with params in either spelling; the result in camelCase. */
   async request<M extends Method>(method: M, params?: Params<M>, options?: CallOptions): Promise<Result<M>> {
     const canonical = canonicalMethod(method) as M; // a legacy name (load_model, ...) is its method
@@ -170,7 +214,8 @@ export class CamelEngine {
   /** The engine's state now, without a call to the runtime. */
   getInfo(): EngineInfo {
     const info = this.#supervisor.info;
-    const session = this.#supervisor.status === 'ready' ? this.#supervisor.session : undefined;
+    const session = this.#supervisor.readySession;
+    const preload = session?.preload.done;
     return {
       status: this.#supervisor.status,
       pid: session?.process.pid,
@@ -178,6 +223,8 @@ export class CamelEngine {
       runtime: info === undefined ? undefined : runtimeFacts(camelizeKeys(info)),
       versions: { ...info?.versions },
       models: this.#supervisor.models.models,
+      preloaded: preload?.models ?? [],
+      preloading: session !== undefined && preload === undefined,
       drafts: Object.fromEntries(this.#supervisor.models.drafts.map(({ id, params }) => [id, (params as WireParams<'model/loadDraft'>).draft_model])),
       openStreams: this.#open.size,
       pendingRequests: session?.client.pendingCount ?? 0,

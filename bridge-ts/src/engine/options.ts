@@ -16,6 +16,8 @@ export interface EngineOptions {
   runtimePath?: string;
   /** A runtime.yaml to start with (`--config`). Default: $MLX_SERVING_CONFIG, else config/runtime.yaml. */
   configPath?: string;
+  /** A feature-flags.yaml to start with (`--flags`). Default: $MLX_SERVING_FLAGS, else config/feature-flags.yaml. */
+  flagsPath?: string;
   /** Working directory of the runtime: relative model paths resolve against it. Default: process.cwd(). */
   cwd?: string;
   /** Extra environment variables for the runtime. */
@@ -24,8 +26,14 @@ export interface EngineOptions {
   verbose?: boolean;
   /** Default time limit of each call, in ms (a call's own `timeoutMs` wins); 0 = none. Default: 0. */
   requestTimeoutMs?: number;
-  /** How long the runtime may take to start and answer runtime/info. Default: 120000. */
+  /** How long the runtime may take to start: to answer, and (waitForPreload) to preload its models. Default: 120000. */
   startTimeoutMs?: number;
+  /**
+   * With a runtime config that preloads models (`model_preload`): true (default) makes createEngine() (and a restart)
+   * wait until they are loaded and warm; false hands the engine out at once (requests for those models then wait in the
+   * runtime) and emits 'ready' when the preload is done.
+   */
+  waitForPreload?: boolean;
   /** dispose(): how long to wait for the runtime to exit before SIGTERM, then before SIGKILL. Default: 5000. */
   forceKillAfterMs?: number;
   /** Restart a runtime that died: true (default policy), false, or a policy. */
@@ -41,11 +49,13 @@ export interface ResolvedOptions {
   pythonPath: string;
   runtimePath: string;
   configPath: string | undefined;
+  flagsPath: string | undefined;
   cwd: string;
   env: Record<string, string>;
   verbose: boolean;
   requestTimeoutMs: number;
   startTimeoutMs: number;
+  waitForPreload: boolean;
   forceKillAfterMs: number;
   restart: RestartPolicy;
   highWaterMark: number;
@@ -73,11 +83,13 @@ const OPTION_CHECKS: { [K in keyof ResolvedOptions]: Check<ResolvedOptions[K]> }
   pythonPath: text,
   runtimePath: text,
   configPath: text,
+  flagsPath: text,
   cwd: text,
   env: strings,
   verbose: flag,
   requestTimeoutMs: count,
   startTimeoutMs: positive,
+  waitForPreload: flag,
   forceKillAfterMs: count,
   restart: restartPolicy,
   highWaterMark: positive,
@@ -92,11 +104,13 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     pythonPath: pick('pythonPath', process.env['MLX_SERVING_PYTHON'] || defaultPythonPath()),
     runtimePath: pick('runtimePath', defaultRuntimePath()),
     configPath: pick('configPath', undefined),
+    flagsPath: pick('flagsPath', undefined),
     cwd: pick('cwd', process.cwd()),
     env: pick('env', {}),
     verbose: pick('verbose', false),
     requestTimeoutMs: pick('requestTimeoutMs', 0),
     startTimeoutMs: pick('startTimeoutMs', 120_000),
+    waitForPreload: pick('waitForPreload', true),
     forceKillAfterMs: pick('forceKillAfterMs', 5_000),
     restart: pick('restart', DEFAULT_RESTART_POLICY),
     highWaterMark: pick('highWaterMark', 1024),

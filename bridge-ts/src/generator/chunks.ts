@@ -1,7 +1,7 @@
 // What a generator yields: one chunk per token, then one metadata chunk (the
 // stream finished) or one error chunk (it failed).
 import type { EngineError } from '../errors/engine-error.js';
-import type { GenerationStats, GuidanceOutcome, StreamEnd, TokenOut } from '../wire/generated.js';
+import type { GenerationStats, GuidanceOutcome, StreamEnd, StreamError, TokenOut } from '../wire/generated.js';
 import { camelizeKeys } from '../wire/names.js';
 import type { Camelize } from '../wire/names.js';
 
@@ -11,6 +11,8 @@ import type { Camelize } from '../wire/names.js';
  */
 export type Stats = Camelize<GenerationStats>;
 export type FinishReason = StreamEnd['finish_reason'];
+/** Which side of a canary rollout served a request: 'canary', else 'stable' (also when no rollout is involved). */
+export type Variant = StreamEnd['variant'];
 /** How a request with `guidance` ended: `complete: true` when the text is a whole valid output, false when it was cut. */
 export type GuidanceResult = Camelize<GuidanceOutcome>;
 
@@ -29,6 +31,9 @@ export interface MetadataChunk {
   type: 'metadata';
   finishReason: FinishReason;
   stats: Stats;
+  /** The model id that ran the stream: the canary's id when a canary served it. */
+  model: string;
+  variant: Variant;
   /** Requests with `guidance`: whether the output is complete (see GuidanceResult). */
   guidance?: GuidanceResult;
 }
@@ -36,6 +41,9 @@ export interface MetadataChunk {
 export interface ErrorChunk {
   type: 'error';
   error: EngineError;
+  /** Streams the runtime failed (stream/error): the model id that ran it, and its variant; unset when the bridge failed it. */
+  model?: string;
+  variant?: Variant;
 }
 
 export type GeneratorChunk = TokenChunk | MetadataChunk | ErrorChunk;
@@ -50,7 +58,18 @@ export function tokenChunk(token: TokenOut): TokenChunk {
 
 // The stream's end as the last chunk.
 export function metadataChunk(end: StreamEnd): MetadataChunk {
-  const chunk: MetadataChunk = { type: 'metadata', finishReason: end.finish_reason, stats: camelizeKeys(end.stats) };
+  const chunk: MetadataChunk = {
+    type: 'metadata',
+    finishReason: end.finish_reason,
+    stats: camelizeKeys(end.stats),
+    model: end.model,
+    variant: end.variant,
+  };
   if (end.guidance !== undefined) chunk.guidance = { complete: end.guidance.complete };
   return chunk;
+}
+
+// A failed stream's last chunk; `failed` is the runtime's stream/error, if it sent one.
+export function errorChunk(error: EngineError, failed?: StreamError): ErrorChunk {
+  return failed === undefined ? { type: 'error', error } : { type: 'error', error, model: failed.model, variant: failed.variant };
 }

@@ -5,10 +5,10 @@ import { EngineError } from '../errors/engine-error.js';
 import type { StreamListener } from '../rpc/streams.js';
 import type { Session } from '../supervisor/launch.js';
 import { remaining } from '../engine/options.js';
-import type { GenerateParams } from '../wire/generated.js';
+import type { GenerateAccepted, GenerateParams } from '../wire/generated.js';
 import { abortedBeforeStart, cancelOnRuntime } from './cancel.js';
-import { metadataChunk, tokenChunk } from './chunks.js';
-import type { FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats } from './chunks.js';
+import { errorChunk, metadataChunk, tokenChunk } from './chunks.js';
+import type { FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats, Variant } from './chunks.js';
 import type { FlowControl } from './flow.js';
 
 export interface GeneratorHost {
@@ -39,6 +39,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   #left = false; // the consumer called return() (or broke out of the loop)
   #cancelling: Promise<void> | undefined;
   #end: MetadataChunk | undefined;
+  #served: Pick<GenerateAccepted, 'model' | 'variant'> | undefined;
 
   constructor(host: GeneratorHost, options: StartOptions) {
     this.streamId = options.params.stream_id;
@@ -53,6 +54,16 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   /** How the stream finished, once it did ('stop', 'length' or 'cancelled'). */
   get finishReason(): FinishReason | undefined {
     return this.#end?.finishReason;
+  }
+
+  /** The model id that serves the stream (the canary's id when a canary does), once the runtime accepted it. */
+  get model(): string | undefined {
+    return this.#served?.model;
+  }
+
+  /** Which side of a canary rollout serves the stream ('stable' without one), once the runtime accepted it. */
+  get variant(): Variant | undefined {
+    return this.#served?.variant;
   }
 
   /** The stream's stats, once it finished. */
@@ -114,7 +125,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
         this.#end = metadataChunk(params);
         this.#finish(this.#end);
       },
-      error: (error) => this.#finish({ type: 'error', error }),
+      error: (error, failed) => this.#finish(errorChunk(error, failed)),
     };
     const started = Date.now();
     try {
@@ -123,16 +134,17 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
       if (this.#finished || this.#left) return void this.#finish(undefined);
       this.#session = session;
       session.client.openStream(this.streamId, listener);
-      await session.client.request('generate', options.params, remaining(options.timeoutMs, started));
+      const accepted = (await session.client.request('generate', options.params, remaining(options.timeoutMs, started))) as GenerateAccepted;
+      this.#served = { model: accepted.model, variant: accepted.variant };
     } catch (error) {
-      this.#finish({ type: 'error', error: error as EngineError });
+      this.#finish(errorChunk(error as EngineError));
       // Timed out waiting to be accepted: nobody reads it, so it must not run on.
       if (EngineError.is(error, 'TIMEOUT') && this.#session !== undefined) void cancelOnRuntime(this.#session, this.streamId, this.#timeoutMs);
     }
   }
 
   #onAbort = (): void => {
-    if (this.#session === undefined) this.#finish({ type: 'error', error: abortedBeforeStart('The stream', this.#signal) });
+    if (this.#session === undefined) this.#finish(errorChunk(abortedBeforeStart('The stream', this.#signal)));
     else void this.cancel();
   };
 

@@ -174,7 +174,7 @@ export class RpcClient {
     if (listener === undefined) return; // a stream whose consumer already left
     if (method === 'stream/chunk') listener.chunk(params as StreamChunk);
     else if (method === 'stream/end') listener.end(params as StreamEnd);
-    else listener.error(EngineError.fromWire((params as StreamError).error), (params as StreamError).stats);
+    else listener.error(EngineError.fromWire((params as StreamError).error), params as StreamError);
   }
 
   #stray(message: Extract<Incoming, { kind: 'result' | 'error' }>, line: string): void {

@@ -9,8 +9,8 @@ export type StreamMethod = keyof Notifications;
 export interface StreamListener {
   chunk(params: StreamChunk): void;
   end(params: StreamEnd): void;
-  /** A stream/error from the runtime, or the bridge's own failure (the runtime died, ...). */
-  error(error: EngineError, stats: StreamError['stats'] | undefined): void;
+  /** A stream/error from the runtime (`failed`: its params), or the bridge's own failure (the runtime died, ...). */
+  error(error: EngineError, failed: StreamError | undefined): void;
 }
 
 export function isStreamMethod(method: string): method is StreamMethod {

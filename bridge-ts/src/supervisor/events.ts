@@ -1,6 +1,11 @@
 // The events an engine emits, and a typed face over EventEmitter for them.
 import { EventEmitter } from 'node:events';
 import type { EngineError } from '../errors/engine-error.js';
+import type { CanaryState, PreloadedModel, QosRecovered, QosViolation } from '../wire/generated.js';
+import type { Camelize } from '../wire/names.js';
+
+/** A model the runtime loaded and warmed up at start-up (config `model_preload`): `{ modelId, loadMs, warmupMs, batchSizes }`. */
+export type PreloadedModelInfo = Camelize<PreloadedModel>;
 
 export interface ReadyEvent {
   pid: number;
@@ -9,7 +14,25 @@ export interface ReadyEvent {
   protocolVersion: string;
   /** Restarts so far: 0 for the first start. */
   restarts: number;
+  /** The models the runtime preloaded from its config (`model_preload`), warm now; [] when it preloads none. */
+  preloaded: PreloadedModelInfo[];
+  /** How long the preload took, in ms (0 without one). */
+  preloadMs: number;
 }
+
+/**
+ * A QoS SLO broke (`kind: 'violation'`, from qos/violation) or holds again (`kind: 'recovered'`, from qos/recovered).
+ * Both say `slo`, `model`, `threshold`, `windowS` and `action` (what the runtime does about it while it lasts: `shed`,
+ * `reduce_batch` or `alert`); a violation also `observed`, `samples`, `policy` and `dryRun`, a recovery `observed`
+ * (null when the window has no data left) and `durationS`.
+ */
+export type QosEvent = ({ kind: 'violation' } & Camelize<QosViolation>) | ({ kind: 'recovered' } & Camelize<QosRecovered>);
+
+/**
+ * A canary rollout changed (canary/update): `state` is loading, active (at `schedule[stage]`), promoted, rolled_back
+ * (`reason` says which bound broke) or stopped; `percentage` is the share of request keys routed to `canaryModel` now.
+ */
+export type CanaryEvent = Camelize<CanaryState>;
 
 export interface ExitEvent {
   pid: number | undefined;
@@ -43,7 +66,11 @@ export interface EngineEvents {
   stderr: [line: string];
   /** The runtime wrote something that breaks the protocol (PROTOCOL_ERROR); the engine goes on. */
   protocolError: [error: EngineError];
-  /** A notification that is not for a stream (sent by a newer runtime). */
+  /** A QoS SLO broke or recovered (see QosEvent). */
+  qos: [event: QosEvent];
+  /** A canary rollout changed stage or state (see CanaryEvent). */
+  canary: [event: CanaryEvent];
+  /** Every notification that is not for a stream, as sent (wire names); the known ones also come as ready, qos and canary. */
   notification: [method: string, params: unknown];
 }
 

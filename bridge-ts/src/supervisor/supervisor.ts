@@ -6,8 +6,10 @@ import type { RuntimeInfo } from '../wire/generated.js';
 import { EngineEmitter } from './events.js';
 import { exitError, launch } from './launch.js';
 import type { LaunchHooks, LaunchOptions, Session } from './launch.js';
+import { emitNotice } from './notices.js';
 import { backoffDelay } from './policy.js';
 import type { RestartPolicy } from './policy.js';
+import type { Preload } from './preload.js';
 import { ReplayLog } from './replay.js';
 import { stopSession } from './stop.js';
 import type { ExitInfo } from '../transport/process.js';
@@ -45,12 +47,18 @@ export class Supervisor {
       },
       exited: (session, info) => this.#onExit(session, info),
       stderr: (line) => this.events.emit('stderr', line),
-      // Never silent: without a listener, a protocol error becomes a process warning.
-      protocolError: (error) => {
-        if (!this.events.emit('protocolError', error)) process.emitWarning(error.message, { code: 'MLX_SERVING_PROTOCOL_ERROR' });
+      protocolError: (error) => this.#protocolError(error),
+      notification: (method, params) => {
+        this.events.emit('notification', method, params);
+        const malformed = emitNotice(this.events, method, params);
+        if (malformed !== undefined) this.#protocolError(new EngineError('PROTOCOL_ERROR', malformed, { data: { method, params } }));
       },
-      notification: (method, params) => this.events.emit('notification', method, params),
     };
+  }
+
+  // Never silent: without a listener, a protocol error becomes a process warning.
+  #protocolError(error: EngineError): void {
+    if (!this.events.emit('protocolError', error)) process.emitWarning(error.message, { code: 'MLX_SERVING_PROTOCOL_ERROR' });
   }
 
   get status(): EngineStatus {
@@ -117,15 +125,25 @@ export class Supervisor {
     this.#status = 'stopped';
   }
 
+  // Hands the session out; 'ready' is emitted once its preload is done too
+  // (at once, unless the engine was told not to wait for the preload).
   #becomeReady(session: Session): void {
     this.#status = 'ready';
     this.#info = session.info;
     this.#ready.open(session);
+    const done = session.preload.done;
+    if (done !== undefined) this.#announce(session, done);
+    else void session.preload.wait().then((preload) => this.readySession === session && this.#announce(session, preload));
+  }
+
+  #announce(session: Session, preload: Preload): void {
     this.events.emit('ready', {
       pid: session.process.pid ?? -1,
       version: session.info?.version ?? '',
       protocolVersion: session.info?.protocol_version ?? '',
       restarts: this.#restarts,
+      preloaded: preload.models,
+      preloadMs: preload.ms,
     });
   }
 

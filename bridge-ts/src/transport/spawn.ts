@@ -15,6 +15,7 @@ export interface LaunchSpec {
   pythonPath: string;
   runtimePath: string;
   configPath: string | undefined;
+  flagsPath: string | undefined;
   env: Record<string, string | undefined>;
   cwd: string;
 }
@@ -34,10 +35,14 @@ export function defaultRuntimePath(): string {
 export function spawnRuntime(spec: LaunchSpec): ChildProcessWithoutNullStreams {
   const missing = missingFile(spec);
   if (missing !== undefined) {
-    const { pythonPath, runtimePath, configPath } = spec;
-    throw new EngineError('RUNTIME_START_FAILED', missing, { data: { pythonPath, runtimePath, configPath } });
+    const { pythonPath, runtimePath, configPath, flagsPath } = spec;
+    throw new EngineError('RUNTIME_START_FAILED', missing, { data: { pythonPath, runtimePath, configPath, flagsPath } });
   }
-  const args = [spec.runtimePath, ...(spec.configPath === undefined ? [] : ['--config', spec.configPath])];
+  const args = [
+    spec.runtimePath,
+    ...(spec.configPath === undefined ? [] : ['--config', spec.configPath]),
+    ...(spec.flagsPath === undefined ? [] : ['--flags', spec.flagsPath]),
+  ];
   return spawn(spec.pythonPath, args, {
     cwd: spec.cwd,
     env: { ...process.env, ...spec.env },
@@ -59,8 +64,10 @@ function missingFile(spec: LaunchSpec): string | undefined {
   if (!existsSync(spec.runtimePath)) {
     return `Cannot start the runtime: ${spec.runtimePath} does not exist; check the \`runtimePath\` option.`;
   }
-  if (spec.configPath !== undefined && !existsSync(spec.configPath)) {
-    return `Cannot start the runtime: the config file ${spec.configPath} does not exist; check the \`configPath\` option.`;
+  for (const [option, file] of [['configPath', spec.configPath], ['flagsPath', spec.flagsPath]] as const) {
+    if (file !== undefined && !existsSync(file)) {
+      return `Cannot start the runtime: the config file ${file} does not exist; check the \`${option}\` option.`;
+    }
   }
   return undefined;
 }

@@ -981,3 +981,14 @@ export const LEGACY_METHOD_NAMES = {
   "load_vision_model": "model/loadVision",
   "generate_with_image": "generate"
 } as const;
+
+/** Result fields whose value is a record keyed by data (model ids, error codes, flag names): its keys stay as sent. */
+export const RECORD_FIELDS = [
+  "batch_limits",
+  "errors_by_code",
+  "flags",
+  "models",
+  "rpc_errors_by_code",
+  "sub_flags",
+  "versions"
+] as const;

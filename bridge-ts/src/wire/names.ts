@@ -2,6 +2,7 @@
 // at the type level and at run time, following the same rule as the
 // runtime's rpc/params.py: an underscore goes between a lower-case letter or
 // digit and the upper-case letter after it.
+import { RECORD_FIELDS } from './generated.js';
 
 /** `max_tokens` -> `maxTokens`. */
 export type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
@@ -13,7 +14,10 @@ export type SnakeCase<S extends string> = S extends `${infer First}${infer Rest}
   ? `${First extends Lowercase<First> ? First : `_${Lowercase<First>}`}${SnakeCase<Rest>}`
   : S;
 
-/** The wire shape `T` with every object key in camelCase, deeply. */
+/**
+ * The wire shape `T` with every field name in camelCase, deeply. The keys of a record (an index signature: model ids,
+ * error codes, flag names) are `string` here and stay as sent at run time.
+ */
 export type Camelize<T> = T extends readonly (infer Item)[]
   ? Camelize<Item>[]
   : T extends object
@@ -33,13 +37,21 @@ export function camelCase(name: string): string {
   return name.replace(SNAKE_BOUNDARY, (_match, letter: string) => letter.toUpperCase());
 }
 
-// Results are plain JSON: rename the keys of every object in it.
+// Results are plain JSON: rename the field names of every object in it. The
+// keys of a record field (metrics by model id, errors by code, flags by name)
+// are data, not names: `models.my_model` stays `models.my_model`.
 export function camelizeKeys<T>(value: T): Camelize<T> {
-  return camelizeValue(value) as Camelize<T>;
+  return camelizeValue(value, false) as Camelize<T>;
 }
 
-function camelizeValue(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(camelizeValue);
+const RECORDS: ReadonlySet<string> = new Set(RECORD_FIELDS);
+
+function camelizeValue(value: unknown, isRecord: boolean): unknown {
+  if (Array.isArray(value)) return value.map((item) => camelizeValue(item, false));
   if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [camelCase(key), camelizeValue(item)]));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) =>
+      isRecord ? [key, camelizeValue(item, false)] : [camelCase(key), camelizeValue(item, RECORDS.has(key))],
+    ),
+  );
 }

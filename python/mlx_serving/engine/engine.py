@@ -197,14 +197,15 @@ class Engine:
 
     # --- engine thread ----------------------------------------------------
 
-    def preload(self) -> RuntimeReady | None:
+    def preload(self, announce: Callable[[RuntimeReady], None]) -> None:
         """Load and warm up the models of config model_preload, before run().
 
-        Raises PreloadError naming the entry that failed; returns what was
-        preloaded (None when nothing is configured)."""
+        Raises PreloadError naming the entry that failed. `announce` gets what
+        was preloaded (not called when nothing is configured) before the status
+        turns "ready", so no client sees "ready" before it was announced."""
         entries = self.config.model_preload.models
         if not entries:
-            return None
+            return
         started = time.perf_counter()
         done = []
         for index, entry in enumerate(entries):
@@ -231,9 +232,9 @@ class Engine:
             done.append(PreloadedModel(model_id=model_id, load_ms=loaded.load_ms,
                                        warmup_ms=round(warmup_ms, 3),
                                        batch_sizes=list(sizes) if warmup_ms else []))
+        announce(RuntimeReady(preload_ms=round((time.perf_counter() - started) * 1000, 3),
+                              models=done))
         self._status = "ready"
-        return RuntimeReady(preload_ms=round((time.perf_counter() - started) * 1000, 3),
-                            models=done)
 
     def run(self) -> None:
         """The loop; returns when the runtime should exit."""
