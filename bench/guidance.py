@@ -8,9 +8,18 @@ Figures (one JSON line each with --json):
   and token count, without and with the guidance logits processor
   (llguidance, a JSON Schema that cannot complete within the budget, so
   every step is masked); ms per token and the ratio guided / unconstrained.
-  Also a pass-through processor: the floor mlx-lm's per-stream processor
-  path costs any processor (a repetition penalty pays it too), and the
-  ratio guided / that floor, which is what the mask itself costs.
+  Unconstrained streams share one sampler, so the batch samples in one
+  call. Two floors beside it: per-stream samplers (each stream its own
+  sampler, sampled row by row: what the runtime does for every request
+  with a temperature, since each has its own PRNG key), and a pass-through
+  processor on top (what mlx-lm's per-stream processor path costs any
+  processor, a repetition penalty too). Ratios guided / each: the last
+  one is what the mask itself costs.
+- mask_step: the guided processor alone on the model's real vocabulary,
+  driven along a seeded random walk through the same grammar with fixed
+  logits (no model): microseconds per step on the host (the call) and
+  until the masked logits are evaluated, against one `where` with a
+  device-resident mask (the least any mask costs).
 - decode_runtime: guided / unconstrained through the runtime itself (stdio,
   batch, detokenizer), from each response's decode rate, on seeds whose
   unconstrained output runs the whole budget (no early EOS).
@@ -93,16 +102,20 @@ def _compiled(loaded_model: Any, backend: str, guidance: dict[str, Any]) -> Any:
     return compiler, compiler.compile(loaded_model, msgspec.convert(guidance, Guidance))
 
 
-class PassThrough:
-    """A processor and sampler wrapper that change nothing: mlx-lm's cost of any processor."""
+class PerStreamSamplers:
+    """No processor; each stream's sampler a distinct object, as in the runtime."""
 
     eos_ids: frozenset[int] = frozenset()
 
-    def start(self, _stop_token_ids: list[int]) -> PassThrough:
+    def start(self, _stop_token_ids: list[int]) -> PerStreamSamplers:
         return self
 
     def watch(self, sampler: Any) -> Any:
         return lambda logprobs: sampler(logprobs)
+
+
+class PassThrough(PerStreamSamplers):
+    """A processor and sampler wrapper that change nothing: mlx-lm's cost of any processor."""
 
     def __call__(self, _tokens: Any, logits: Any) -> Any:
         return logits
@@ -122,7 +135,8 @@ def decode_once(model: Any, prompt: list[int], tokens: int, batch: int, guided: 
     sampler = make_sampler(temp=1.0)
     samplers = [guide.watch(sampler) for guide in guides] or [sampler] * batch
     uids = generator.insert([prompt] * batch, max_tokens=[tokens] * batch, samplers=samplers,
-                            logits_processors=[[guide] for guide in guides] or [[]] * batch)
+                            logits_processors=[[guide] if callable(guide) else []
+                                               for guide in guides] or [[]] * batch)
     seen: dict[int, int] = {uid: 0 for uid in uids}
     eos = set(guided.eos_ids) if guided is not None else set()
     ended_on_eos = 0
@@ -148,7 +162,8 @@ def bench_decode_raw(args: argparse.Namespace) -> None:
     prompt = tokenizer.encode(PROMPT)
     for batch in args.batch:
         decode_once(model, prompt, 16, batch, guided, seed=0)  # warm-up: compile kernels
-        variants = {"unconstrained": None, "pass_through": PassThrough(), "guided": guided}
+        variants = {"unconstrained": None, "per_stream_samplers": PerStreamSamplers(),
+                    "pass_through": PassThrough(), "guided": guided}
         per_token: dict[str, list[float]] = {name: [] for name in variants}
         eos_tokens = 0
         for repeat in range(args.repeats):
@@ -157,15 +172,61 @@ def bench_decode_raw(args: argparse.Namespace) -> None:
                                                     processor, seed=repeat)
                 per_token[name].append(seconds / decoded * 1000)
                 eos_tokens += eos if processor is guided else 0
-        plain, floor, masked = (statistics.median(per_token[name]) for name in variants)
+        plain, samplers, floor, masked = (statistics.median(per_token[name])
+                                          for name in variants)
         emit(args, {"figure": "decode_raw", "model": args.model, "batch": batch,
                     "tokens": args.tokens, "repeats": args.repeats,
                     "unconstrained_ms_per_token": round(plain, 4),
+                    "per_stream_samplers_ms_per_token": round(samplers, 4),
                     "pass_through_ms_per_token": round(floor, 4),
                     "guided_ms_per_token": round(masked, 4),
                     "overhead_ratio": round(masked / plain, 4),
+                    "over_per_stream_samplers_ratio": round(masked / samplers, 4),
                     "mask_over_pass_through_ratio": round(masked / floor, 4),
                     "guided_eos_tokens": eos_tokens})
+
+
+def bench_mask_step(args: argparse.Namespace) -> None:
+    import mlx.core as mx
+    import numpy as np
+
+    model, tokenizer, loaded = _loaded(args.model)
+    _, guided = _compiled(loaded, "llguidance", {"mode": "json_schema", "schema": OPEN_SCHEMA})
+    logits = model(mx.array([tokenizer.encode(PROMPT)]))[:, -1, :]  # the model's width and dtype
+    everything = mx.ones(logits.shape, dtype=mx.bool_)
+    mx.eval(logits, everything)
+    rng = np.random.default_rng(0)
+
+    def pick(masked: Any) -> Any:
+        """A random-weights model's choice: any allowed token."""
+        allowed = np.flatnonzero(np.isfinite(np.array(masked[0].astype(mx.float32))))
+        return mx.array([int(rng.choice(allowed))])
+
+    guide = guided.start([])
+    sample = guide.watch(pick)
+    context = mx.array(tokenizer.encode(PROMPT))
+    timed: dict[str, list[float]] = {"call": [], "call_eval": [], "where_eval": []}
+    for step in range(args.tokens * args.repeats + 8):
+        started = time.perf_counter()
+        masked = guide(context, logits)
+        called = time.perf_counter()
+        mx.eval(masked)
+        done = time.perf_counter()
+        token = sample(masked).item()
+        reference = time.perf_counter()
+        mx.eval(mx.where(everything, logits, -mx.inf))
+        if step >= 8:  # the first steps compile kernels
+            timed["call"].append(called - started)
+            timed["call_eval"].append(done - started)
+            timed["where_eval"].append(time.perf_counter() - reference)
+        assert guide.failure is None and token not in guided.eos_ids
+    us = {name: statistics.median(values) * 1e6 for name, values in timed.items()}
+    emit(args, {"figure": "mask_step", "model": args.model, "steps": len(timed["call"]),
+                "vocab": logits.shape[-1], "dtype": str(logits.dtype),
+                "call_us": round(us["call"], 2), "call_eval_us": round(us["call_eval"], 2),
+                "call_eval_mean_us": round(statistics.mean(timed["call_eval"]) * 1e6, 2),
+                "where_eval_us": round(us["where_eval"], 2),
+                "over_where_ratio": round(us["call_eval"] / us["where_eval"], 4)})
 
 
 class _Runtime:
@@ -289,12 +350,13 @@ def main() -> int:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8],
                         help="concurrent streams (one figure each)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=["decode_raw", "decode_runtime", "compile"],
-                        nargs="+", default=["decode_raw", "decode_runtime", "compile"])
+    parser.add_argument("--only", nargs="+",
+                        choices=["decode_raw", "mask_step", "decode_runtime", "compile"],
+                        default=["decode_raw", "mask_step", "decode_runtime", "compile"])
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args()
-    figures = {"decode_raw": bench_decode_raw, "decode_runtime": bench_decode_runtime,
-               "compile": bench_compile}
+    figures = {"decode_raw": bench_decode_raw, "mask_step": bench_mask_step,
+               "decode_runtime": bench_decode_runtime, "compile": bench_compile}
     for name in args.only:
         figures[name](args)
     return 0

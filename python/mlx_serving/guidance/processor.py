@@ -9,8 +9,8 @@ so reading it waits for nothing else. The forward pass is queued first, and
 the device runs it while the CPU computes the mask. (Without the wrapped
 sampler the token is read from the context, which is correct but waits for
 the forward pass.) The mask is a bitmask (one bit per token) from the
-backend; MLX expands it and sets the disallowed logits to -inf, with
-portable ops.
+backend; mask.py turns it into -inf on the disallowed logits with portable
+ops, keeping the stream's recent masks on the device.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 
 from ..api.errors import ErrorCode, RpcError
 from .backend import Matcher
+from .mask import LogitsMasker
 
 
 class GuidedDecoding:
@@ -30,6 +31,7 @@ class GuidedDecoding:
         self._matcher = matcher
         self._stop_ids = stop_ids  # the stream ends on these: the grammar never sees them
         self._words = np.zeros((vocab_size + 31) // 32, dtype=np.int32)
+        self._masker = LogitsMasker()
         self._started = False
         self._sampled: Any = None  # the array of the token sampled last step
         self._ended = False
@@ -57,7 +59,7 @@ class GuidedDecoding:
             reason = self._matcher.error() or "no token of this model's vocabulary can continue it"
             self._fail(f"the grammar reached a dead end: {reason}")
             return logits
-        return _masked(logits, self._words)
+        return self._masker.apply(logits, self._words)
 
     def watch(self, sampler: Callable[[Any], Any]) -> Callable[[Any], Any]:
         """`sampler`, keeping what it samples for the next call."""
@@ -79,14 +81,3 @@ class GuidedDecoding:
         self.failure = RpcError(ErrorCode.GUIDANCE_INVALID,
                                 f"guidance failed after {self._consumed} tokens: {reason}")
 
-
-def _masked(logits: Any, words: np.ndarray) -> Any:
-    import mlx.core as mx
-
-    packed = mx.array(words.view(np.uint32))  # a copy: `words` is refilled next step
-    bits = mx.right_shift(packed[:, None], mx.arange(32, dtype=mx.uint32)) & 1
-    width = logits.shape[-1]
-    allowed = bits.reshape(1, -1)[:, :width].astype(mx.bool_)
-    if allowed.shape[1] < width:  # logits past the tokenizer's vocabulary: never allowed
-        allowed = mx.pad(allowed, [(0, 0), (0, width - allowed.shape[1])])
-    return mx.where(allowed, logits, -mx.inf)
