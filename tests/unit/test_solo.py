@@ -351,3 +351,21 @@ def test_warm_up_runs_the_solo_path_and_the_moves(tiny: LoadedModel) -> None:
     # Last, a stream alone gets company, and one of the two ends alone.
     trace = watcher.trace
     assert "t" in trace and trace.rindex("s") > trace.index("t") > trace.index("s")
+
+
+def test_a_lowered_batch_limit_lets_the_last_stream_go_solo(tiny: LoadedModel) -> None:
+    makes = [_maker(tiny, f"s{i}", _prompt(30 + i), n, SEEDED) for i, n in enumerate((8, 30, 6))]
+    batch = _batch(tiny)
+    short, long, waiting = (make() for make in makes)
+    batch.add(short)
+    batch.add(long)
+    batch.step()
+    batch.set_max_batch_size(1)  # as QoS or the batching flag do
+    batch.add(waiting)
+    while short in batch.streams:
+        batch.step()
+    state = batch.stats()
+    assert state.solo and state.waiting == 1  # the waiting one could not join anyway
+    _finish(batch)
+    for make, stream in zip(makes, (short, long, waiting)):
+        _same(_sink(stream), _alone(tiny, make))

@@ -219,7 +219,7 @@ class ModelBatch:
         """Start waiting streams; returns the streams that ended meanwhile
         (a solo stream emits its pending token when it joins the generator)."""
         config = self._config
-        limit = min(self._max_batch_size, config.max_batch_size if config.enabled else 1)
+        limit = self._limit()
         ended = []
         if self._solo is not None:
             if limit < 2:
@@ -234,6 +234,11 @@ class ModelBatch:
             self._insert(admission, *self._start(admission))
             prefilling += 1
         return ended
+
+    def _limit(self) -> int:
+        """How many streams may be in the generator (or alone) at once."""
+        config = self._config
+        return min(self._max_batch_size, config.max_batch_size if config.enabled else 1)
 
     def _start(self, admission: _Admission) -> tuple[list[Any], list[int], list[int]]:
         """A new stream's cache, the prompt tokens it holds and those still to feed."""
@@ -294,8 +299,10 @@ class ModelBatch:
         return []
 
     def _alone(self) -> bool:
-        """Whether the one stream left decodes alone from now on."""
-        if not self._config.solo or self._waiting or len(self._uids) != 1:
+        """Whether the one stream left decodes alone from now on (nothing
+        waits that could join it)."""
+        if not self._config.solo or len(self._uids) != 1 or (
+                self._waiting and self._limit() > 1):
             return False
         (uid,) = self._uids.values()
         return self._rows[uid].decoding
