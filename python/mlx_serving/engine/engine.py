@@ -29,6 +29,7 @@ from ..api.messages import (
     PreloadedModel,
     PromptCacheState,
     RuntimeReady,
+    TokenOut,
     UnloadModelResult,
 )
 from ..config import RuntimeConfig
@@ -447,8 +448,14 @@ class _ForgetOnEnd:
         self._sink = sink
         self._forget = forget
 
-    def __getattr__(self, name: str) -> Any:  # accepted, rejected, tokens, and the rest
-        return getattr(self._sink, name)
+    def accepted(self, stream_id: str) -> None:
+        self._sink.accepted(stream_id)
+
+    def rejected(self, error: RpcError) -> None:
+        self._sink.rejected(error)
+
+    def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
+        self._sink.tokens(stream_id, tokens)
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:
