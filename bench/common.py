@@ -13,6 +13,7 @@ import importlib.util
 import itertools
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -361,6 +362,67 @@ class Runtime:
         os.unlink(self._config.name)
 
     def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class Bridge:
+    """The runtime through the TypeScript bridge: bench/bridge_stream.mjs under
+    node drives createEngine + createGenerator and reports when each token
+    chunk reached it. Needs node and the built bridge (npm run build)."""
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        import yaml
+
+        node = shutil.which("node")
+        if node is None:
+            sys.exit("bench: --client bridge needs node (>= 20) on PATH")
+        if not (ROOT / "bridge-ts" / "dist" / "index.js").is_file():
+            sys.exit("bench: --client bridge needs the built bridge: npm run build")
+        self._node = node
+        self._config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        yaml.safe_dump(config or {}, self._config)
+        self._config.close()
+        self.proc: subprocess.Popen[str] | None = None
+
+    def load(self, path: Path) -> None:
+        spec = {"pythonPath": sys.executable, "configPath": self._config.name, "model": str(path)}
+        self.proc = subprocess.Popen([self._node, str(ROOT / "bench" / "bridge_stream.mjs"),
+                                      json.dumps(spec)], cwd=ROOT, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._read()
+
+    def generate(self, prompt: list[int], max_tokens: int) -> Stream:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"prompt": prompt, "maxTokens": max_tokens}) + "\n")
+        self.proc.stdin.flush()
+        run = self._read()
+        stream = Stream("bridge", run["sentAt"] / 1000, [t / 1000 for t in run["times"]],
+                        run["ids"], {"finish_reason": run["finishReason"]})
+        stream.done.set()
+        return stream
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise BenchError(f"bench/bridge_stream.mjs exited ({self.proc.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()  # the script disposes of the engine and exits
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        os.unlink(self._config.name)
+
+    def __enter__(self) -> Bridge:
         return self
 
     def __exit__(self, *_: object) -> None:

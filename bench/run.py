@@ -25,7 +25,9 @@ BENCH = Path(__file__).resolve().parent
 PLANS: dict[str, list[tuple[str, str, list[str]]]] = {
     "cpu": [
         ("single_stream", "small", []),
+        ("single_stream", "small", ["--client", "bridge"]),
         ("single_stream", "llama-1b-f32", ["--tokens", "16"]),
+        ("decode_paths", "small", []),
         ("ttft", "small", []),
         ("concurrency", "small", []),
         ("prefix_cache", "small", []),
@@ -35,6 +37,9 @@ PLANS: dict[str, list[tuple[str, str, list[str]]]] = {
     "gpu": [
         ("single_stream", "llama-1b", []),
         ("single_stream", "llama-8b", []),
+        ("decode_paths", "llama-1b", []),
+        ("decode_paths", "llama-8b", []),
+        ("decode_paths", "llama-1b", ["--prompt-tokens", "2000", "--tokens", "16"]),
         ("ttft", "llama-1b", []),
         ("concurrency", "llama-1b", ["--streams", "1", "4", "16", "32"]),
         ("prefix_cache", "llama-1b", []),
@@ -44,6 +49,14 @@ PLANS: dict[str, list[tuple[str, str, list[str]]]] = {
     ],
 }
 QUICK_MODELS = {"cpu": "small", "gpu": "llama-1b"}
+
+
+FIGURE_OPTIONS = ("--client", "--prompt-tokens")  # these change what a bench measures
+
+
+def _figure_options(extra: list[str]) -> list[str]:
+    return [f"{option}={value}" for option, value in zip(extra, extra[1:])
+            if option in FIGURE_OPTIONS]
 
 
 def main() -> int:
@@ -59,8 +72,8 @@ def main() -> int:
     preflight()
     kind = device().split(":")[0] if args.device == "auto" else args.device
     plan = [step for step in PLANS[kind] if not args.only or step[0] in args.only]
-    if args.model:
-        plan = list({(bench, args.model): (bench, args.model, extra)
+    if args.model:  # each figure once, on that model
+        plan = list({(bench, *_figure_options(extra)): (bench, args.model, extra)
                      for bench, _, extra in plan}.values())
     elif args.quick:
         plan = [step for step in plan if step[1] == QUICK_MODELS[kind]]

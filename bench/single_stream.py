@@ -1,21 +1,25 @@
-"""Figure 1: single-stream decode speed through stdio, as a ratio to mlx_lm.stream_generate.
+"""Figure 1: single-stream decode speed through stdio or the TS bridge, as a ratio to mlx_lm.stream_generate.
 
-One greedy request goes through the real runtime (JSON-RPC over stdio,
-notifications parsed here); raw mlx-lm generates the same tokens from the
-same prompt in this process, in alternating runs. Decode speed counts the
-tokens after the first over the time between the first and the last token
-received. On a GPU the figure also comes as a fraction of the memory-bandwidth
-limit: model bytes read once per token at the HBM bandwidth.
+One greedy request goes through the real runtime: with `--client stdio`
+(JSON-RPC over stdio, notifications parsed here), or with `--client bridge`
+through the TypeScript bridge (createEngine + createGenerator in node,
+bench/bridge_stream.mjs, timing each chunk as it reaches the caller). Raw
+mlx-lm generates the same tokens from the same prompt in this process, in
+alternating runs. Decode speed counts the tokens after the first over the
+time between the first and the last token received. On a GPU the figure
+also comes as a fraction of the memory-bandwidth limit: model bytes read
+once per token at the HBM bandwidth.
 
     .venv/bin/python bench/single_stream.py --model small
+    .venv/bin/python bench/single_stream.py --model small --client bridge   # npm run build first
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from common import (BENCH_CONFIG, Raw, Runtime, decode_rate, median, parser, prompt_tokens,
-                    start)
+from common import (BENCH_CONFIG, Bridge, Raw, Runtime, decode_rate, median, parser,
+                    prompt_tokens, start)
 
 # Peak HBM bandwidth in GB/s, by a piece of the device name.
 HBM_GBPS = {"H200": 4800, "H100 NVL": 3900, "H100 PCIe": 2000, "H100": 3350,
@@ -39,11 +43,14 @@ def main() -> None:
                              help="ratio to meet (default: 0.99 for llama-*, else 0.97)")
     args_parser.add_argument("--hbm-gbps", type=float,
                              help="memory bandwidth for the limit (default: known GPUs)")
+    args_parser.add_argument("--client", choices=["stdio", "bridge"], default="stdio",
+                             help="talk to the runtime over stdio here, or through the TS bridge")
     args, path, report = start("single_stream", args_parser)
     raw = Raw(path)
     prompt = prompt_tokens(raw.tokenizer, args.prompt_tokens)
     ours, theirs, same_tokens = [], [], True
-    with Runtime(BENCH_CONFIG) as runtime:
+    client = Runtime if args.client == "stdio" else Bridge
+    with client(BENCH_CONFIG) as runtime:
         runtime.load(path)
         # Compile every shape before timing: the KV cache grows in steps, and
         # each new size compiles kernels on a GPU the first time it is seen.
@@ -65,7 +72,8 @@ def main() -> None:
                  "baseline_fraction_of_limit": median(theirs) / limit, "hbm_gbps": gbps}
     report.emit("decode_tok_s", median(ours), "tok/s", baseline=median(theirs),
                 baseline_of="mlx_lm.stream_generate", ratio=median(ratios),
-                target=f">= {target}", met=median(ratios) >= target, tokens=args.tokens,
+                target=f">= {target}", met=median(ratios) >= target, client=args.client,
+                tokens=args.tokens,
                 runs=ours, baseline_runs=theirs, same_tokens=same_tokens, **extra)
 
 

@@ -62,6 +62,7 @@ class BatchingConfig(_Section):
     min_prefill_chunk: PositiveInt = 32
     buckets: Literal["auto", "on", "off"] | Annotated[
         list[PositiveInt], Meta(min_length=1)] = "auto"
+    solo: bool = True  # a stream alone decodes outside the batch (engine/solo.py)
 
     def __post_init__(self) -> None:
         if isinstance(self.buckets, list) and sorted(set(self.buckets)) != self.buckets:
@@ -80,6 +81,8 @@ class PreloadModel(_Section):
     model_id: Annotated[str, Meta(min_length=1)] | None = None
     warmup_requests: Annotated[int, Meta(ge=0, le=64)] = 1
     max_tokens: Annotated[int, Meta(ge=1, le=4096)] = 8
+    warmup_prompt_tokens: Annotated[list[PositiveInt], Meta(min_length=1)] = \
+        msgspec.field(default_factory=lambda: [32])
 
 
 class PreloadConfig(_Section):

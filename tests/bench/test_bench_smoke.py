@@ -6,9 +6,12 @@ No timing is asserted (the machine is shared); only the shape of the output.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from runtime_client import ROOT
 
@@ -16,16 +19,33 @@ FIELDS = {"bench", "figure", "model", "value", "unit", "baseline", "baseline_of"
           "target", "met", "quick", "commit", "device"}
 
 
-def test_single_stream_quick_prints_one_json_line_per_figure(models: Path) -> None:
+@pytest.mark.parametrize("client", ["stdio", "bridge"])
+def test_single_stream_quick_prints_one_json_line_per_figure(models: Path, client: str) -> None:
+    if client == "bridge" and shutil.which("node") is None:
+        pytest.skip("the bridge figure needs node")
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "single_stream.py"),
-                           "--model", str(models / "tiny"), "--quick"],
+                           "--model", str(models / "tiny"), "--quick", "--client", client],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     (line,) = done.stdout.splitlines()
     figure = json.loads(line)
     assert FIELDS <= figure.keys()
-    assert (figure["bench"], figure["figure"], figure["unit"]) == (
-        "single_stream", "decode_tok_s", "tok/s")
+    assert (figure["bench"], figure["figure"], figure["unit"], figure["client"]) == (
+        "single_stream", "decode_tok_s", "tok/s", client)
     assert figure["value"] > 0 and figure["baseline"] > 0 and figure["ratio"] > 0
     assert figure["baseline_of"] == "mlx_lm.stream_generate" and figure["quick"] is True
     assert figure["same_tokens"] is True and figure["met"] is None
+
+
+def test_decode_paths_quick_compares_every_path_with_stream_generate(models: Path) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "decode_paths.py"),
+                           "--model", str(models / "tiny"), "--quick"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    figures = [json.loads(line) for line in done.stdout.splitlines()]
+    paths = {figure["path"] for figure in figures}
+    assert paths == {"mlx_lm.stream_generate", "mlx_lm.BatchGenerator",
+                     "runtime batch of one", "runtime solo"}
+    for figure in figures:
+        assert FIELDS <= figure.keys() and figure["value"] > 0 and figure["ratio"] > 0
+        assert figure.get("same_tokens", True) is True

@@ -185,5 +185,6 @@ def test_runtime_state_shows_the_batch(start) -> None:
     client.wait_for(lambda: client.stream_tokens("long"))
     batch = client.result("runtime/state")["models"][0]["batch"]
     assert batch["decoding"] == 1 and batch["waiting"] == 0 and batch["buckets"] == []
+    assert batch["solo"] is True  # alone: the single-stream path
     assert batch["prefill_chunk"] > 0
     client.result("generate/cancel", {"stream_id": "long"})

@@ -29,7 +29,7 @@ def test_preloaded_model_serves_the_first_request(models: Path, tmp_path: Path) 
                                     for n in client.notifications))
         ready = next(n for n in client.notifications if n["method"] == "runtime/ready")
         (model,) = ready["params"]["models"]
-        assert model["model_id"] == "t" and model["batch_sizes"] == [1]
+        assert model["model_id"] == "t" and model["batch_sizes"] == [1, 2]
         assert model["warmup_ms"] > 0 and ready["params"]["preload_ms"] >= model["load_ms"]
         assert client.response(early)["result"]["stats"]["generated_tokens"] == 3
         state = client.result("runtime/state")

@@ -12,6 +12,10 @@ export interface BatchState {
   prefilling: number;
   decoding: number;
   /**
+   * The only stream decodes on its own, outside the batch (batching.solo): as fast as mlx_lm.stream_generate.
+   */
+  solo: boolean;
+  /**
    * Idle rows that keep the decode batch at a bucket size.
    */
   pad_rows: number;

@@ -111,6 +111,9 @@ class BatchState(Result):
     waiting: Annotated[int, Meta(description="Streams accepted, waiting for a batch slot.")]
     prefilling: int
     decoding: int
+    solo: Annotated[bool, Meta(description=(
+        "The only stream decodes on its own, outside the batch (batching.solo): "
+        "as fast as mlx_lm.stream_generate."))]
     pad_rows: Annotated[int, Meta(description="Idle rows that keep the decode batch at a bucket size.")]
     buckets: Annotated[list[int], Meta(description="Decode batch sizes in use; [] when buckets are off.")]
     prefill_chunk: Annotated[int, Meta(description="Prompt tokens per prefilling stream in the next step (adaptive sizing).")]

@@ -12,7 +12,11 @@ processors, stop tokens and max_tokens. Around the generator:
   the decode batch gives its KV cache back to it;
 - adaptive sizing: prefill chunks are sized so that running streams keep
   streaming while a long prompt joins (pacing.py);
-- buckets: the decode batch keeps a few sizes, padded with idle rows (buckets.py).
+- buckets: the decode batch keeps a few sizes, padded with idle rows (buckets.py);
+- solo: a stream that has the model to itself decodes outside the generator,
+  on the model's plain caches (solo.py), which is faster than a batch of one.
+  It moves into the generator, without prefilling again, as soon as another
+  stream is admitted, and back out when it is the only one left.
 
 The batch decides itself when a stream ends (its stop token ids, its token
 budget): mlx-lm would drop a finished row at once, and with buckets the row
@@ -29,11 +33,12 @@ from typing import Any
 from ..api.messages import BatchState
 from ..config import BatchingConfig, PromptCacheConfig
 from .buckets import bucket_of, bucket_sizes, join_group
-from .kv_cache import new_cache
+from .kv_cache import LeanKVCache, new_cache
 from .models import LoadedModel
 from .pacing import PrefillPacer
 from .prompt_cache import PromptCache
 from .sampling import LogitsProcessor, Sampler, make_logits_processors, make_sampler
+from .solo import Sampled, SoloDecoding
 from .stream import ActiveStream, GenerationRequest
 
 _UNBOUNDED = 1 << 62  # max_tokens for mlx-lm: the batch ends rows itself
@@ -50,6 +55,7 @@ class _Admission:
     logits_processors: list[LogitsProcessor]
     stop_ids: frozenset[int]
     budget: int  # tokens it may generate
+    generated: int = 0
 
 
 @dataclass
@@ -61,7 +67,14 @@ class _Row:
     ready: bool = False  # prefilled up to its last token: joins the decode batch next step
     decoding: bool = False
     prefilled: int = 0
-    generated: int = 0
+
+
+@dataclass
+class _Solo:
+    """The stream that decodes on its own, outside the generator."""
+
+    admission: _Admission
+    decoding: SoloDecoding
 
 
 class ModelBatch:
@@ -85,6 +98,7 @@ class ModelBatch:
         self._waiting: deque[_Admission] = deque()
         self._rows: dict[int, _Row] = {}
         self._uids: dict[str, int] = {}
+        self._solo: _Solo | None = None
         self.bucket_sizes = bucket_sizes(config.buckets, config.max_batch_size,
                                          on_gpu=mx.default_device().type == mx.gpu)
         self._pacer = PrefillPacer(config.prefill_step_size, config.min_prefill_chunk,
@@ -95,11 +109,12 @@ class ModelBatch:
 
     @property
     def streams(self) -> list[ActiveStream]:
-        return [a.stream for a in self._waiting] + [
+        solo = [self._solo.admission.stream] if self._solo else []
+        return [a.stream for a in self._waiting] + solo + [
             row.admission.stream for row in self._rows.values() if row.admission]
 
     def __len__(self) -> int:
-        return len(self._waiting) + len(self._uids)
+        return len(self._waiting) + len(self._uids) + (self._solo is not None)
 
     def add(self, stream: ActiveStream) -> None:
         model, request = self.model, stream.request
@@ -122,6 +137,12 @@ class ModelBatch:
         self._max_batch_size = size
 
     def remove(self, stream: ActiveStream) -> None:
+        solo = self._solo
+        if solo is not None and solo.admission.stream is stream:
+            self._solo = None
+            if not solo.decoding.prefilling:
+                self._keep(stream.request, solo.decoding.tokens, solo.decoding.cache)
+            return
         uid = self._uids.get(stream.stream_id)
         if uid is None:
             self._waiting.remove(next(a for a in self._waiting if a.stream is stream))
@@ -138,19 +159,21 @@ class ModelBatch:
     def step(self) -> list[ActiveStream]:
         """One decode step (plus a prefill chunk for joining streams); returns
         the streams that finished in it."""
-        if self._waiting:
-            self._admit()
+        finished = self._admit() if self._waiting else []
+        if self._solo is not None:
+            return finished + self._step_solo()
+        if not self._rows:
+            return finished
         if self.bucket_sizes:
             self._add_pads()
         decoding = prefilling = 0
         for row in self._rows.values():
-            decoding += row.decoding
+            decoding += row.decoding or row.ready  # a ready row decodes from this step on
             prefilling += not (row.decoding or row.ready)
         self._generator.prefill_step_size = self._pacer.plan(decoding, prefilling)
         started = perf_counter()
         prompt_responses, responses = self._generator.next()
         elapsed = perf_counter() - started
-        finished = []
         for response in responses:
             stream = self._on_token(response)
             if stream is not None:
@@ -159,9 +182,12 @@ class ModelBatch:
         self._pacer.observe(elapsed, prefilled, decoded=bool(responses))
         if self.bucket_sizes:
             self._drop_surplus_pads()
+        if self._alone():
+            self._go_solo()
         return finished
 
     def close(self) -> None:
+        self._solo = None
         self._generator.close()
         if self.prompt_cache is not None:
             self.prompt_cache.clear()
@@ -170,11 +196,16 @@ class ModelBatch:
         """Safe to call from any thread."""
         rows = list(self._rows.values())
         decoding = [row for row in rows if row.decoding]
+        solo = self._solo
+        solo_prefilling = solo is not None and solo.decoding.prefilling
         pacer = self._pacer
         return BatchState(
             waiting=len(self._waiting),
-            prefilling=sum(1 for row in rows if not row.decoding and row.admission),
-            decoding=sum(1 for row in decoding if row.admission),
+            prefilling=sum(1 for row in rows if not row.decoding and row.admission)
+            + solo_prefilling,
+            decoding=sum(1 for row in decoding if row.admission)
+            + (solo is not None and not solo_prefilling),
+            solo=solo is not None,
             pad_rows=sum(1 for row in decoding if not row.admission),
             buckets=list(self.bucket_sizes),
             prefill_chunk=pacer.chunk,
@@ -184,33 +215,115 @@ class ModelBatch:
 
     # --- admission ------------------------------------------------------
 
-    def _admit(self) -> None:
+    def _admit(self) -> list[ActiveStream]:
+        """Start waiting streams; returns the streams that ended meanwhile
+        (a solo stream emits its pending token when it joins the generator)."""
         config = self._config
-        limit = min(self._max_batch_size, config.max_batch_size if config.enabled else 1)
+        limit = self._limit()
+        ended = []
+        if self._solo is not None:
+            if limit < 2:
+                return ended  # it keeps the model to itself; the others wait
+            ended = self._join_generator()
+        if config.solo and not self._uids and (limit < 2 or len(self._waiting) == 1):
+            self._start_solo(self._waiting.popleft())
+            return ended
         prefilling = sum(1 for row in self._rows.values() if not row.decoding and row.admission)
         while self._waiting and len(self._uids) < limit and prefilling < config.prefill_batch_size:
-            self._insert(self._waiting.popleft())
+            admission = self._waiting.popleft()
+            self._insert(admission, *self._start(admission))
             prefilling += 1
+        return ended
 
-    def _insert(self, admission: _Admission) -> None:
+    def _limit(self) -> int:
+        """How many streams may be in the generator (or alone) at once."""
+        config = self._config
+        return min(self._max_batch_size, config.max_batch_size if config.enabled else 1)
+
+    def _start(self, admission: _Admission) -> tuple[list[Any], list[int], list[int]]:
+        """A new stream's cache, the prompt tokens it holds and those still to feed."""
         request = admission.stream.request
         prompt = request.prompt
         # A request can opt out (feature flag prompt_cache): no reuse, and its KV is not kept.
         hit = self.prompt_cache.fetch(prompt) if self._caches(request) else None
-        cache, rest, reused = (hit.cache, hit.rest, hit.reused) if hit else (
-            new_cache(self.model.model), prompt, 0)
-        admission.stream.cached_tokens = reused
+        admission.stream.cached_tokens = hit.reused if hit else 0
+        if hit is None:
+            return new_cache(self.model.model), [], prompt
+        return hit.cache, prompt[:hit.reused], hit.rest
+
+    def _insert(self, admission: _Admission, cache: list[Any], cached: list[int],
+                rest: list[int]) -> None:
+        """Into the generator, from `cache` (holding `cached`), with `rest` to feed."""
         (uid,) = self._generator.insert(
             [rest],
             max_tokens=[_UNBOUNDED],
             caches=[cache],
-            all_tokens=[prompt[:reused]],
+            all_tokens=[cached],
             samplers=[admission.sampler],
             logits_processors=[admission.logits_processors],
             stop_sequences=[self._no_stops],
         )
-        self._rows[uid] = _Row(admission, length=len(prompt), ready=len(rest) == 1)
+        self._rows[uid] = _Row(admission, length=len(cached) + len(rest), ready=len(rest) == 1)
         self._uids[admission.stream.stream_id] = uid
+
+    # --- solo -----------------------------------------------------------
+
+    def _start_solo(self, admission: _Admission) -> None:
+        cache, cached, rest = self._start(admission)
+        self._solo = _Solo(admission, SoloDecoding(
+            self.model.model, cache, cached, admission.sampler, admission.logits_processors,
+            self._config.prefill_step_size, rest=rest))
+
+    def _step_solo(self) -> list[ActiveStream]:
+        solo = self._solo
+        assert solo is not None
+        admission = solo.admission
+        sampled = solo.decoding.advance(more=admission.generated + 1 < admission.budget)
+        if sampled is None or not self._emit(admission, *sampled):
+            return []
+        self._solo = None
+        self._keep(admission.stream.request, solo.decoding.tokens, solo.decoding.cache)
+        return [admission.stream]
+
+    def _join_generator(self) -> list[ActiveStream]:
+        """Move the solo stream into the generator; [it] if it ended instead."""
+        solo = self._solo
+        assert solo is not None
+        self._solo = None
+        admission = solo.admission
+        handoff = solo.decoding.handoff()
+        if handoff.pending is not None and self._emit(admission, *handoff.pending):
+            self._keep(admission.stream.request, handoff.tokens, handoff.cache)
+            return [admission.stream]
+        self._insert(admission, handoff.cache, handoff.tokens, handoff.rest)
+        return []
+
+    def _alone(self) -> bool:
+        """Whether the one stream left decodes alone from now on (nothing
+        waits that could join it)."""
+        if not self._config.solo or len(self._uids) != 1 or (
+                self._waiting and self._limit() > 1):
+            return False
+        (uid,) = self._uids.values()
+        return self._rows[uid].decoding
+
+    def _go_solo(self) -> None:
+        """Take the only stream out of the generator, with its cache and the
+        token it has sampled but not emitted yet; the pads go too."""
+        (uid,) = self._uids.values()
+        admission = self._rows[uid].admission
+        assert admission is not None
+        sampled = _pending_token(self._generator, uid)
+        ((cache, tokens),) = self._generator.remove([uid], return_prompt_caches=True).values()
+        pads = [pad for pad in self._rows if pad != uid]
+        if pads:
+            self._generator.remove(pads)
+        self._rows.clear()
+        self._uids.clear()
+        self._solo = _Solo(admission, SoloDecoding(
+            self.model.model, [LeanKVCache.adopt(layer) for layer in cache], tokens,
+            admission.sampler, admission.logits_processors, self._config.prefill_step_size,
+            sampled=sampled))
 
     # --- tokens ---------------------------------------------------------
 
@@ -221,20 +334,24 @@ class ModelBatch:
         admission = row.admission
         if admission is None:  # a pad: nobody reads it
             return None
-        row.generated += 1
-        token = response.token
+        if not self._emit(admission, response.token, response.logprobs):
+            return None
+        self._retire(response.uid, row)
+        return admission.stream
+
+    @staticmethod
+    def _emit(admission: _Admission, token: int, logprobs: Any) -> bool:
+        """Hand a sampled token to its stream; True when the stream ended."""
+        admission.generated += 1
         if token in admission.stop_ids:
             finish = "stop"
-        elif row.generated >= admission.budget:
+        elif admission.generated >= admission.budget:
             finish = "length"
         else:
             finish = None
         stream = admission.stream
-        logprob = response.logprobs[token].item() if stream.request.logprobs else None
-        if stream.on_token(token, logprob, finish) is None:
-            return None
-        self._retire(response.uid, row)
-        return stream
+        logprob = logprobs[token].item() if stream.request.logprobs else None
+        return stream.on_token(token, logprob, finish) is not None
 
     def _on_progress(self, responses: list[Any]) -> int:
         """Note prefill progress and joins; returns the prompt tokens prefilled."""
@@ -255,8 +372,9 @@ class ModelBatch:
     def _retire(self, uid: int, row: _Row) -> None:
         """A decoding stream is done: keep its KV cache, free or pad its row."""
         assert row.admission is not None
-        del self._uids[row.admission.stream.stream_id]
-        keep = self._caches(row.admission.stream.request)
+        request = row.admission.stream.request
+        del self._uids[request.stream_id]
+        keep = self._caches(request)
         row.admission = None
         if self.bucket_sizes:  # the row stays, as a pad
             caches = self._generator.extract_cache([uid]) if keep else {}
@@ -264,6 +382,11 @@ class ModelBatch:
             caches = self._generator.remove([uid], return_prompt_caches=keep)
             del self._rows[uid]
         for cache, tokens in caches.values():
+            self._keep(request, tokens, cache)
+
+    def _keep(self, request: GenerationRequest, tokens: list[int], cache: list[Any]) -> None:
+        """Give the KV cache of a stream that left to the prompt cache."""
+        if self._caches(request):
             self.prompt_cache.store(tokens, cache)  # type: ignore[union-attr]
 
     def _caches(self, request: GenerationRequest) -> bool:
@@ -307,3 +430,14 @@ class ModelBatch:
         self._generator.remove([uid for _, uid in pads])
         for _, uid in pads:
             del self._rows[uid]
+
+
+def _pending_token(generator: Any, uid: int) -> Sampled:
+    """The token a generator row has sampled but not returned yet.
+
+    mlx-lm's generator samples a row's next token one step ahead and keeps it
+    (with its logprobs) in its generation batch; it has no public accessor,
+    so this reads mlx-lm 0.32's private fields (pinned in constraints.txt)."""
+    batch = generator._generation_batch
+    index = batch.uids.index(uid)
+    return Sampled(batch._next_tokens[index:index + 1], batch._next_logprobs[index])

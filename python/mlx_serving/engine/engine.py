@@ -23,10 +23,13 @@ from ..api.errors import ErrorCode, RpcError
 from ..api.messages import (
     BatchState,
     CancelResult,
+    GenerationStats,
+    GuidanceOutcome,
     LoadModelResult,
     PreloadedModel,
     PromptCacheState,
     RuntimeReady,
+    TokenOut,
     UnloadModelResult,
 )
 from ..config import RuntimeConfig
@@ -36,7 +39,7 @@ from .models import LoadedModel, ModelRegistry, load_text_model
 from .models import release_memory as _release_memory
 from .runner import BatchSizeLimited, Runner
 from .speculative import SpeculativeRunner
-from .stream import ActiveStream, GenerationRequest
+from .stream import ActiveStream, Finish, GenerationRequest, StreamSink
 from .stream_ids import StreamIds
 from .vision import VisionRunner, load_vision_model
 from .warmup import warm_up
@@ -217,9 +220,13 @@ class Engine:
                     self.models.end_load(model_id)
                 model = self.models.get(model_id)
                 batch = self._batch_for(model)
-                sizes = batch.bucket_sizes or (1,)
-                warmup_ms = warm_up(batch, model, sizes, entry.warmup_requests,
-                                    entry.max_tokens) if entry.warmup_requests else 0.0
+                batching = self.config.batching
+                warmup_ms, sizes = warm_up(
+                    batch, model, prompt_lengths=entry.warmup_prompt_tokens,
+                    bucket_sizes=batch.bucket_sizes, rounds=entry.warmup_requests,
+                    max_tokens=entry.max_tokens,
+                    batched=batching.enabled and batching.max_batch_size > 1,
+                ) if entry.warmup_requests else (0.0, [])
                 if batch.prompt_cache is not None:
                     batch.prompt_cache.clear()
             except Exception as exc:
@@ -228,10 +235,10 @@ class Engine:
                 raise PreloadError(f"model_preload.models[{index}] (path {entry.path!r}, "
                                    f"model_id {model_id!r}): {reason}") from None
             log.info("preloaded %s (%.0f ms load, %.0f ms warm-up of batch sizes %s)",
-                     model_id, loaded.load_ms, warmup_ms, list(sizes))
+                     model_id, loaded.load_ms, warmup_ms, sizes)
             done.append(PreloadedModel(model_id=model_id, load_ms=loaded.load_ms,
                                        warmup_ms=round(warmup_ms, 3),
-                                       batch_sizes=list(sizes) if warmup_ms else []))
+                                       batch_sizes=sizes))
         announce(RuntimeReady(preload_ms=round((time.perf_counter() - started) * 1000, 3),
                               models=done))
         self._status = "ready"
@@ -303,6 +310,7 @@ class Engine:
             request.sink.rejected(_failure(exc))
             return
         self._streams[request.stream_id] = (stream, runner)
+        request.sink = _ForgetOnEnd(request.sink, lambda: self._forget(stream))
         request.sink.accepted(request.stream_id)
         log.debug("stream %s started on %s: %d prompt tokens", request.stream_id,
                   request.model_id, len(request.prompt))
@@ -355,7 +363,12 @@ class Engine:
                 log.exception("model listener failed on %s %s", event, model_id)
 
     def _forget(self, stream: ActiveStream) -> None:
-        self._streams.pop(stream.stream_id, None)
+        """Drop an ended stream (once: later calls, and calls for an older
+        stream of the same id, do nothing)."""
+        entry = self._streams.get(stream.stream_id)
+        if entry is None or entry[0] is not stream:
+            return
+        del self._streams[stream.stream_id]
         self.stream_ids.release(stream.stream_id)
         log.debug("stream %s done", stream.stream_id)
 
@@ -425,6 +438,34 @@ class Engine:
         if self._status != before:
             log.info("%s (%d streams in flight)", self._status, in_flight)
         return in_flight
+
+
+class _ForgetOnEnd:
+    """A stream's sink that lets the engine forget the stream just before its
+    end goes out: a client that has read stream/end never sees it still
+    active (runtime/state), and its stream id is free again."""
+
+    def __init__(self, sink: StreamSink, forget: Callable[[], None]) -> None:
+        self._sink = sink
+        self._forget = forget
+
+    def accepted(self, stream_id: str) -> None:
+        self._sink.accepted(stream_id)
+
+    def rejected(self, error: RpcError) -> None:
+        self._sink.rejected(error)
+
+    def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
+        self._sink.tokens(stream_id, tokens)
+
+    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
+            guidance: GuidanceOutcome | None = None) -> None:
+        self._forget()
+        self._sink.end(stream_id, finish_reason, stats, guidance)
+
+    def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
+        self._forget()
+        self._sink.error(stream_id, error, stats)
 
 
 def _copy_outcome(source: Future[Any], target: Future[Any]) -> None:

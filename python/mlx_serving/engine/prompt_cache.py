@@ -54,11 +54,13 @@ class PromptCache:
         return CacheHit([LeanKVCache.adopt(layer) for layer in cache], list(rest), reused)
 
     def store(self, tokens: list[int], cache: list[Any]) -> None:
-        """Keep `cache`, which holds the KV of exactly `tokens`."""
+        """Keep `cache`, which holds the KV of exactly `tokens` (it is not used elsewhere)."""
         import mlx.core as mx
 
         if len(tokens) < self._min_prefix:
             return
+        for layer in cache:
+            _fit(layer)
         # Materialize now: a lazy slice would keep the whole batch's buffers alive.
         mx.eval([layer.state for layer in cache])
         self._lru.insert_cache(None, list(tokens), cache)
@@ -68,3 +70,15 @@ class PromptCache:
         """Drop every entry and start the counts afresh."""
         self._lru.trim_to(n_sequences=0)
         self.stats = PromptCacheState()
+
+
+def _fit(layer: Any) -> None:
+    """Cut the room a per-sequence KV cache keeps for tokens to come (up to
+    255 of them, after solo decoding), so that max_bytes counts what is used."""
+    import mlx.core as mx
+    from mlx_lm.models.cache import KVCache
+
+    if isinstance(layer, KVCache) and layer.keys is not None and \
+            layer.keys.shape[2] > layer.offset:
+        layer.keys = mx.contiguous(layer.keys[..., :layer.offset, :])
+        layer.values = mx.contiguous(layer.values[..., :layer.offset, :])
