@@ -118,6 +118,17 @@ def test_canary_route_advances_stage_by_stage_then_promotes() -> None:
     assert route.advance(now=1.0) and route.phase == "promoted" and route.percentage == 100
 
 
+def test_canary_refusals_are_not_healthy_requests() -> None:
+    route = _route()
+    for code in ("OVERLOADED", "INVALID_PARAMS", "UNSUPPORTED", "CONTEXT_LENGTH_EXCEEDED"):
+        route.record(StreamOutcome("m@canary", "rejected", error_code=code))
+    assert (route.stage_requests, route.stage_failures) == (0, 0)
+    assert not route.advance(now=1.0) and route.percentage == 10
+    # A refusal by the runtime's own fault counts, as a failure.
+    route.record(StreamOutcome("m@canary", "rejected", error_code="INTERNAL_ERROR"))
+    assert (route.stage_requests, route.stage_failures) == (1, 1)
+
+
 def test_canary_route_min_healthy_time() -> None:
     route = _route()
     route.config = CanaryConfig(model="x", schedule=[10, 100], min_requests=1, min_healthy_s=30)
