@@ -132,7 +132,8 @@ def test_guidance_flag_refuses_rather_than_ignores(tmp_path: Path, models: Path)
     schema = {**regex, "guidance": {"mode": "json_schema", "schema": {"type": "boolean"}}}
     try:
         refused = client.call("generate", regex)["error"]
-        assert refused["data"] == {"code": "UNSUPPORTED", "flag": "guidance"}
+        assert refused["data"] == {"code": "UNSUPPORTED", "flag": "guidance", "model": "tiny",
+                                   "variant": "stable"}
         assert "turned off" in refused["message"] and "feature flag `guidance`" in refused["message"]
         plain = {key: value for key, value in regex.items() if key != "guidance"}
         assert "guidance" not in client.result("generate", plain)  # plain requests still run
@@ -141,7 +142,8 @@ def test_guidance_flag_refuses_rather_than_ignores(tmp_path: Path, models: Path)
             "flags:\n  guidance: {sub_flags: {regex: false}}\n")
         client.result("config/reload")
         refused = client.call("generate", regex)["error"]
-        assert refused["data"] == {"code": "UNSUPPORTED", "flag": "guidance.sub_flags.regex"}
+        assert refused["data"] == {"code": "UNSUPPORTED", "flag": "guidance.sub_flags.regex",
+                                   "model": "tiny", "variant": "stable"}
         assert client.result("generate", schema)["guidance"] == {"complete": True}
 
         (tmp_path / "flags.yaml").write_text("")

@@ -45,6 +45,7 @@ def test_shed_refuses_with_overloaded_until_the_window_recovers(tmp_path: Path,
         refused = generate(client)["error"]
         assert refused["code"] == -32006 and refused["data"]["code"] == "OVERLOADED"
         assert refused["data"]["slo"] == "ttft_p50_ms" and "retry later" in refused["message"]
+        assert (refused["data"]["model"], refused["data"]["variant"]) == ("tiny", "stable")
         qos = client.result("metrics/get")["qos"]
         assert qos["shedding"] == ["tiny"] and qos["breaches"][0]["action"] == "shed"
 

@@ -92,7 +92,7 @@ class Ops:
         error = self._refusal(params, admission)
         if error is not None:
             admission.rejected(error)
-            raise error
+            raise served.attribute(error)
         return admission
 
     def _refusal(self, params: GenerateParams, admission: Admission) -> RpcError | None:
@@ -104,8 +104,7 @@ class Ops:
                 ErrorCode.OVERLOADED,
                 f"model {admission.model_id!r} is shedding load: SLO {breach.spec.slo} is "
                 f"breached ({breach.observed:.3f} against {breach.spec.threshold:g} over the "
-                f"last {self._config.qos.window_s:g} s); retry later",
-                model=admission.model_id, slo=breach.spec.slo)
+                f"last {self._config.qos.window_s:g} s); retry later", slo=breach.spec.slo)
         if params.guidance is not UNSET:
             mode = params.guidance.__struct_config__.tag
             if not admission.enabled("guidance"):
