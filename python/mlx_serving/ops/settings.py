@@ -82,6 +82,9 @@ class CanaryConfig(_Section):
 class ModelFaults(_Section):
     token_delay_ms: Seconds = 0.0
     error_rate: Fraction = 0.0
+    # One pause inside each stream, before its token number `stall_at_token`.
+    stall_ms: Seconds = 0.0
+    stall_at_token: Annotated[int, Meta(ge=2)] = 2
 
 
 class DebugConfig(_Section):
