@@ -68,7 +68,7 @@ class CanaryRoute:
 
     def record(self, outcome: StreamOutcome) -> None:
         if outcome.kind == "rejected" and not outcome.server_fault:
-            return  # a refusal (OVERLOADED, a bad request, a flag) ran nothing: no health either way
+            return  # a refusal (OVERLOADED, a bad request, a flag) says nothing of health
         ttft = outcome.ttft_ms
         if outcome.model_id == self.canary_id:
             self.stage_requests += 1

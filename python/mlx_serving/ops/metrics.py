@@ -2,8 +2,9 @@
 
 Each generate request is recorded once, when it ends (a StreamOutcome built
 from the stream's final stats and the gaps between its chunks), never per
-token: the engine thread pays a few sketch inserts per stream. Per model there are lifetime figures and a
-sliding window (the QoS window) made of time slices whose sketches merge.
+token: the engine thread pays a few sketch inserts per stream. Per model
+there are lifetime figures and a sliding window (the QoS window) made of
+time slices whose sketches merge.
 Listeners (QoS, canary) see every outcome as it is recorded.
 """
 
