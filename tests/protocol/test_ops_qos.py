@@ -121,11 +121,11 @@ def _order(client: RuntimeClient, first: str, second: str) -> tuple[int, int]:
     return last_first, first_second
 
 
-def run_two_streams(client: RuntimeClient, prefix: str) -> tuple[int, int]:
-    """Start two streams at once; returns _order of them."""
+def run_two_streams(client: RuntimeClient, prefix: str, model: str = "tiny") -> tuple[int, int]:
+    """Start two streams of `model` at once; returns _order of them."""
     a, b = f"{prefix}-a", f"{prefix}-b"
     for stream_id in (a, b):
-        client.result("generate", {"model": "tiny", "prompt": "The fox", "stream_id": stream_id,
+        client.result("generate", {"model": model, "prompt": "The fox", "stream_id": stream_id,
                                    "max_tokens": 40, "temperature": 0})
     client.stream_end(a), client.stream_end(b)
     return _order(client, a, b)

@@ -107,7 +107,9 @@ class Ops:
                 f"last {self._config.qos.window_s:g} s); retry later", slo=breach.spec.slo)
         if params.guidance is not UNSET:
             mode = params.guidance.__struct_config__.tag
-            if not admission.enabled("guidance"):
+            if admission.flags.file.kill_switch:
+                flag = "kill_switch"
+            elif not admission.enabled("guidance"):
                 flag = "guidance"
             elif not admission.flags.sub_enabled("guidance", mode, admission.key):
                 flag = f"guidance.sub_flags.{mode}"
