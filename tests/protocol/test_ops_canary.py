@@ -64,7 +64,8 @@ def test_split_follows_the_key_hash_and_sticks(tmp_path: Path, models: Path) -> 
 
 
 def test_progressive_advance_to_promotion(tmp_path: Path, models: Path) -> None:
-    client = start(tmp_path, _canary("[20, 60, 100]", min_requests=2))
+    client = start(tmp_path, _canary("[20, 60, 100]", min_requests=2,
+                                     rollback="{min_requests: 2, ttft_p99_ratio: null}"))
     try:
         _active(client)
         for n in range(200):
@@ -180,7 +181,7 @@ def test_canary_refusals_name_it_and_do_not_advance_it(tmp_path: Path, models: P
     qos = ("qos:\n  evaluate_interval_s: 0.1\n  min_samples: 1\n"
            "  slos: [{slo: ttft_p50_ms, threshold: 0, policy: shed, model: tiny@canary}]\n")
     client = start(tmp_path, _canary("[50, 100]", min_requests=3,
-                                     rollback="{ttft_p99_ratio: null}") + qos)
+                                     rollback="{min_requests: 3, ttft_p99_ratio: null}") + qos)
     try:
         _active(client)
         first, *refused_keys = _canary_keys(5, 50)
@@ -223,7 +224,7 @@ def test_auto_rollback_off_keeps_a_failing_canary(tmp_path: Path, models: Path) 
 
 def test_auto_advance_off_holds_the_stage(tmp_path: Path, models: Path) -> None:
     client = start(tmp_path, _canary("[50, 100]", min_requests=2,
-                                     rollback="{ttft_p99_ratio: null}"),
+                                     rollback="{min_requests: 2, ttft_p99_ratio: null}"),
                    flags="flags:\n  canary: {sub_flags: {auto_advance: false}}\n")
     try:
         _active(client)
