@@ -185,9 +185,10 @@ describe('QoS: a max_queue_depth SLO sheds load', () => {
     const refused = await engine.generate({ model: 'tiny', ...GREEDY }).catch((e: unknown) => e);
     assert.ok(EngineError.is(refused, 'OVERLOADED'), String(refused));
     assert.equal(refused.rpcCode, -32006);
-    assert.deepEqual([refused.data['model'], refused.data['slo']], ['tiny', 'max_queue_depth']);
+    assert.deepEqual([refused.data['model'], refused.data['variant'], refused.data['slo']], ['tiny', 'stable', 'max_queue_depth']);
     const [streamRefused] = await collect(engine.createGenerator({ model: 'tiny', ...GREEDY }));
     assert.ok(streamRefused?.type === 'error' && streamRefused.error.code === 'OVERLOADED');
+    assert.deepEqual([streamRefused.model, streamRefused.variant], ['tiny', 'stable']);
 
     await waiting[1]?.return(); // one waits now: the SLO holds again
     await eventually(() => events.length > 1, 'a second qos event');
@@ -205,10 +206,10 @@ describe('QoS: a max_queue_depth SLO sheds load', () => {
 
 describe('canary routing', () => {
   // Every request key goes to the canary (schedule [100]); it is rolled back
-  // once 2 of its requests saw a failure rate over 10%.
+  // once 4 of its requests saw a failure rate over 10%.
   const canary =
     `canary:\n  tiny:\n    model: ${TINY_4BIT}\n    schedule: [100]\n    min_requests: 1000\n    min_healthy_s: 0\n` +
-    '    rollback: {max_error_rate: 0.1, ttft_p99_ratio: null, min_requests: 2}\n';
+    '    rollback: {max_error_rate: 0.1, ttft_p99_ratio: null, min_requests: 4}\n';
   const paths = configFolder(canary);
   const protocolErrors: EngineError[] = [];
   const events: CanaryEvent[] = [];
@@ -236,7 +237,7 @@ describe('canary routing', () => {
     assert.equal(metrics.models['tiny@canary']?.lifetime.requests.completed, 2);
   });
 
-  test('a failing canary is rolled back: the failed stream names it, later requests go to stable', async () => {
+  test('a failing canary is rolled back: the failed stream and generate() name it, later requests go to stable', async () => {
     writeFileSync(paths.config, `${canary}debug:\n  faults:\n    tiny@canary: {error_rate: 1.0}\n`);
     const reloaded = await engine.reloadConfig();
     assert.ok(reloaded.changed.some((key) => key.startsWith('debug.faults')), reloaded.changed.join(', '));
@@ -246,6 +247,10 @@ describe('canary routing', () => {
     assert.ok(failed?.type === 'error', JSON.stringify(failed));
     assert.equal(failed.error.code, 'GENERATION_FAILED');
     assert.deepEqual([failed.model, failed.variant], ['tiny@canary', 'canary']);
+    assert.deepEqual([failed.error.data['model'], failed.error.data['variant']], ['tiny@canary', 'canary']);
+    const wholeFailed = await engine.generate({ model: 'tiny', ...GREEDY, requestKey: 'user-4' }).catch((e: unknown) => e);
+    assert.ok(EngineError.is(wholeFailed, 'GENERATION_FAILED'), String(wholeFailed));
+    assert.deepEqual([wholeFailed.data['model'], wholeFailed.data['variant']], ['tiny@canary', 'canary']);
 
     await eventually(() => events.some((event) => event.state === 'rolled_back'), 'the rollback');
     const rolled = events.find((event) => event.state === 'rolled_back');

@@ -64,7 +64,8 @@ def test_split_follows_the_key_hash_and_sticks(tmp_path: Path, models: Path) -> 
 
 
 def test_progressive_advance_to_promotion(tmp_path: Path, models: Path) -> None:
-    client = start(tmp_path, _canary("[20, 60, 100]", min_requests=2))
+    client = start(tmp_path, _canary("[20, 60, 100]", min_requests=2,
+                                     rollback="{min_requests: 2, ttft_p99_ratio: null}"))
     try:
         _active(client)
         for n in range(200):
@@ -98,8 +99,9 @@ def test_forced_rollback(tmp_path: Path, models: Path, rollback: str, faults: st
         for key in canary_keys[:2]:
             response = generate(client, user_id=key)
             if reason.startswith("error"):
-                error = response["error"]
-                assert error["data"]["code"] == "GENERATION_FAILED"
+                data = response["error"]["data"]  # a failure says who served it, as a result does
+                assert (data["code"], data["model"], data["variant"]) == (
+                    "GENERATION_FAILED", "tiny@canary", "canary")
             else:
                 assert _variant(response) == ("canary", "tiny@canary")
         rolled = wait_notification(client, "canary/update", lambda p: p["state"] == "rolled_back")
@@ -124,6 +126,8 @@ def test_failing_stream_reports_its_variant(tmp_path: Path, models: Path) -> Non
         end = client.stream_end(accepted["stream_id"])
         assert end["method"] == "stream/error"
         assert (end["params"]["variant"], end["params"]["model"]) == ("canary", "tiny@canary")
+        data = end["params"]["error"]["data"]
+        assert (data["variant"], data["model"]) == ("canary", "tiny@canary")
         failed = client.result("metrics/get", {"model": "tiny@canary"})["models"]["tiny@canary"]
         assert failed["lifetime"]["requests"]["failed"] == 1
         assert failed["lifetime"]["error_rate"] == 1.0
@@ -138,6 +142,101 @@ def test_a_canary_that_cannot_load_rolls_back(tmp_path: Path, models: Path) -> N
         rolled = wait_notification(client, "canary/update", lambda p: p["state"] == "rolled_back")
         assert "failed to load" in rolled["reason"] and "no-such-model" in rolled["reason"]
         assert {_variant(generate(client, user_id=f"u{n}"))[0] for n in range(10)} == {"stable"}
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def _canary_keys(count: int, percentage: float) -> list[str]:
+    keys = (f"user-{n}" for n in range(100000))
+    return [key for key in keys if in_rollout("canary:tiny", key, percentage)][:count]
+
+
+def test_split_over_1000_keys_on_the_runtime(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, _canary("[10]", rollback="{ttft_p99_ratio: null}"))
+    keys = [f"key-{n}" for n in range(1000)]
+
+    def served_all() -> dict[str, tuple[str, str]]:
+        # Pipelined: every request is on the wire before the first answer is read.
+        ids = {key: client.start("generate", {"model": "tiny", "prompt": "x", "max_tokens": 1,
+                                              "streaming": False, "request_key": key})
+               for key in keys}
+        return {key: _variant(client.response(request_id)) for key, request_id in ids.items()}
+
+    try:
+        _active(client)
+        first = served_all()
+        canary_share = sum(variant == "canary" for variant, _ in first.values()) / 10
+        assert abs(canary_share - 10) <= 3, canary_share
+        assert served_all() == first  # each key sticks to its variant
+        assert client.result("metrics/get")["canary"][0]["state"] == "active"
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_canary_refusals_name_it_and_do_not_advance_it(tmp_path: Path, models: Path) -> None:
+    # An SLO on the canary alone makes it shed load after its first request;
+    # its OVERLOADED refusals must not count as healthy canary requests.
+    qos = ("qos:\n  evaluate_interval_s: 0.1\n  min_samples: 1\n"
+           "  slos: [{slo: ttft_p50_ms, threshold: 0, policy: shed, model: tiny@canary}]\n")
+    client = start(tmp_path, _canary("[50, 100]", min_requests=3,
+                                     rollback="{min_requests: 3, ttft_p99_ratio: null}") + qos)
+    try:
+        _active(client)
+        first, *refused_keys = _canary_keys(5, 50)
+        assert _variant(generate(client, user_id=first)) == ("canary", "tiny@canary")
+        wait_notification(client, "qos/violation", lambda p: p["model"] == "tiny@canary")
+        for key in refused_keys:
+            data = generate(client, user_id=key)["error"]["data"]
+            assert (data["code"], data["model"], data["variant"]) == (
+                "OVERLOADED", "tiny@canary", "canary")
+        state = client.result("metrics/get")["canary"][0]
+        assert (state["state"], state["stage"], state["stage_requests"]) == ("active", 0, 1)
+        assert [p["stage"] for p in notifications(client, "canary/update")] == [0, 0]
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_auto_rollback_off_keeps_a_failing_canary(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, _canary("[50]", rollback=ERRORS[0]) + ERRORS[1],
+                   flags="flags:\n  canary: {sub_flags: {auto_rollback: false}}\n")
+    try:
+        _active(client)
+        for key in _canary_keys(4, 50):
+            data = generate(client, user_id=key)["error"]["data"]
+            assert (data["code"], data["variant"]) == ("GENERATION_FAILED", "canary")
+        # Each outcome was judged before its answer went out: none rolled it back.
+        state = client.result("metrics/get")["canary"][0]
+        assert (state["state"], state["stage_requests"], state["stage_failures"]) == (
+            "active", 4, 4)
+        assert [p["state"] for p in notifications(client, "canary/update")] == [
+            "loading", "active"]
+        (tmp_path / "flags.yaml").write_text("")
+        client.result("config/reload")  # the flag back on: the next evaluation rolls back
+        rolled = wait_notification(client, "canary/update", lambda p: p["state"] == "rolled_back")
+        assert "error rate 1.00" in rolled["reason"]
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_auto_advance_off_holds_the_stage(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, _canary("[50, 100]", min_requests=2,
+                                     rollback="{min_requests: 2, ttft_p99_ratio: null}"),
+                   flags="flags:\n  canary: {sub_flags: {auto_advance: false}}\n")
+    try:
+        _active(client)
+        for key in _canary_keys(4, 50):
+            assert _variant(generate(client, user_id=key)) == ("canary", "tiny@canary")
+        state = client.result("metrics/get")["canary"][0]
+        assert (state["state"], state["stage"], state["percentage"], state["stage_requests"]) == (
+            "active", 0, 50, 4)
+        (tmp_path / "flags.yaml").write_text("")
+        client.result("config/reload")  # the flag back on: the next evaluation advances
+        advanced = wait_notification(client, "canary/update", lambda p: p["stage"] == 1)
+        assert (advanced["state"], advanced["percentage"]) == ("active", 100)
     finally:
         client.stop()
     client.assert_conforms()

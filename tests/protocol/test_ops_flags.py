@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mlx_serving.ops.buckets import in_rollout
-from ops_runtime import start
+from ops_runtime import MODELS, start
 from runtime_client import RUNTIME, RuntimeClient
 from test_ops_qos import run_two_streams
 
@@ -51,6 +53,101 @@ def test_batching_flag_and_kill_switch(tmp_path: Path, models: Path) -> None:
         client.result("config/reload")
         last_a, first_b = run_two_streams(client, "killed")
         assert last_a < first_b
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_batching_rollout_is_by_model_id(tmp_path: Path, models: Path) -> None:
+    ids = (f"model-{n}" for n in range(1000))
+    inside = next(model_id for model_id in ids if in_rollout("batching", model_id, 50))
+    outside = next(model_id for model_id in ids if not in_rollout("batching", model_id, 50))
+    client = start(tmp_path, flags="flags:\n  batching: {rollout_percentage: 50}\n", load=False)
+    try:
+        for model_id in (inside, outside):
+            client.result("model/load", {"model": str(MODELS / "tiny"), "model_id": model_id})
+        last_a, first_b = run_two_streams(client, "inside", inside)
+        assert first_b < last_a  # batched
+        last_a, first_b = run_two_streams(client, "outside", outside)
+        assert last_a < first_b  # one stream at a time
+        assert client.result("metrics/get")["qos"]["batch_limits"] == {outside: 1}
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_kill_switch_turns_off_prompt_cache_and_guidance_too(tmp_path: Path,
+                                                              models: Path) -> None:
+    client = start(tmp_path, flags="kill_switch: true\n")
+    regex = {"model": "tiny", "prompt": "x", "max_tokens": 20, "stream": False,
+             "guidance": {"mode": "regex", "pattern": "xyz"}}
+    try:
+        refused = client.call("generate", regex)["error"]
+        assert (refused["data"]["code"], refused["data"]["flag"]) == ("UNSUPPORTED", "kill_switch")
+        assert [_reused(client) for _ in range(2)] == [0, 0]  # nothing kept, nothing reused
+        assert client.result("runtime/state")["models"][0]["prompt_cache"]["entries"] == 0
+        assert client.result("metrics/get")["qos"]["batch_limits"] == {"tiny": 1}
+
+        (tmp_path / "flags.yaml").write_text("")
+        assert client.result("config/reload")["flags_changed"] == ["kill_switch"]
+        assert client.result("generate", regex)["text"] == "xyz"
+        assert _reused(client) == 0 and _reused(client) > 0
+        assert client.result("metrics/get")["qos"]["batch_limits"] == {}
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+@pytest.mark.parametrize(("mode", "guidance"), [
+    ("json_schema", {"mode": "json_schema", "schema": {"type": "boolean"}}),
+    ("xml", {"mode": "xml", "schema": "<!ELEMENT a (#PCDATA)>", "max_text_length": 4}),
+])
+def test_guidance_sub_flags_refuse_their_mode(tmp_path: Path, models: Path, mode: str,
+                                              guidance: dict) -> None:
+    client = start(tmp_path, flags=f"flags:\n  guidance: {{sub_flags: {{{mode}: false}}}}\n")
+    request = {"model": "tiny", "prompt": "x", "max_tokens": 30, "stream": False,
+               "guidance": guidance}
+    try:
+        refused = client.call("generate", request)["error"]
+        assert refused["data"] == {"code": "UNSUPPORTED", "flag": f"guidance.sub_flags.{mode}",
+                                   "model": "tiny", "variant": "stable"}
+        assert f"structured output ({mode}) is turned off" in refused["message"]
+        streamed = client.call("generate", {**request, "stream": True})["error"]
+        assert streamed["data"]["flag"] == f"guidance.sub_flags.{mode}"  # streaming too
+        regex = {**request, "guidance": {"mode": "regex", "pattern": "xyz"}}
+        assert client.result("generate", regex)["text"] == "xyz"  # other modes still run
+
+        (tmp_path / "flags.yaml").write_text("")
+        client.result("config/reload")
+        assert client.result("generate", request)["guidance"] == {"complete": True}
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_sighup_reload_keeps_a_stream_in_flight(tmp_path: Path, models: Path) -> None:
+    # 20 ms a token: the stream runs ~10 s to the context's end unless cancelled.
+    client = start(tmp_path, "debug:\n  faults:\n    tiny: {token_delay_ms: 20}\n")
+    params = {"model": "tiny", "prompt": "x", "max_tokens": 100000, "temperature": 0}
+    try:
+        client.result("generate", {**params, "stream_id": "s"})
+        client.wait_for(lambda: client.stream_tokens("s"))
+        # The reload lowers the model's batch size to 1 under the running stream.
+        (tmp_path / "flags.yaml").write_text("flags:\n  batching: {enabled: false}\n")
+        client.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while client.result("metrics/get")["qos"]["batch_limits"] != {"tiny": 1}:
+            assert time.monotonic() < deadline, "SIGHUP did not reload the flags"
+            time.sleep(0.05)
+        client.result("generate/cancel", {"stream_id": "s"})  # fails if it had ended
+        end = client.stream_end("s")["params"]
+        assert end["finish_reason"] == "cancelled"
+        ids = [token["id"] for token in client.stream_tokens("s")]
+        assert len(ids) == end["stats"]["generated_tokens"] > 1
+        accepted = client.result("generate", {**params, "max_tokens": len(ids)})
+        client.stream_end(accepted["stream_id"])
+        # Greedy: the same tokens, so none was lost or repeated across the reload.
+        assert [token["id"] for token in client.stream_tokens(accepted["stream_id"])] == ids
     finally:
         client.stop()
     client.assert_conforms()
@@ -132,7 +229,8 @@ def test_guidance_flag_refuses_rather_than_ignores(tmp_path: Path, models: Path)
     schema = {**regex, "guidance": {"mode": "json_schema", "schema": {"type": "boolean"}}}
     try:
         refused = client.call("generate", regex)["error"]
-        assert refused["data"] == {"code": "UNSUPPORTED", "flag": "guidance"}
+        assert refused["data"] == {"code": "UNSUPPORTED", "flag": "guidance", "model": "tiny",
+                                   "variant": "stable"}
         assert "turned off" in refused["message"] and "feature flag `guidance`" in refused["message"]
         plain = {key: value for key, value in regex.items() if key != "guidance"}
         assert "guidance" not in client.result("generate", plain)  # plain requests still run
@@ -141,7 +239,8 @@ def test_guidance_flag_refuses_rather_than_ignores(tmp_path: Path, models: Path)
             "flags:\n  guidance: {sub_flags: {regex: false}}\n")
         client.result("config/reload")
         refused = client.call("generate", regex)["error"]
-        assert refused["data"] == {"code": "UNSUPPORTED", "flag": "guidance.sub_flags.regex"}
+        assert refused["data"] == {"code": "UNSUPPORTED", "flag": "guidance.sub_flags.regex",
+                                   "model": "tiny", "variant": "stable"}
         assert client.result("generate", schema)["guidance"] == {"complete": True}
 
         (tmp_path / "flags.yaml").write_text("")

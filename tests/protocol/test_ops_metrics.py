@@ -107,3 +107,24 @@ def test_generate_says_who_served_it(shared_tiny: RuntimeClient) -> None:
     result = shared_tiny.result("generate", {"model": "tiny", "prompt": "x", "max_tokens": 2,
                                              "stream": False})
     assert (result["model"], result["variant"]) == ("tiny", "stable")
+
+
+def test_a_stall_inside_a_stream_shows_in_the_inter_token_p99(tmp_path: Path,
+                                                              models: Path) -> None:
+    # One 400 ms pause in each of two streams of 30 tokens: 2 gaps of 58. A
+    # per-stream mean gap would spread each pause over its stream's 29 gaps.
+    client = start(tmp_path, "debug:\n  faults:\n    tiny: {stall_ms: 400, stall_at_token: 10}\n")
+    try:
+        for _ in range(2):
+            _, end = client.generate_stream({"model": "tiny", "prompt": "x", "max_tokens": 30,
+                                             "temperature": 0})
+            assert end["params"]["stats"]["generated_tokens"] == 30
+        tiny = client.result("metrics/get", {"model": "tiny"})["models"]["tiny"]
+        gaps = tiny["lifetime"]["inter_token_ms"]
+        assert gaps["count"] == 58
+        assert gaps["p99"] >= 390 and gaps["max"] >= 400  # within the sketch's 1% (+1/16%)
+        assert gaps["p50"] < 390
+        assert tiny["window"]["inter_token_ms"]["p99"] == gaps["p99"]
+    finally:
+        client.stop()
+    client.assert_conforms()

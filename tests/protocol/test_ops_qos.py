@@ -16,7 +16,7 @@ qos:
   min_samples: 2
   dry_run: {dry_run}
   slos:
-    - {{slo: ttft_p50_ms, threshold: {threshold}, policy: {policy}, model: tiny}}
+    - {{slo: {slo}, threshold: {threshold}, policy: {policy}, model: tiny}}
 """
 SLOW = """
 debug:
@@ -33,7 +33,8 @@ def _drive_past_the_slo(client: RuntimeClient) -> dict:
 
 def test_shed_refuses_with_overloaded_until_the_window_recovers(tmp_path: Path,
                                                                 models: Path) -> None:
-    client = start(tmp_path, QOS.format(dry_run="false", threshold=100, policy="shed") + SLOW)
+    client = start(tmp_path, QOS.format(slo="ttft_p50_ms", dry_run="false", threshold=100,
+                                        policy="shed") + SLOW)
     try:
         violation = _drive_past_the_slo(client)
         assert violation["slo"] == "ttft_p50_ms" and violation["model"] == "tiny"
@@ -45,6 +46,7 @@ def test_shed_refuses_with_overloaded_until_the_window_recovers(tmp_path: Path,
         refused = generate(client)["error"]
         assert refused["code"] == -32006 and refused["data"]["code"] == "OVERLOADED"
         assert refused["data"]["slo"] == "ttft_p50_ms" and "retry later" in refused["message"]
+        assert (refused["data"]["model"], refused["data"]["variant"]) == ("tiny", "stable")
         qos = client.result("metrics/get")["qos"]
         assert qos["shedding"] == ["tiny"] and qos["breaches"][0]["action"] == "shed"
 
@@ -60,8 +62,45 @@ def test_shed_refuses_with_overloaded_until_the_window_recovers(tmp_path: Path,
     client.assert_conforms()
 
 
+def test_shed_on_ttft_p99(tmp_path: Path, models: Path) -> None:
+    client = start(tmp_path, QOS.format(slo="ttft_p99_ms", dry_run="false", threshold=100,
+                                        policy="shed") + SLOW)
+    try:
+        violation = _drive_past_the_slo(client)
+        assert (violation["slo"], violation["model"], violation["action"]) == (
+            "ttft_p99_ms", "tiny", "shed")
+        assert violation["observed"] > 100  # every TTFT waited the 150 ms delay
+        refused = generate(client)["error"]["data"]
+        assert (refused["code"], refused["slo"], refused["model"], refused["variant"]) == (
+            "OVERLOADED", "ttft_p99_ms", "tiny", "stable")
+        assert client.result("metrics/get")["qos"]["shedding"] == ["tiny"]
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_min_tokens_per_s_breach_alerts(tmp_path: Path, models: Path) -> None:
+    # 100 ms before each token: no stream decodes faster than 10 tokens/s.
+    slow = "debug:\n  faults:\n    tiny: {token_delay_ms: 100}\n"
+    client = start(tmp_path, QOS.format(slo="min_tokens_per_s", dry_run="false", threshold=20,
+                                        policy="alert") + slow)
+    try:
+        violation = _drive_past_the_slo(client)
+        assert (violation["slo"], violation["model"], violation["action"]) == (
+            "min_tokens_per_s", "tiny", "alert")
+        assert violation["threshold"] == 20 and 0 < violation["observed"] <= 10
+        assert violation["samples"] == 2
+        assert "result" in generate(client)  # alert only: still served
+        breach = client.result("metrics/get")["qos"]["breaches"][0]
+        assert (breach["slo"], breach["action"]) == ("min_tokens_per_s", "alert")
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
 def test_dry_run_only_alerts(tmp_path: Path, models: Path) -> None:
-    client = start(tmp_path, QOS.format(dry_run="true", threshold=100, policy="shed") + SLOW)
+    client = start(tmp_path, QOS.format(slo="ttft_p50_ms", dry_run="true", threshold=100,
+                                        policy="shed") + SLOW)
     try:
         violation = _drive_past_the_slo(client)
         assert (violation["policy"], violation["action"], violation["dry_run"]) == (
@@ -82,18 +121,19 @@ def _order(client: RuntimeClient, first: str, second: str) -> tuple[int, int]:
     return last_first, first_second
 
 
-def run_two_streams(client: RuntimeClient, prefix: str) -> tuple[int, int]:
-    """Start two streams at once; returns _order of them."""
+def run_two_streams(client: RuntimeClient, prefix: str, model: str = "tiny") -> tuple[int, int]:
+    """Start two streams of `model` at once; returns _order of them."""
     a, b = f"{prefix}-a", f"{prefix}-b"
     for stream_id in (a, b):
-        client.result("generate", {"model": "tiny", "prompt": "The fox", "stream_id": stream_id,
+        client.result("generate", {"model": model, "prompt": "The fox", "stream_id": stream_id,
                                    "max_tokens": 40, "temperature": 0})
     client.stream_end(a), client.stream_end(b)
     return _order(client, a, b)
 
 
 def test_reduce_batch_lowers_the_batch_while_breached(tmp_path: Path, models: Path) -> None:
-    config = QOS.format(dry_run="false", threshold=0.001, policy="reduce_batch")
+    config = QOS.format(slo="ttft_p50_ms", dry_run="false", threshold=0.001,
+                        policy="reduce_batch")
     client = start(tmp_path, "batching: {max_batch_size: 2}\n" + config)
     try:
         last_a, first_b = run_two_streams(client, "before")

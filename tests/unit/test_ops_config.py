@@ -7,8 +7,33 @@ from pathlib import Path
 
 import pytest
 
+from mlx_serving.api.messages import GenerationStats
 from mlx_serving.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from mlx_serving.ops.canary import CanaryRoute
 from mlx_serving.ops.flags import DEFAULT_FLAGS_PATH, FeatureFlagsFile, FlagSet, load_flags
+from mlx_serving.ops.metrics import StreamOutcome
+from mlx_serving.ops.settings import CanaryConfig
+
+_STATS = GenerationStats(prompt_tokens=3, cached_tokens=0, generated_tokens=4, ttft_ms=10,
+                         tokens_per_second=50, total_ms=80)
+
+
+def test_canary_defaults_progress_1_10_50_100_then_promote() -> None:
+    config = CanaryConfig(model="models/x")
+    assert config.schedule == [1, 10, 50, 100]
+    assert config.rollback.min_requests <= config.min_requests  # the defaults validate
+    route = CanaryRoute("m", config, 0.01)
+    route.activate(now=0.0)
+    seen, now = [route.percentage], 0.0
+    while route.phase == "active":
+        for _ in range(config.min_requests):
+            route.record(StreamOutcome("m@canary", "completed", stats=_STATS))
+            assert route.unhealthy() is None
+        assert not route.advance(now + config.min_healthy_s - 1)  # not healthy long enough
+        now += config.min_healthy_s
+        assert route.advance(now)
+        seen.append(route.percentage)
+    assert route.phase == "promoted" and seen == [1, 10, 50, 100, 100]
 
 
 def test_shipped_files_hold_the_defaults() -> None:
@@ -39,6 +64,10 @@ def test_bad_flags_are_refused_naming_the_key(tmp_path: Path, text: str, named: 
     ("canary:\n  tiny: {model: x, schedule: [10, 5]}\n", "must rise"),
     ("canary:\n  tiny: {model: x, schedule: [10, 500]}\n", "schedule"),
     ("canary:\n  tiny: {schedule: [10]}\n", "model"),
+    ("canary:\n  tiny: {model: x, min_requests: 5, rollback: {min_requests: 6}}\n",
+     r"canary.tiny.rollback.min_requests \(6\) must be <= canary.tiny.min_requests \(5\)"),
+    ("canary:\n  tiny: {model: x, rollback: {min_requests: 21}}\n",
+     r"canary.tiny.rollback.min_requests \(21\) must be <= canary.tiny.min_requests \(20\)"),
     ("canary:\n  a: {model: x, model_id: b}\n  b: {model: y}\n", "is the stable model"),
     ("canary:\n  a: {model: x, model_id: c}\n  b: {model: y, model_id: c}\n", "also the canary"),
     ("qos:\n  slos: [{slo: ttft_p100_ms, threshold: 1}]\n", "slo"),

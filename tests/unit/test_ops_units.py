@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from mlx_serving.api.messages import GenerationStats
@@ -54,7 +55,9 @@ def _completed(model: str, ttft: float, tps: float, tokens: int = 11, at: float 
                kind: str = "completed", code: str | None = None) -> StreamOutcome:
     stats = GenerationStats(prompt_tokens=3, cached_tokens=1, generated_tokens=tokens, ttft_ms=ttft,
                             tokens_per_second=tps, total_ms=ttft + 100)
-    return StreamOutcome(model, kind, error_code=code, stats=stats, at=at)  # type: ignore[arg-type]
+    gaps = np.full(tokens - 1, 1000.0 / tps)  # evenly spaced tokens
+    return StreamOutcome(model, kind, error_code=code, stats=stats, at=at,  # type: ignore[arg-type]
+                         inter_token_ms=gaps)
 
 
 def test_traffic_stats_record_what_each_outcome_says() -> None:
@@ -73,6 +76,34 @@ def test_traffic_stats_record_what_each_outcome_says() -> None:
     assert wire.inter_token_ms.count == 10
     assert wire.inter_token_ms.p50 == pytest.approx(10, rel=0.02)
     assert wire.generated_tokens == 33 and wire.cached_tokens == 3
+
+
+def test_inter_token_gaps_keep_a_stall_inside_a_stream() -> None:
+    stats = TrafficStats(0.01)
+    for _ in range(2):  # two streams of 40 gaps of 10 ms, each with one 500 ms stall
+        gaps = np.full(40, 10.0)
+        gaps[20] = 500.0
+        stats.record(StreamOutcome("m", "completed", at=0.0, inter_token_ms=gaps, stats=(
+            GenerationStats(prompt_tokens=1, cached_tokens=0, generated_tokens=41, ttft_ms=5,
+                            tokens_per_second=41 / 0.89, total_ms=900))))
+    wire = stats.to_wire().inter_token_ms
+    assert wire.count == 80 and (wire.min, wire.max) == (10.0, 500.0)
+    assert wire.p50 == pytest.approx(10, rel=0.02)
+    assert wire.p99 == pytest.approx(500, rel=0.02)  # a per-stream mean (22 ms) would hide it
+    assert wire.mean == pytest.approx((78 * 10 + 2 * 500) / 80, rel=0.01)
+
+
+def test_distribution_add_many_matches_one_by_one() -> None:
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.lognormal(2, 0.5, 5000), [0.0, 0.0]])
+    many, single = Distribution(0.01), Distribution(0.01)
+    many.add_many(values)
+    for value in values:
+        single.add(float(value))
+    assert many.count == single.count == 5002
+    for q in (0.01, 0.5, 0.95, 0.99):
+        assert many.quantile(q) == pytest.approx(single.quantile(q), rel=1e-9)  # same buckets
+    assert (many.summary().min, many.summary().max) == (single.summary().min, single.summary().max)
 
 
 def test_sliding_window_forgets_old_slices() -> None:
@@ -116,6 +147,17 @@ def test_canary_route_advances_stage_by_stage_then_promotes() -> None:
     for _ in range(3):
         route.record(_completed("m@canary", 10, 50))
     assert route.advance(now=1.0) and route.phase == "promoted" and route.percentage == 100
+
+
+def test_canary_refusals_are_not_healthy_requests() -> None:
+    route = _route()
+    for code in ("OVERLOADED", "INVALID_PARAMS", "UNSUPPORTED", "CONTEXT_LENGTH_EXCEEDED"):
+        route.record(StreamOutcome("m@canary", "rejected", error_code=code))
+    assert (route.stage_requests, route.stage_failures) == (0, 0)
+    assert not route.advance(now=1.0) and route.percentage == 10
+    # A refusal by the runtime's own fault counts, as a failure.
+    route.record(StreamOutcome("m@canary", "rejected", error_code="INTERNAL_ERROR"))
+    assert (route.stage_requests, route.stage_failures) == (1, 1)
 
 
 def test_canary_route_min_healthy_time() -> None:

@@ -41,7 +41,7 @@ export interface MetadataChunk {
 export interface ErrorChunk {
   type: 'error';
   error: EngineError;
-  /** Streams the runtime failed (stream/error): the model id that ran it, and its variant; unset when the bridge failed it. */
+  /** Streams the runtime failed or refused after routing them: the model id that ran (or would have run) it, and its variant; unset when the bridge failed it. */
   model?: string;
   variant?: Variant;
 }
@@ -70,6 +70,10 @@ export function metadataChunk(end: StreamEnd): MetadataChunk {
 }
 
 // A failed stream's last chunk; `failed` is the runtime's stream/error, if it sent one.
+// A refused generate names who would have served it in its error data instead.
 export function errorChunk(error: EngineError, failed?: StreamError): ErrorChunk {
-  return failed === undefined ? { type: 'error', error } : { type: 'error', error, model: failed.model, variant: failed.variant };
+  if (failed !== undefined) return { type: 'error', error, model: failed.model, variant: failed.variant };
+  const { model, variant } = error.data;
+  if (typeof model !== 'string' || (variant !== 'stable' && variant !== 'canary')) return { type: 'error', error };
+  return { type: 'error', error, model, variant };
 }

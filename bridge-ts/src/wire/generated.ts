@@ -288,7 +288,7 @@ export interface GuidanceOutcome {
 }
 export interface LatencySummary {
   /**
-   * Samples in the sketch (tokens, for inter_token_ms).
+   * Samples in the sketch (for inter_token_ms: gaps between tokens).
    */
   count: number;
   mean: number | null;

@@ -64,5 +64,9 @@ class RpcError(Exception):
     def data(self) -> dict[str, Any]:
         return {"code": self.code.name, **self.details}
 
+    def with_details(self, **details: Any) -> RpcError:
+        """A copy with more details: one error object may be shared by many streams."""
+        return RpcError(self.code, self.message, **{**self.details, **details})
+
     def __repr__(self) -> str:
         return f"RpcError({self.code.name}, {self.message!r})"

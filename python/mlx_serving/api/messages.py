@@ -438,7 +438,7 @@ class MetricsParams(Params):
 
 
 class LatencySummary(Result):
-    count: Annotated[int, Meta(description="Samples in the sketch (tokens, for inter_token_ms).")]
+    count: Annotated[int, Meta(description="Samples in the sketch (for inter_token_ms: gaps between tokens).")]
     mean: float | None
     min: float | None
     max: float | None

@@ -40,6 +40,11 @@ class Served:
     model_id: str
     variant: Literal["stable", "canary"] = "stable"
 
+    def attribute(self, error: RpcError) -> RpcError:
+        """The error with `data.model` and `data.variant`: a failure or a refusal
+        says which side of a rollout it came from, as a result does."""
+        return error.with_details(model=self.model_id, variant=self.variant)
+
 
 class StreamSink(Protocol):
     """Where a stream's output goes: wire notifications or one final response.
@@ -75,7 +80,7 @@ class NotificationSink:
             stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
 
     def rejected(self, error: RpcError) -> None:
-        self.future.set_exception(error)
+        self.future.set_exception(self.served.attribute(error))
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         chunk = Notification(method="stream/chunk",
@@ -90,7 +95,8 @@ class NotificationSink:
             guidance=UNSET if guidance is None else guidance)))
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
-        info = StreamErrorInfo(code=error.code.number, message=error.message, data=error.data())
+        info = StreamErrorInfo(code=error.code.number, message=error.message,
+                               data=self.served.attribute(error).data())
         self._send(Notification(method="stream/error", params=StreamError(
             stream_id=stream_id, finish_reason="error", error=info, stats=stats,
             model=self.served.model_id, variant=self.served.variant)))
@@ -113,7 +119,7 @@ class ResultSink:
         pass
 
     def rejected(self, error: RpcError) -> None:
-        self.future.set_exception(error)
+        self.future.set_exception(self.served.attribute(error))
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         self._parts.extend(token.text for token in tokens)
@@ -126,7 +132,7 @@ class ResultSink:
             guidance=UNSET if guidance is None else guidance))
 
     def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
-        self.future.set_exception(error)
+        self.future.set_exception(self.served.attribute(error))
 
 
 @dataclass

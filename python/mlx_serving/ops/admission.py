@@ -53,7 +53,7 @@ class Admission:
             result = start()
         except RpcError as exc:
             self.rejected(exc)
-            raise
+            raise self.served.attribute(exc) from None
         if isinstance(result, Future):
             result.add_done_callback(self._settled)
         return result

@@ -5,7 +5,8 @@ its canary is loaded beside it (phase "loading"; requests keep going to
 stable meanwhile), then routed to by stage (phase "active"): a request
 whose key hashes below the stage's percentage goes to the canary, so a key
 stays on its variant while the share grows. A stage advances once it has
-seen `min_requests` canary requests over at least `min_healthy_s`; after
+seen `min_requests` canary requests over at least `min_healthy_s` (a refusal
+counts only when it is the runtime's own fault, as a failure); after
 the last stage the canary is "promoted" and keeps its share. Whenever the
 canary's error rate or p99 TTFT breaks its rollback bounds (or its load
 fails) it is "rolled_back": every request goes to stable again, and the
@@ -66,6 +67,8 @@ class CanaryRoute:
         self._new_stage(now)
 
     def record(self, outcome: StreamOutcome) -> None:
+        if outcome.kind == "rejected" and not outcome.server_fault:
+            return  # a refusal (OVERLOADED, a bad request, a flag) says nothing of health
         ttft = outcome.ttft_ms
         if outcome.model_id == self.canary_id:
             self.stage_requests += 1

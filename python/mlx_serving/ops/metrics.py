@@ -1,9 +1,10 @@
 """Request and stream metrics: counters, DDSketch latency distributions, gauges.
 
 Each generate request is recorded once, when it ends (a StreamOutcome built
-from the stream's final stats), never per token: the engine thread pays a
-few sketch inserts per stream. Per model there are lifetime figures and a
-sliding window (the QoS window) made of time slices whose sketches merge.
+from the stream's final stats and the gaps between its chunks), never per
+token: the engine thread pays a few sketch inserts per stream. Per model
+there are lifetime figures and a sliding window (the QoS window) made of
+time slices whose sketches merge.
 Listeners (QoS, canary) see every outcome as it is recorded.
 """
 
@@ -16,6 +17,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 from ..api.messages import GenerationStats, ModelMetrics, RequestCounts, TrafficMetrics
 from .sketch import Distribution
@@ -38,6 +41,8 @@ class StreamOutcome:
     error_code: str | None = None
     stats: GenerationStats | None = None
     at: float = 0.0  # time.monotonic()
+    # The gaps between the stream's emitted chunks, in ms, on the engine's clock.
+    inter_token_ms: np.ndarray | None = None
 
     @property
     def server_fault(self) -> bool:
@@ -91,10 +96,9 @@ class TrafficStats:
         self.e2e_ms.add(stats.total_ms)
         if stats.generated_tokens > 1 and stats.tokens_per_second > 0:
             self.tokens_per_s.add(stats.tokens_per_second)
-            # The stream's mean gap between tokens, weighted by its gaps: no
-            # per-token bookkeeping on the engine thread.
-            self.inter_token_ms.add(1000.0 / stats.tokens_per_second,
-                                    weight=stats.generated_tokens - 1)
+        if outcome.inter_token_ms is not None:
+            # Every gap, not the stream's mean: a stall inside a stream shows in p99.
+            self.inter_token_ms.add_many(outcome.inter_token_ms)
 
     def merge(self, other: TrafficStats) -> None:
         self.counts.update(other.counts)

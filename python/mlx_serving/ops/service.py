@@ -92,7 +92,7 @@ class Ops:
         error = self._refusal(params, admission)
         if error is not None:
             admission.rejected(error)
-            raise error
+            raise served.attribute(error)
         return admission
 
     def _refusal(self, params: GenerateParams, admission: Admission) -> RpcError | None:
@@ -104,11 +104,12 @@ class Ops:
                 ErrorCode.OVERLOADED,
                 f"model {admission.model_id!r} is shedding load: SLO {breach.spec.slo} is "
                 f"breached ({breach.observed:.3f} against {breach.spec.threshold:g} over the "
-                f"last {self._config.qos.window_s:g} s); retry later",
-                model=admission.model_id, slo=breach.spec.slo)
+                f"last {self._config.qos.window_s:g} s); retry later", slo=breach.spec.slo)
         if params.guidance is not UNSET:
             mode = params.guidance.__struct_config__.tag
-            if not admission.enabled("guidance"):
+            if admission.flags.file.kill_switch:
+                flag = "kill_switch"
+            elif not admission.enabled("guidance"):
                 flag = "guidance"
             elif not admission.flags.sub_enabled("guidance", mode, admission.key):
                 flag = f"guidance.sub_flags.{mode}"

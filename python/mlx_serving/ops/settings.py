@@ -82,6 +82,9 @@ class CanaryConfig(_Section):
 class ModelFaults(_Section):
     token_delay_ms: Seconds = 0.0
     error_rate: Fraction = 0.0
+    # One pause inside each stream, before its token number `stall_at_token`.
+    stall_ms: Seconds = 0.0
+    stall_at_token: Annotated[int, Meta(ge=2)] = 2
 
 
 class DebugConfig(_Section):
@@ -104,9 +107,16 @@ def canary_model_id(stable_model_id: str, config: CanaryConfig) -> str:
 
 
 def check_canary_routes(routes: dict[str, CanaryConfig]) -> None:
-    """Cross-route rules a Struct cannot state: every canary id is its own model."""
+    """Rules a Struct cannot state with the key's name: every canary id is its own
+    model, and a stage's health is judged before it may advance."""
     seen: dict[str, str] = {}
     for stable, route in routes.items():
+        if route.rollback.min_requests > route.min_requests:
+            raise ValueError(
+                f"canary.{stable}.rollback.min_requests ({route.rollback.min_requests}) must "
+                f"be <= canary.{stable}.min_requests ({route.min_requests}), the canary "
+                "requests each stage needs to advance: else a stage could advance before "
+                "its health was judged")
         canary = canary_model_id(stable, route)
         if canary in routes:
             raise ValueError(f"canary.{stable}: canary model_id {canary!r} is the stable "
