@@ -102,6 +102,10 @@ def model_path(name: str) -> Path:
 
 
 def _commit() -> str:
+    # A lent GPU machine gets a copy of the work tree whose .git may be stale:
+    # bench/gpu.sh callers name the commit instead.
+    if named := os.environ.get("BENCH_COMMIT"):
+        return named
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                               capture_output=True, text=True, timeout=10).stdout.strip()

@@ -8,7 +8,8 @@
 #                               # (once per machine), then bench/run.py --device gpu ARGS
 #   bench/gpu.sh guidance [ARGS...]   # the same for bench/guidance.py on llama-1b
 #
-# A machine stays warm (its /tmp and models/ kept) for about 30 s after a call.
+# Name the commit in the command (BENCH_COMMIT=abc1234 bash bench/gpu.sh run ...):
+# the machine's copy of .git may be stale. A machine stays warm (its /tmp and models/ kept) for about 30 s after a call.
 # Figures go to stdout and, line by line, to $OUT/figures.jsonl, so that a
 # call cut off at its time limit still brings back what it measured.
 set -euo pipefail  # pipefail: a failing bench fails the call despite tee
