@@ -22,6 +22,7 @@ from .backend import Grammar, backend_named
 from .cache import LruCache
 from .dtd import dtd_rules
 from .errors import GrammarError
+from .json_schema import check_schema
 from .processor import GuidedDecoding
 from .regex import ascii_classes
 from .rules import Pattern, Rules
@@ -73,6 +74,7 @@ class GuidanceCompiler:
 
     def _compile(self, guidance: Guidance, vocabulary: Any) -> Grammar:
         if isinstance(guidance, JsonSchemaGuidance):
+            check_schema(guidance.schema)
             return self.backend.json_schema(guidance.schema, vocabulary)
         if isinstance(guidance, RegexGuidance):
             pattern = Pattern(ascii_classes(guidance.pattern))
