@@ -51,13 +51,29 @@ def check_regex(pattern: str, text: str) -> None:
     assert re.fullmatch(pattern, text, re.ASCII), f"{text!r} does not match {pattern!r}"
 
 
-def check_xml(dtd_text: str, root: str | None, text: str) -> None:
+def check_xml(schema: str, root: str | None, text: str) -> None:
+    """`text` is valid against `schema`, a DTD or an XSD (as lxml reads them)."""
     from lxml import etree
 
-    dtd = etree.DTD(io.StringIO(dtd_text))
+    from mlx_serving.guidance.xsd import is_xsd
+
+    validator = (etree.XMLSchema(etree.fromstring(schema.encode())) if is_xsd(schema)
+                 else etree.DTD(io.StringIO(schema)))
     document = etree.fromstring(text.encode())
     assert root is None or document.tag == root, f"root <{document.tag}>, expected <{root}>"
-    assert dtd.validate(document), f"{text!r}: {dtd.error_log.filter_from_errors()}"
+    assert validator.validate(document), f"{text!r}: {validator.error_log.filter_from_errors()}"
+
+
+def grammar_accepts(backend_name: str, tokenizer: Any, rules: Any, document: str) -> bool:
+    """Whether a backend's matcher for `rules` takes `document`, tokenized as a
+    model would write it, as a whole output."""
+    from mlx_serving.guidance.backend import backend_named
+
+    backend = backend_named(backend_name)
+    vocabulary = backend.vocabulary(tokenizer, len(tokenizer), [tokenizer.eos_token_id])
+    matcher = backend.rules(rules, vocabulary).matcher()
+    tokens = tokenizer.encode(document, add_special_tokens=False)
+    return all(matcher.consume(token) for token in tokens) and matcher.is_accepting()
 
 
 def _json(name: str, schema: dict[str, Any], outlines_refuses: str | None = None,
@@ -69,12 +85,13 @@ def _regex(name: str, pattern: str) -> Case:
     return Case(name, {"mode": "regex", "pattern": pattern})
 
 
-def _xml(name: str, dtd: str, root: str | None = None, max_text_length: int = 6,
-         outlines_refuses: str | None = None) -> Case:
-    guidance: dict[str, Any] = {"mode": "xml", "schema": dtd, "max_text_length": max_text_length}
+def _xml(name: str, schema: str, root: str | None = None, max_text_length: int = 6,
+         outlines_refuses: str | None = None, max_tokens: int = 320) -> Case:
+    guidance: dict[str, Any] = {"mode": "xml", "schema": schema,
+                                "max_text_length": max_text_length}
     if root is not None:
         guidance["root"] = root
-    return Case(name, guidance, outlines_refuses, max_tokens=320)
+    return Case(name, guidance, outlines_refuses, max_tokens)
 
 
 def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -195,7 +212,98 @@ XML_CASES = [
 """, outlines_refuses="recursive"),
 ]
 
-CASES = JSON_CASES + REGEX_CASES + XML_CASES
+
+def xsd_schema(body: str) -> str:
+    """An XML Schema document with these declarations."""
+    return ('<?xml version="1.0"?>\n<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+            f"{body}</xs:schema>")
+
+
+ORDER_XSD = xsd_schema("""
+  <xs:element name="order">
+    <xs:annotation><xs:documentation>One order.</xs:documentation></xs:annotation>
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element name="customer" type="xs:string"/>
+        <xs:element name="placed" type="xs:date"/>
+        <xs:element name="item" type="Item" maxOccurs="2"/>
+        <xs:element name="note" type="xs:string" minOccurs="0"/>
+      </xs:sequence>
+      <xs:attribute name="id" type="xs:integer" use="required"/>
+      <xs:attribute name="status" type="Status"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:complexType name="Item">
+    <xs:sequence>
+      <xs:element name="sku" type="xs:string"/>
+      <xs:element name="qty" type="xs:integer"/>
+      <xs:element name="price" type="xs:decimal"/>
+    </xs:sequence>
+    <xs:attribute name="gift" type="xs:boolean"/>
+  </xs:complexType>
+  <xs:simpleType name="Status">
+    <xs:restriction base="xs:string">
+      <xs:enumeration value="open"/>
+      <xs:enumeration value="shipped &amp; paid"/>
+    </xs:restriction>
+  </xs:simpleType>
+""")
+
+XSD_CASES = [
+    _xml("xsd_order", ORDER_XSD, max_text_length=4, max_tokens=512),  # long: indentation
+    _xml("xsd_refs_and_occurs", xsd_schema("""
+  <xs:element name="shape">
+    <xs:complexType>
+      <xs:choice>
+        <xs:element ref="circle"/>
+        <xs:element ref="line" minOccurs="2" maxOccurs="unbounded"/>
+      </xs:choice>
+      <xs:attribute name="version" type="xs:string" fixed="1.0"/>
+      <xs:attribute name="hidden" type="xs:string" use="prohibited"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:element name="circle">
+    <xs:complexType><xs:attribute name="r" type="xs:decimal" use="required"/></xs:complexType>
+  </xs:element>
+  <xs:element name="line">
+    <xs:complexType><xs:attribute name="dash" type="xs:boolean"/></xs:complexType>
+  </xs:element>
+"""), max_text_length=3),
+    _xml("xsd_nested_groups", xsd_schema("""
+  <xs:element name="log">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:choice minOccurs="0" maxOccurs="4">
+          <xs:element name="info" type="xs:string"/>
+          <xs:element name="level">
+            <xs:simpleType>
+              <xs:restriction base="xs:integer">
+                <xs:enumeration value="1"/><xs:enumeration value="2"/>
+              </xs:restriction>
+            </xs:simpleType>
+          </xs:element>
+        </xs:choice>
+        <xs:sequence minOccurs="0">
+          <xs:element name="count" type="xs:integer"/>
+          <xs:element name="ok" type="xs:boolean"/>
+        </xs:sequence>
+      </xs:sequence>
+    </xs:complexType>
+  </xs:element>
+"""), root="log", max_text_length=3),
+    _xml("xsd_recursive", xsd_schema("""
+  <xs:element name="node">
+    <xs:complexType>
+      <xs:choice>
+        <xs:element name="leaf" type="xs:boolean"/>
+        <xs:element ref="node"/>
+      </xs:choice>
+    </xs:complexType>
+  </xs:element>
+"""), outlines_refuses="recursive"),
+]
+
+CASES = JSON_CASES + REGEX_CASES + XML_CASES + XSD_CASES
 
 # Constraints the runtime must refuse up front (GUIDANCE_INVALID) on either
 # backend, with a part of the message that names the problem.
@@ -222,7 +330,13 @@ INVALID = [
     ({"mode": "xml", "schema": "<!ELEMENT a EMPTY>", "root": "z"}, "<z>"),
     ({"mode": "xml", "schema": "<!ENTITY x 'y'>"}, "no element"),
     ({"mode": "xml", "schema": "<!ELEMENT a EMPTY><!ATTLIST a key ID #REQUIRED>"}, "ID"),
-    ({"mode": "xml", "schema": '<?xml version="1.0"?><xs:schema '
-                               'xmlns:xs="http://www.w3.org/2001/XMLSchema"/>'}, "XSD"),
+    ({"mode": "xml", "schema": xsd_schema('<xs:element name="a" type="xs:dateTime"/>')},
+     "xs:dateTime"),
+    ({"mode": "xml", "schema": xsd_schema('<xs:element name="a"><xs:complexType><xs:all>'
+                                    '<xs:element name="b" type="xs:string"/></xs:all>'
+                                    "</xs:complexType></xs:element>")}, "<xs:all>"),
+    ({"mode": "xml", "schema": xsd_schema('<xs:element name="a" type="Missing"/>')}, "malformed XSD"),
+    ({"mode": "xml", "schema": xsd_schema('<xs:import namespace="urn:x" schemaLocation="x.xsd"/>')},
+     "<xs:import>"),
     ({"mode": "xml", "schema": '<!ENTITY % ext SYSTEM "file:///etc/passwd"> %ext;'}, "external"),
 ]

@@ -239,7 +239,7 @@ export interface RegexGuidance {
 export interface XmlGuidance {
   mode: "xml";
   /**
-   * A DTD (its declarations).
+   * A DTD (its declarations) or an XML Schema (XSD) document.
    */
   schema: string;
   /**

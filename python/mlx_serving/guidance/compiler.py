@@ -26,6 +26,7 @@ from .json_schema import check_schema
 from .processor import GuidedDecoding
 from .regex import ascii_classes
 from .rules import Pattern, Rules
+from .xsd import is_xsd, xsd_rules
 
 if TYPE_CHECKING:
     from ..engine.models import LoadedModel
@@ -82,7 +83,8 @@ class GuidanceCompiler:
         else:
             root = None if guidance.root is UNSET else guidance.root
             bound = None if guidance.max_text_length is UNSET else guidance.max_text_length
-            rules = dtd_rules(guidance.schema, root, bound)
+            to_rules = xsd_rules if is_xsd(guidance.schema) else dtd_rules
+            rules = to_rules(guidance.schema, root, bound)
         return self.backend.rules(rules, vocabulary)
 
     def vocabulary(self, model: LoadedModel) -> Any:

@@ -27,13 +27,13 @@ _MONTH_DAY = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
               r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
 _LEAP_YEAR = (r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])"
               r"|(?:0[48]|[2468][048]|[13579][26])00)")
-_DATE = f"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+DATE = f"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
 _TIME = (r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
          r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])")
 STRICT_FORMATS = {
-    "date": f"^{_DATE}$",
+    "date": f"^{DATE}$",
     "time": f"^{_TIME}$",
-    "date-time": f"^{_DATE}[Tt]{_TIME}$",
+    "date-time": f"^{DATE}[Tt]{_TIME}$",
 }
 
 # Keywords whose value holds subschemas: one, a list, or a name -> schema map.
