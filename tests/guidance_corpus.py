@@ -1,11 +1,14 @@
 """The structured-output corpus: constraints, and the checks their outputs must pass.
 
 Shared by the protocol tests (through the runtime, with the random-weight
-tiny model: only the mask makes the output valid) and the benchmark. Every
-JSON Schema feature of draft 7 the runtime promises is in here; strings are
-bounded (maxLength, formats, enums) so that a model with random weights ends
-most outputs within a few dozen tokens. Cases outlines-core refuses carry the
-reason it gives (GUIDANCE_INVALID), checked by the tests.
+tiny model: only the mask makes the output valid) and the unit tests. Every
+JSON Schema feature of draft 7 the runtime promises is in here, and DTDs and
+XSDs (outputs checked with lxml's DTD and XMLSchema validators); strings are
+bounded (maxLength, formats, enums, max_text_length) and each case's
+max_tokens is set so that a model with random weights ends nearly every
+output (the tests want 80% of each case's outputs complete). Cases
+outlines-core refuses carry the reason it gives (GUIDANCE_INVALID), checked
+by the tests.
 """
 
 from __future__ import annotations
@@ -335,7 +338,8 @@ INVALID = [
     ({"mode": "xml", "schema": xsd_schema('<xs:element name="a"><xs:complexType><xs:all>'
                                     '<xs:element name="b" type="xs:string"/></xs:all>'
                                     "</xs:complexType></xs:element>")}, "<xs:all>"),
-    ({"mode": "xml", "schema": xsd_schema('<xs:element name="a" type="Missing"/>')}, "malformed XSD"),
+    ({"mode": "xml", "schema": xsd_schema('<xs:element name="a" type="Missing"/>')},
+     "malformed XSD"),
     ({"mode": "xml", "schema": xsd_schema('<xs:import namespace="urn:x" schemaLocation="x.xsd"/>')},
      "<xs:import>"),
     ({"mode": "xml", "schema": '<!ENTITY % ext SYSTEM "file:///etc/passwd"> %ext;'}, "external"),

@@ -75,7 +75,8 @@ def test_text_runs_are_bounded(tokenizer: Any) -> None:
     rules = dtd_rules(MIXED, None, max_text_length=3)
     assert grammar_accepts("llguidance", tokenizer, rules, "<para>abc<i/>def</para>")
     assert not grammar_accepts("llguidance", tokenizer, rules, "<para>abcd</para>")
-    assert grammar_accepts("llguidance", tokenizer, dtd_rules(MIXED), "<para>" + "a" * 300 + "</para>")
+    long_text = "<para>" + "a" * 300 + "</para>"
+    assert grammar_accepts("llguidance", tokenizer, dtd_rules(MIXED), long_text)
 
 
 def test_recursion_needs_llguidance(tokenizer: Any) -> None:

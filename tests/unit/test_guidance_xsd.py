@@ -102,7 +102,8 @@ def test_xsd_is_told_from_a_dtd() -> None:
 
 
 @pytest.mark.parametrize("xsd, root, message", [
-    (xsd_schema('<xs:element name="a" type="xs:string"/>'), "z", "root element <z> is not a global"),
+    (xsd_schema('<xs:element name="a" type="xs:string"/>'), "z",
+     "root element <z> is not a global"),
     (xsd_schema(""), None, "declares no global element"),
     (xsd_schema('<xs:element name="a" type="Nope"/>'), None, "malformed XSD"),
     ('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element', None, "malformed XSD"),

@@ -3,10 +3,11 @@
 Everything becomes one regular expression, so only regular languages can be
 enforced: JSON Schema goes through outlines-core's own schema-to-regex
 translation, which drops some keywords without a word (numeric bounds,
-oneOf's exclusivity, required properties that `properties` does not list). Schemas using a keyword outside the ones it keeps are
-refused here, naming the keyword, instead of producing output that does not
-validate. `\\d` and `\\w` in the regex are made ASCII, as JSON Schema means
-them. XML works for DTDs that do not nest an element inside itself.
+oneOf's exclusivity, required properties that `properties` does not
+list). Schemas using a keyword outside the ones it keeps are refused here,
+naming the keyword, instead of producing output that does not validate.
+`\\d` and `\\w` in the regex are made ASCII, as JSON Schema means them.
+XML works for DTDs and XSDs that do not nest an element inside itself.
 """
 
 from __future__ import annotations

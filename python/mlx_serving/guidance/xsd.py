@@ -92,8 +92,9 @@ def _check_subset(node: Any) -> None:
     if local == "complexType" and node.get("mixed", "false") not in ("false", "0"):
         raise GrammarError(f"XSD mixed content (line {node.sourceline}) is not supported")
     for child in _children(node):
-        name = "xs:" + _local(child) if child.tag.startswith(f"{{{XS}}}") else child.tag
-        if name[3:] not in children or not name.startswith("xs:"):
+        in_xs = child.tag.startswith(f"{{{XS}}}")
+        if not in_xs or _local(child) not in children:
+            name = f"xs:{_local(child)}" if in_xs else child.tag
             raise GrammarError(f"XSD <{name}> inside <xs:{local}> (line {child.sourceline}) "
                                "is not supported")
         _check_subset(child)
