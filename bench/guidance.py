@@ -1,8 +1,9 @@
 """Structured output: what guidance costs per token, and what compiling costs.
 
-    .venv/bin/python bench/guidance.py --model models/tiny [--json]
+    .venv/bin/python bench/guidance.py --model small [--batch 1 8] [--only compile] [--quick]
 
-Figures (one JSON line each with --json):
+Figures, one JSON line each in the format of bench/README.md (`value` the
+guided figure, `baseline` the unconstrained one, `ratio` guided / baseline):
 
 - decode_raw: mlx-lm's BatchGenerator alone, the same model, prompt, seeds
   and token count, without and with the guidance logits processor
@@ -23,8 +24,9 @@ Figures (one JSON line each with --json):
 - decode_runtime: guided / unconstrained through the runtime itself (stdio,
   batch, detokenizer), from each response's decode rate, on seeds whose
   unconstrained output runs the whole budget (no early EOS).
-- compile: per backend and mode, the tokenizer view (once per model), a cold
-  compile and a cached one.
+- compile: per backend (llguidance, outlines-core) and mode (json_schema,
+  regex, xml): six lines, each a cold compile (`value`, ms), a cached one and
+  the tokenizer view (built once per model and backend).
 
 Runs alternate unconstrained and guided and report medians, since timings on
 a shared machine are noisy. Ratios, not absolute times, are the claim.
@@ -33,18 +35,18 @@ a shared machine are noisy. Ratios, not absolute times, are the claim.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, Reporter, Runtime, parser, start
+
 sys.path.insert(0, str(ROOT / "python"))
+# decode_raw and decode_runtime: what guidance may add to a decode step.
+OVERHEAD_TARGET = 1.10
 
 # A grammar that stays open: an array of objects with unbounded strings.
 OPEN_SCHEMA = {"type": "array", "items": {
@@ -72,21 +74,12 @@ COMPILE_CASES = {
 PROMPT = "Write the records as JSON:"
 
 
-def emit(args: argparse.Namespace, figure: dict[str, Any]) -> None:
-    if args.json:
-        print(json.dumps(figure), flush=True)
-    else:
-        name = figure.pop("figure")
-        print(f"{name:15s} " + "  ".join(f"{key}={value}" for key, value in figure.items()),
-              flush=True)
-
-
-def _loaded(model_path: str) -> tuple[Any, Any, Any]:
+def _loaded(model_path: Path) -> tuple[Any, Any, Any]:
     import mlx_lm
 
-    model, tokenizer, config = mlx_lm.load(model_path, return_config=True)
+    model, tokenizer, config = mlx_lm.load(str(model_path), return_config=True)
     vocab_size = int(config.get("vocab_size") or len(tokenizer))
-    fake = SimpleNamespace(model_id="bench", path=str(Path(model_path).resolve()),
+    fake = SimpleNamespace(model_id="bench", path=str(model_path),
                            vocab_size=vocab_size, tokenizer=tokenizer, require_text=lambda feature: None)
     return model, tokenizer, fake
 
@@ -156,8 +149,8 @@ def decode_once(model: Any, prompt: list[int], tokens: int, batch: int, guided: 
     return time.perf_counter() - first_all, sum(seen.values()) - decoded_from, ended_on_eos
 
 
-def bench_decode_raw(args: argparse.Namespace) -> None:
-    model, tokenizer, loaded = _loaded(args.model)
+def bench_decode_raw(args: argparse.Namespace, path: Path, report: Reporter) -> None:
+    model, tokenizer, loaded = _loaded(path)
     _, guided = _compiled(loaded, "llguidance", {"mode": "json_schema", "schema": OPEN_SCHEMA})
     prompt = tokenizer.encode(PROMPT)
     for batch in args.batch:
@@ -166,7 +159,7 @@ def bench_decode_raw(args: argparse.Namespace) -> None:
                     "pass_through": PassThrough(), "guided": guided}
         per_token: dict[str, list[float]] = {name: [] for name in variants}
         eos_tokens = 0
-        for repeat in range(args.repeats):
+        for repeat in range(args.runs):
             for name, processor in variants.items():
                 seconds, decoded, eos = decode_once(model, prompt, args.tokens, batch,
                                                     processor, seed=repeat)
@@ -174,23 +167,22 @@ def bench_decode_raw(args: argparse.Namespace) -> None:
                 eos_tokens += eos if processor is guided else 0
         plain, samplers, floor, masked = (statistics.median(per_token[name])
                                           for name in variants)
-        emit(args, {"figure": "decode_raw", "model": args.model, "batch": batch,
-                    "tokens": args.tokens, "repeats": args.repeats,
-                    "unconstrained_ms_per_token": round(plain, 4),
-                    "per_stream_samplers_ms_per_token": round(samplers, 4),
-                    "pass_through_ms_per_token": round(floor, 4),
-                    "guided_ms_per_token": round(masked, 4),
-                    "overhead_ratio": round(masked / plain, 4),
-                    "over_per_stream_samplers_ratio": round(masked / samplers, 4),
-                    "mask_over_pass_through_ratio": round(masked / floor, 4),
-                    "guided_eos_tokens": eos_tokens})
+        report.emit("decode_raw", masked, "ms/token", baseline=plain,
+                    baseline_of="mlx_lm BatchGenerator, unconstrained",
+                    ratio=masked / plain, target=f"< {OVERHEAD_TARGET:.2f}",
+                    met=masked / plain < OVERHEAD_TARGET, batch=batch, tokens=args.tokens,
+                    unconstrained_ms_per_token=plain,
+                    per_stream_samplers_ms_per_token=samplers,
+                    pass_through_ms_per_token=floor, guided_ms_per_token=masked,
+                    over_per_stream_samplers_ratio=masked / samplers,
+                    mask_over_pass_through_ratio=masked / floor, guided_eos_tokens=eos_tokens)
 
 
-def bench_mask_step(args: argparse.Namespace) -> None:
+def bench_mask_step(args: argparse.Namespace, path: Path, report: Reporter) -> None:
     import mlx.core as mx
     import numpy as np
 
-    model, tokenizer, loaded = _loaded(args.model)
+    model, tokenizer, loaded = _loaded(path)
     _, guided = _compiled(loaded, "llguidance", {"mode": "json_schema", "schema": OPEN_SCHEMA})
     logits = model(mx.array([tokenizer.encode(PROMPT)]))[:, -1, :]  # the model's width and dtype
     everything = mx.ones(logits.shape, dtype=mx.bool_)
@@ -206,7 +198,7 @@ def bench_mask_step(args: argparse.Namespace) -> None:
     sample = guide.watch(pick)
     context = mx.array(tokenizer.encode(PROMPT))
     timed: dict[str, list[float]] = {"call": [], "call_eval": [], "where_eval": []}
-    for step in range(args.tokens * args.repeats + 8):
+    for step in range(args.tokens * args.runs + 8):
         started = time.perf_counter()
         masked = guide(context, logits)
         called = time.perf_counter()
@@ -221,65 +213,42 @@ def bench_mask_step(args: argparse.Namespace) -> None:
             timed["where_eval"].append(time.perf_counter() - reference)
         assert guide.failure is None and token not in guided.eos_ids
     us = {name: statistics.median(values) * 1e6 for name, values in timed.items()}
-    emit(args, {"figure": "mask_step", "model": args.model, "steps": len(timed["call"]),
-                "vocab": logits.shape[-1], "dtype": str(logits.dtype),
-                "call_us": round(us["call"], 2), "call_eval_us": round(us["call_eval"], 2),
-                "call_eval_mean_us": round(statistics.mean(timed["call_eval"]) * 1e6, 2),
-                "where_eval_us": round(us["where_eval"], 2),
-                "over_where_ratio": round(us["call_eval"] / us["where_eval"], 4)})
+    report.emit("mask_step", us["call_eval"], "us", baseline=us["where_eval"],
+                baseline_of="one where with a device-resident mask",
+                ratio=us["call_eval"] / us["where_eval"], steps=len(timed["call"]),
+                vocab=logits.shape[-1], dtype=str(logits.dtype), call_us=us["call"],
+                call_eval_us=us["call_eval"],
+                call_eval_mean_us=statistics.mean(timed["call_eval"]) * 1e6,
+                where_eval_us=us["where_eval"])
 
 
-class _Runtime:
-    """The runtime as a subprocess, spoken to over NDJSON on its pipes."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "python" / "runtime.py"),
-                                      "--log-level", "warning"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     env={**os.environ})
-        self._next_id = 0
-
-    def send(self, method: str, params: dict[str, Any]) -> int:
-        self._next_id += 1
-        line = {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params}
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(line).encode() + b"\n")
-        self.proc.stdin.flush()
-        return self._next_id
-
-    def results(self, ids: list[int]) -> dict[int, Any]:
-        assert self.proc.stdout is not None
-        found: dict[int, Any] = {}
-        while len(found) < len(ids):
-            message = json.loads(self.proc.stdout.readline())
-            if message.get("id") in ids:
-                if "error" in message:
-                    raise RuntimeError(message["error"])
-                found[message["id"]] = message["result"]
-        return found
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+def _results(runtime: Runtime, waiters: list[Any]) -> list[dict[str, Any]]:
+    """The results of requests sent with `runtime.send`, in the order sent."""
+    results = []
+    for event, box in waiters:
+        if not event.wait(1800):
+            raise TimeoutError(f"no answer in 1800 s; stderr:\n{runtime.stderr()}")
+        if "error" in box[0]:
+            raise RuntimeError(box[0]["error"])
+        results.append(box[0]["result"])
+    return results
 
 
-def bench_decode_runtime(args: argparse.Namespace) -> None:
-    runtime = _Runtime()
-    try:
-        runtime.results([runtime.send("model/load", {"model": args.model, "model_id": "m"})])
+def bench_decode_runtime(args: argparse.Namespace, path: Path, report: Reporter) -> None:
+    with Runtime({"logging": {"level": "warning"}}) as runtime:
+        runtime.load(path)
         guidance = {"mode": "json_schema", "schema": OPEN_SCHEMA}
-        seeds = _full_length_seeds(runtime, args.tokens, max(args.batch) * (args.repeats + 1))
+        seeds = _full_length_seeds(runtime, args.tokens, max(args.batch) * (args.runs + 1))
         for batch in args.batch:
             per_token: dict[str, list[float]] = {"unconstrained": [], "guided": []}
             counts = {"unconstrained": 0, "guided": 0}
-            for repeat in range(args.repeats + 1):  # the first round warms up
+            for repeat in range(args.runs + 1):  # the first round warms up
                 for name in ("unconstrained", "guided"):
                     extra = {"guidance": guidance} if name == "guided" else {}
-                    ids = [runtime.send("generate", {
+                    results = _results(runtime, [runtime.send("generate", {
                         "model": "m", "prompt": PROMPT, "max_tokens": args.tokens,
                         "temperature": 1.0, "seed": seed, "stream": False, **extra})
-                        for seed in seeds[repeat * batch:(repeat + 1) * batch]]
-                    results = list(runtime.results(ids).values())
+                        for seed in seeds[repeat * batch:(repeat + 1) * batch]])
                     if repeat == 0:
                         continue
                     # Each stream's decode rate (a token per batch step), averaged.
@@ -289,39 +258,39 @@ def bench_decode_runtime(args: argparse.Namespace) -> None:
                     counts[name] += sum(r["stats"]["generated_tokens"] for r in results)
             plain = statistics.median(per_token["unconstrained"])
             masked = statistics.median(per_token["guided"])
-            emit(args, {"figure": "decode_runtime", "model": args.model, "batch": batch,
-                        "max_tokens": args.tokens, "repeats": args.repeats,
-                        "unconstrained_stream_ms_per_token": round(plain, 4),
-                        "guided_stream_ms_per_token": round(masked, 4),
-                        "overhead_ratio": round(masked / plain, 4),
-                        "unconstrained_tokens": counts["unconstrained"],
-                        "guided_tokens": counts["guided"]})
-    finally:
-        runtime.close()
+            report.emit("decode_runtime", masked, "ms/token", baseline=plain,
+                        baseline_of="the runtime, unconstrained", ratio=masked / plain,
+                        target=f"< {OVERHEAD_TARGET:.2f}", met=masked / plain < OVERHEAD_TARGET,
+                        batch=batch, max_tokens=args.tokens,
+                        unconstrained_stream_ms_per_token=plain,
+                        guided_stream_ms_per_token=masked,
+                        unconstrained_tokens=counts["unconstrained"],
+                        guided_tokens=counts["guided"])
 
 
-def _full_length_seeds(runtime: _Runtime, tokens: int, wanted: int) -> list[int]:
+def _full_length_seeds(runtime: Runtime, tokens: int, wanted: int) -> list[int]:
     """Seeds whose unconstrained output runs `tokens` long: same token count both ways."""
     found: list[int] = []
     for first in range(0, 100 * wanted, wanted):
-        ids = {runtime.send("generate", {"model": "m", "prompt": PROMPT, "max_tokens": tokens,
-                                         "temperature": 1.0, "seed": seed, "stream": False}): seed
-               for seed in range(first, first + wanted)}
-        results = runtime.results(list(ids))
-        found += [ids[i] for i, r in results.items() if r["stats"]["generated_tokens"] == tokens]
+        seeds = range(first, first + wanted)
+        results = _results(runtime, [runtime.send("generate", {
+            "model": "m", "prompt": PROMPT, "max_tokens": tokens, "temperature": 1.0,
+            "seed": seed, "stream": False}) for seed in seeds])
+        found += [seed for seed, r in zip(seeds, results)
+                  if r["stats"]["generated_tokens"] == tokens]
         if len(found) >= wanted:
             return sorted(found)[:wanted]
     raise RuntimeError(f"too few seeds run {tokens} tokens without an EOS; pass fewer --tokens")
 
 
-def bench_compile(args: argparse.Namespace) -> None:
+def bench_compile(args: argparse.Namespace, path: Path, report: Reporter) -> None:
     import msgspec
 
     from mlx_serving.api.messages import Guidance
     from mlx_serving.config import GuidanceConfig
     from mlx_serving.guidance.compiler import GuidanceCompiler
 
-    _, _, loaded = _loaded(args.model)
+    _, _, loaded = _loaded(path)
     for backend in ("llguidance", "outlines-core"):
         compiler = GuidanceCompiler(GuidanceConfig(backend=backend))
         started = time.perf_counter()
@@ -337,30 +306,24 @@ def bench_compile(args: argparse.Namespace) -> None:
                 started = time.perf_counter()
                 compiler.compile(loaded, guidance)
                 cached.append((time.perf_counter() - started) * 1000)
-            emit(args, {"figure": "compile", "model": args.model, "backend": backend,
-                        "mode": mode, "tokenizer_view_ms": round(tokenizer_ms, 3),
-                        "cold_ms": round(cold_ms, 3),
-                        "cached_ms": round(statistics.median(cached), 4)})
+            report.emit("compile", cold_ms, "ms", backend=backend, mode=mode,
+                        cold_ms=cold_ms, cached_ms=statistics.median(cached),
+                        tokenizer_view_ms=tokenizer_ms)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(ROOT / "models" / "tiny"))
-    parser.add_argument("--tokens", type=int, default=128, help="tokens per stream")
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8],
-                        help="concurrent streams (one figure each)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", nargs="+",
-                        choices=["decode_raw", "mask_step", "decode_runtime", "compile"],
-                        default=["decode_raw", "mask_step", "decode_runtime", "compile"])
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    args = parser.parse_args()
-    figures = {"decode_raw": bench_decode_raw, "mask_step": bench_mask_step,
-               "decode_runtime": bench_decode_runtime, "compile": bench_compile}
+    args_parser = parser(__doc__.splitlines()[0], model="small", tokens=128, runs=3)
+    args_parser.add_argument("--batch", type=int, nargs="+", default=[1, 8],
+                             help="concurrent streams (one figure each)")
+    args_parser.add_argument("--only", nargs="+", choices=list(FIGURES), default=list(FIGURES))
+    args, path, report = start("guidance", args_parser)
     for name in args.only:
-        figures[name](args)
+        FIGURES[name](args, path, report)
     return 0
 
+
+FIGURES = {"decode_raw": bench_decode_raw, "mask_step": bench_mask_step,
+           "decode_runtime": bench_decode_runtime, "compile": bench_compile}
 
 if __name__ == "__main__":
     sys.exit(main())

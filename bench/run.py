@@ -33,6 +33,7 @@ PLANS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("prefix_cache", "small", []),
         ("cold_start", "small", []),
         ("token_path", "small", []),
+        ("guidance", "small", []),
     ],
     "gpu": [
         ("single_stream", "llama-1b", []),
@@ -46,6 +47,7 @@ PLANS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("prefix_cache", "llama-8b", []),
         ("cold_start", "llama-1b", []),
         ("token_path", "llama-1b", ["--tokens", "1000"]),
+        ("guidance", "llama-1b", []),
     ],
 }
 QUICK_MODELS = {"cpu": "small", "gpu": "llama-1b"}

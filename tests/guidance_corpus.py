@@ -1,11 +1,14 @@
 """The structured-output corpus: constraints, and the checks their outputs must pass.
 
 Shared by the protocol tests (through the runtime, with the random-weight
-tiny model: only the mask makes the output valid) and the benchmark. Every
-JSON Schema feature of draft 7 the runtime promises is in here; strings are
-bounded (maxLength, formats, enums) so that a model with random weights ends
-most outputs within a few dozen tokens. Cases outlines-core refuses carry the
-reason it gives (GUIDANCE_INVALID), checked by the tests.
+tiny model: only the mask makes the output valid) and the unit tests. Every
+JSON Schema feature of draft 7 the runtime promises is in here, and DTDs and
+XSDs (outputs checked with lxml's DTD and XMLSchema validators); strings are
+bounded (maxLength, formats, enums, max_text_length) and each case's
+max_tokens is set so that a model with random weights ends nearly every
+output (the tests want 80% of each case's outputs complete). Cases
+outlines-core refuses carry the reason it gives (GUIDANCE_INVALID), checked
+by the tests.
 """
 
 from __future__ import annotations
@@ -38,38 +41,60 @@ class Case:
             check_xml(self.guidance["schema"], self.guidance.get("root"), text)
 
 
+# Draft 7's own checker has no `uuid`; this one checks every format the
+# corpus uses (test_guidance_json_schema.py proves it rejects bad values).
+FORMAT_CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
+
+
 def check_json(schema: dict[str, Any], text: str) -> None:
-    checker = jsonschema.Draft7Validator.FORMAT_CHECKER
-    jsonschema.Draft7Validator(schema, format_checker=checker).validate(json.loads(text))
+    jsonschema.Draft7Validator(schema, format_checker=FORMAT_CHECKER).validate(json.loads(text))
 
 
 def check_regex(pattern: str, text: str) -> None:
     assert re.fullmatch(pattern, text, re.ASCII), f"{text!r} does not match {pattern!r}"
 
 
-def check_xml(dtd_text: str, root: str | None, text: str) -> None:
+def check_xml(schema: str, root: str | None, text: str) -> None:
+    """`text` is valid against `schema`, a DTD or an XSD (as lxml reads them)."""
     from lxml import etree
 
-    dtd = etree.DTD(io.StringIO(dtd_text))
+    from mlx_serving.guidance.xsd import is_xsd
+
+    validator = (etree.XMLSchema(etree.fromstring(schema.encode())) if is_xsd(schema)
+                 else etree.DTD(io.StringIO(schema)))
     document = etree.fromstring(text.encode())
     assert root is None or document.tag == root, f"root <{document.tag}>, expected <{root}>"
-    assert dtd.validate(document), f"{text!r}: {dtd.error_log.filter_from_errors()}"
+    assert validator.validate(document), f"{text!r}: {validator.error_log.filter_from_errors()}"
 
 
-def _json(name: str, schema: dict[str, Any], outlines_refuses: str | None = None) -> Case:
-    return Case(name, {"mode": "json_schema", "schema": schema}, outlines_refuses)
+def grammar_accepts(backend_name: str, tokenizer: Any, rules: Any, document: str) -> bool:
+    """Whether a backend's matcher for `rules` takes `document`, tokenized as a
+    model would write it, as a whole output."""
+    from mlx_serving.guidance.backend import backend_named
+
+    backend = backend_named(backend_name)
+    vocabulary = backend.vocabulary(tokenizer, len(tokenizer), [tokenizer.eos_token_id])
+    matcher = backend.rules(rules, vocabulary).matcher()
+    tokens = tokenizer.encode(document, add_special_tokens=False)
+    return all(matcher.consume(token) for token in tokens) and matcher.is_accepting()
+
+
+def _json(name: str, schema: dict[str, Any], outlines_refuses: str | None = None,
+          max_tokens: int = 96) -> Case:
+    return Case(name, {"mode": "json_schema", "schema": schema}, outlines_refuses, max_tokens)
 
 
 def _regex(name: str, pattern: str) -> Case:
     return Case(name, {"mode": "regex", "pattern": pattern})
 
 
-def _xml(name: str, dtd: str, root: str | None = None, max_text_length: int = 6,
-         outlines_refuses: str | None = None) -> Case:
-    guidance: dict[str, Any] = {"mode": "xml", "schema": dtd, "max_text_length": max_text_length}
+def _xml(name: str, schema: str, root: str | None = None, max_text_length: int = 6,
+         outlines_refuses: str | None = None, max_tokens: int = 320) -> Case:
+    guidance: dict[str, Any] = {"mode": "xml", "schema": schema,
+                                "max_text_length": max_text_length}
     if root is not None:
         guidance["root"] = root
-    return Case(name, guidance, outlines_refuses, max_tokens=160)
+    return Case(name, guidance, outlines_refuses, max_tokens)
 
 
 def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -83,7 +108,7 @@ _DIGIT = {"type": "integer", "minimum": 0, "maximum": 9}
 JSON_CASES = [
     _json("string", {"type": "string", "maxLength": 6}),
     _json("string_lengths", {"type": "string", "minLength": 2, "maxLength": 4}),
-    _json("number", {"type": "number"}),
+    _json("number", {"type": "number"}, max_tokens=160),
     _json("number_bounds", {"type": "number", "minimum": 0.5, "maximum": 2.5},
           outlines_refuses="`maximum`"),
     _json("integer_bounds", {"type": "integer", "minimum": -5, "maximum": 1000},
@@ -117,9 +142,12 @@ JSON_CASES = [
     _json("format_and_pattern", {"type": "string", "format": "date", "pattern": "^20"},
           outlines_refuses="both `pattern` and `format`"),
     _json("format_uuid", {"type": "string", "format": "uuid"}),
-    _json("additional_properties_schema",
+    # Extra keys under `additionalProperties` are strings of any length, which a
+    # random-weights model rarely ends; `patternProperties` bounds them.
+    _json("pattern_properties",
           {"type": "object", "properties": {"id": _DIGIT}, "required": ["id"],
-           "additionalProperties": {"type": "boolean"}, "maxProperties": 2},
+           "patternProperties": {"^x[a-z]{0,2}$": {"type": "boolean"}},
+           "additionalProperties": False, "maxProperties": 2},
           outlines_refuses="`maxProperties`"),
     _json("person",
           _closed({"name": {"type": "string", "minLength": 1, "maxLength": 5},
@@ -187,10 +215,101 @@ XML_CASES = [
 """, outlines_refuses="recursive"),
 ]
 
-CASES = JSON_CASES + REGEX_CASES + XML_CASES
 
-# Constraints the runtime must refuse up front (GUIDANCE_INVALID), with a
-# part of the message that names the problem.
+def xsd_schema(body: str) -> str:
+    """An XML Schema document with these declarations."""
+    return ('<?xml version="1.0"?>\n<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">'
+            f"{body}</xs:schema>")
+
+
+ORDER_XSD = xsd_schema("""
+  <xs:element name="order">
+    <xs:annotation><xs:documentation>One order.</xs:documentation></xs:annotation>
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element name="customer" type="xs:string"/>
+        <xs:element name="placed" type="xs:date"/>
+        <xs:element name="item" type="Item" maxOccurs="2"/>
+        <xs:element name="note" type="xs:string" minOccurs="0"/>
+      </xs:sequence>
+      <xs:attribute name="id" type="xs:integer" use="required"/>
+      <xs:attribute name="status" type="Status"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:complexType name="Item">
+    <xs:sequence>
+      <xs:element name="sku" type="xs:string"/>
+      <xs:element name="qty" type="xs:integer"/>
+      <xs:element name="price" type="xs:decimal"/>
+    </xs:sequence>
+    <xs:attribute name="gift" type="xs:boolean"/>
+  </xs:complexType>
+  <xs:simpleType name="Status">
+    <xs:restriction base="xs:string">
+      <xs:enumeration value="open"/>
+      <xs:enumeration value="shipped &amp; paid"/>
+    </xs:restriction>
+  </xs:simpleType>
+""")
+
+XSD_CASES = [
+    _xml("xsd_order", ORDER_XSD, max_text_length=4, max_tokens=512),  # long: indentation
+    _xml("xsd_refs_and_occurs", xsd_schema("""
+  <xs:element name="shape">
+    <xs:complexType>
+      <xs:choice>
+        <xs:element ref="circle"/>
+        <xs:element ref="line" minOccurs="2" maxOccurs="unbounded"/>
+      </xs:choice>
+      <xs:attribute name="version" type="xs:string" fixed="1.0"/>
+      <xs:attribute name="hidden" type="xs:string" use="prohibited"/>
+    </xs:complexType>
+  </xs:element>
+  <xs:element name="circle">
+    <xs:complexType><xs:attribute name="r" type="xs:decimal" use="required"/></xs:complexType>
+  </xs:element>
+  <xs:element name="line">
+    <xs:complexType><xs:attribute name="dash" type="xs:boolean"/></xs:complexType>
+  </xs:element>
+"""), max_text_length=3),
+    _xml("xsd_nested_groups", xsd_schema("""
+  <xs:element name="log">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:choice minOccurs="0" maxOccurs="4">
+          <xs:element name="info" type="xs:string"/>
+          <xs:element name="level">
+            <xs:simpleType>
+              <xs:restriction base="xs:integer">
+                <xs:enumeration value="1"/><xs:enumeration value="2"/>
+              </xs:restriction>
+            </xs:simpleType>
+          </xs:element>
+        </xs:choice>
+        <xs:sequence minOccurs="0">
+          <xs:element name="count" type="xs:integer"/>
+          <xs:element name="ok" type="xs:boolean"/>
+        </xs:sequence>
+      </xs:sequence>
+    </xs:complexType>
+  </xs:element>
+"""), root="log", max_text_length=3),
+    _xml("xsd_recursive", xsd_schema("""
+  <xs:element name="node">
+    <xs:complexType>
+      <xs:choice>
+        <xs:element name="leaf" type="xs:boolean"/>
+        <xs:element ref="node"/>
+      </xs:choice>
+    </xs:complexType>
+  </xs:element>
+"""), outlines_refuses="recursive"),
+]
+
+CASES = JSON_CASES + REGEX_CASES + XML_CASES + XSD_CASES
+
+# Constraints the runtime must refuse up front (GUIDANCE_INVALID) on either
+# backend, with a part of the message that names the problem.
 INVALID = [
     ({"mode": "json_schema", "schema": {"type": "strin"}}, "strin"),
     ({"mode": "json_schema", "schema": {"type": "string", "pattern": "(("}}, "unclosed group"),
@@ -199,15 +318,29 @@ INVALID = [
     ({"mode": "json_schema", "schema": {"type": "string", "format": "no-such-format"}},
      "no-such-format"),
     ({"mode": "json_schema", "schema": {"not": {"type": "string"}}}, "not"),
+    ({"mode": "json_schema", "schema": {"type": "string", "pattern": "abc\\"}}, "lone backslash"),
+    ({"mode": "json_schema", "schema": {"properties": {"a": {"type": "boolean"}}, "required": ["b"],
+                                        "additionalProperties": False}}, "`b` is required"),
+    ({"mode": "json_schema", "schema": {"enum": []}}, "`enum` is empty"),
+    ({"mode": "json_schema", "schema": {"anyOf": []}}, "`anyOf` is empty"),
     ({"mode": "regex", "pattern": "(ab"}, "unclosed group"),
     ({"mode": "regex", "pattern": r"(a)\1"}, "backreference"),
     ({"mode": "regex", "pattern": "(?=a)a"}, "look-around"),
+    ({"mode": "regex", "pattern": "abc\\"}, "lone backslash"),  # llguidance's translation
+    ({"mode": "regex", "pattern": "\\"}, "lone backslash"),  # would drop the backslash
     ({"mode": "xml", "schema": "<!ELEMENT a (b,>"}, "malformed DTD"),
     ({"mode": "xml", "schema": "<!ELEMENT a (b)>"}, "<b>"),
     ({"mode": "xml", "schema": "<!ELEMENT a EMPTY>", "root": "z"}, "<z>"),
     ({"mode": "xml", "schema": "<!ENTITY x 'y'>"}, "no element"),
     ({"mode": "xml", "schema": "<!ELEMENT a EMPTY><!ATTLIST a key ID #REQUIRED>"}, "ID"),
-    ({"mode": "xml", "schema": '<?xml version="1.0"?><xs:schema '
-                               'xmlns:xs="http://www.w3.org/2001/XMLSchema"/>'}, "XSD"),
+    ({"mode": "xml", "schema": xsd_schema('<xs:element name="a" type="xs:dateTime"/>')},
+     "xs:dateTime"),
+    ({"mode": "xml", "schema": xsd_schema('<xs:element name="a"><xs:complexType><xs:all>'
+                                    '<xs:element name="b" type="xs:string"/></xs:all>'
+                                    "</xs:complexType></xs:element>")}, "<xs:all>"),
+    ({"mode": "xml", "schema": xsd_schema('<xs:element name="a" type="Missing"/>')},
+     "malformed XSD"),
+    ({"mode": "xml", "schema": xsd_schema('<xs:import namespace="urn:x" schemaLocation="x.xsd"/>')},
+     "<xs:import>"),
     ({"mode": "xml", "schema": '<!ENTITY % ext SYSTEM "file:///etc/passwd"> %ext;'}, "external"),
 ]

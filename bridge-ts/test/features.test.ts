@@ -243,6 +243,19 @@ describe('structured output', () => {
     assert.deepEqual(json.value, { user_name: 'ann' });
   });
 
+  test('xml guidance takes an XSD as well as a DTD', async () => {
+    const xsd =
+      '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="flag"><xs:complexType>' +
+      '<xs:attribute name="on" type="xs:boolean" use="required"/></xs:complexType></xs:element></xs:schema>';
+    const xml = await engine.generate({ model: 'tiny', prompt: 'x', maxTokens: 40, seed: 1, guidance: { mode: 'xml', schema: xsd } });
+    assert.match(xml.text, /^<flag on="(true|false|1|0)"\/>$/);
+    assert.deepEqual(xml.guidance, { complete: true });
+    const unsupported = xsd.replace('type="xs:boolean"', 'type="xs:dateTime"');
+    const error = await engine.generate({ model: 'tiny', prompt: 'x', guidance: { mode: 'xml', schema: unsupported } }).catch((e: unknown) => e);
+    assert.ok(EngineError.is(error, 'GUIDANCE_INVALID'));
+    assert.match(error.message, /xs:dateTime/);
+  });
+
   test('a bad schema or pattern: GUIDANCE_INVALID up front, as a rejection or as the one error chunk', async () => {
     const error = await engine.generate({ model: 'tiny', prompt: 'x', guidance: { mode: 'json_schema', schema: { type: 'bogus' } } }).catch((e: unknown) => e);
     assert.ok(EngineError.is(error, 'GUIDANCE_INVALID'));

@@ -50,10 +50,13 @@ def _check_results(results: list[tuple[Case, dict[str, Any]]]) -> None:
             assert result["finish_reason"] == "length", (case.name, result)
         if result["finish_reason"] == "stop":  # the grammar ended it: EOS was allowed
             assert result["guidance"]["complete"], (case.name, result)
-    # The grammar ends most outputs well within the budget; where it does not,
-    # the output is flagged, never passed off as complete.
-    assert sum(complete.values()) >= 0.9 * sum(runs.values()), dict(complete)
-    assert all(complete[name] >= runs[name] // 3 for name in runs), dict(complete)
+    # The grammar ends nearly every output within the budget (each case's
+    # max_tokens is set for that); the few it does not are flagged, never
+    # passed off as complete.
+    assert sum(complete.values()) >= 0.95 * sum(runs.values()), dict(complete)
+    short = {name: f"{complete[name]}/{runs[name]}" for name in runs
+             if complete[name] < 0.8 * runs[name]}
+    assert not short, f"cases completing under 80% of their runs: {short}"
 
 
 @pytest.fixture(scope="module")
@@ -81,25 +84,34 @@ def test_corpus_outlines_core(outlines_tiny: RuntimeClient) -> None:
         assert error["data"]["backend"] == "outlines-core"
     supported = [case for case in CASES if not case.outlines_refuses]
     assert len(supported) >= 25
-    _check_results(_run_corpus(outlines_tiny, supported, seeds=5))
+    _check_results(_run_corpus(outlines_tiny, supported, seeds=20))
+
+
+def _assert_refuses_invalid(client: RuntimeClient, backend: str, streaming: bool) -> None:
+    for guidance, named in INVALID:
+        response = client.call("generate", {"model": "tiny", "prompt": "x",
+                                            "streaming": streaming, "stream_id": "bad",
+                                            "guidance": guidance})
+        error = response.get("error")
+        assert error and error["code"] == GUIDANCE_INVALID, (guidance, response)
+        assert error["data"]["code"] == "GUIDANCE_INVALID"
+        assert error["data"]["backend"] == backend
+        assert named in error["message"], (named, error["message"])
+    assert not client.stream_messages("bad")  # no stream was ever accepted
+    # ... and the runtime keeps serving.
+    result = client.result("generate", {"model": "tiny", "prompt": "x", "stream": False,
+                                        "max_tokens": 40, "seed": 1,
+                                        "guidance": {"mode": "json_schema", "schema": PERSON}})
+    assert result["guidance"]["complete"]
 
 
 @pytest.mark.parametrize("streaming", [False, True])
 def test_bad_constraints_are_refused_up_front(shared_tiny: RuntimeClient, streaming: bool) -> None:
-    for guidance, named in INVALID:
-        response = shared_tiny.call("generate", {"model": "tiny", "prompt": "x",
-                                                 "streaming": streaming, "stream_id": "bad",
-                                                 "guidance": guidance})
-        error = response.get("error")
-        assert error and error["code"] == GUIDANCE_INVALID, (guidance, response)
-        assert error["data"]["code"] == "GUIDANCE_INVALID"
-        assert named in error["message"], (named, error["message"])
-    assert not shared_tiny.stream_messages("bad")  # no stream was ever accepted
-    # ... and the runtime keeps serving.
-    result = shared_tiny.result("generate", {"model": "tiny", "prompt": "x", "stream": False,
-                                             "max_tokens": 40, "seed": 1,
-                                             "guidance": {"mode": "json_schema", "schema": PERSON}})
-    assert result["guidance"]["complete"]
+    _assert_refuses_invalid(shared_tiny, "llguidance", streaming)
+
+
+def test_outlines_core_refuses_bad_constraints_up_front(outlines_tiny: RuntimeClient) -> None:
+    _assert_refuses_invalid(outlines_tiny, "outlines-core", streaming=False)
 
 
 def test_malformed_guidance_param_is_invalid_params(shared_tiny: RuntimeClient) -> None:

@@ -48,3 +48,30 @@ def test_errors_name_the_problem(model: Any) -> None:
     assert raised.value.data() == {"code": "GUIDANCE_INVALID", "mode": "json_schema",
                                    "backend": "llguidance"}
     assert "strin" in raised.value.message
+
+
+@pytest.mark.parametrize("backend", ["llguidance", "outlines-core"])
+@pytest.mark.parametrize("guidance, message", [
+    # outlines-core used to compile these to `{}` (or nothing) and call it complete.
+    (JsonSchemaGuidance(schema={"properties": {"a": {"type": "boolean"}}, "required": ["b"],
+                                "additionalProperties": False}), "`b` is required"),
+    (JsonSchemaGuidance(schema={"enum": []}), "`enum` is empty"),
+    # llguidance's regex translation used to drop the trailing backslash.
+    (RegexGuidance(pattern="abc\\"), "ends in a lone backslash"),
+    (RegexGuidance(pattern="\\"), "ends in a lone backslash"),
+    (RegexGuidance(pattern="(a)\\1"), "backreferences are not supported"),
+])
+def test_refused_on_both_backends(model: Any, backend: str, guidance: Any, message: str) -> None:
+    compiler = GuidanceCompiler(GuidanceConfig(backend=backend))
+    with pytest.raises(RpcError) as raised:
+        compiler.compile(model, guidance)
+    assert raised.value.code.name == "GUIDANCE_INVALID"
+    assert message in raised.value.message
+
+
+def test_outlines_core_refuses_required_names_it_would_not_write(model: Any) -> None:
+    schema = {"type": "object", "required": ["b"]}
+    GuidanceCompiler(GuidanceConfig()).compile(model, JsonSchemaGuidance(schema=schema))
+    with pytest.raises(RpcError, match="cannot enforce required `b`"):
+        GuidanceCompiler(GuidanceConfig(backend="outlines-core")).compile(
+            model, JsonSchemaGuidance(schema=schema))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime
 import re
 
+import jsonschema
 import pytest
 from rfc3339_validator import validate_rfc3339
 
 from mlx_serving.guidance.errors import GrammarError
-from mlx_serving.guidance.json_schema import STRICT_FORMATS, subschemas, with_strict_formats
+from guidance_corpus import JSON_CASES, check_json
+from mlx_serving.guidance.json_schema import (STRICT_FORMATS, check_schema, subschemas,
+                                              with_strict_formats)
 from mlx_serving.guidance.outlines_backend import _check_enforceable
 
 
@@ -75,6 +78,9 @@ def test_strict_formats_touch_schema_positions_only() -> None:
     ({"type": "string", "pattern": "^2", "format": "date"}, "both `pattern` and `format`"),
     ({"type": "array", "items": [{"type": "string"}]}, "tuple `items`"),
     ({"type": "object", "x-guidance": {"whitespace_flexible": True}}, "`x-guidance`"),
+    ({"type": "object", "required": ["b"]}, "cannot enforce required `b`"),
+    ({"type": "object", "properties": {"a": {"type": "null"}}, "required": ["a", "b"],
+      "additionalProperties": {"type": "integer"}}, "cannot enforce required `b`"),
 ])
 def test_outlines_core_refusals(schema: dict, message: str) -> None:
     with pytest.raises(GrammarError, match=re.escape(message)):
@@ -92,3 +98,47 @@ def test_outlines_core_takes_what_it_enforces() -> None:
                              "minItems": 1, "maxItems": 2},
                        "d": {"type": "string", "format": "date-time"},
                        "e": {"anyOf": [{"type": "null"}, {"const": 1}]}}})
+
+
+@pytest.mark.parametrize("schema, message", [
+    ({"enum": []}, "`enum` is empty (at #)"),
+    ({"properties": {"a": {"anyOf": []}}}, "`anyOf` is empty (at #/properties/a)"),
+    ({"oneOf": []}, "`oneOf` is empty"),
+    ({"type": []}, "`type` is empty"),
+    ({"properties": {"a": {"type": "boolean"}}, "required": ["b"], "additionalProperties": False},
+     "property `b` is required but `additionalProperties` is false"),
+    ({"type": "string", "pattern": "abc\\"}, "ends in a lone backslash"),
+    ({"items": {"pattern": "\\\\\\"}}, "ends in a lone backslash (an unfinished escape); "
+                                         "write `\\\\` for a literal backslash (at #/items)"),
+    ({"patternProperties": {"a\\": {}}}, "'a\\\\' ends in a lone backslash"),
+    ({"$ref": "#/definitions/missing"}, "`$ref` '#/definitions/missing' (at #) points to nothing"),
+    ({"$defs": {"a": {}}, "items": {"$ref": "#/$defs/b"}}, "'#/$defs/b' (at #/items)"),
+])
+def test_unsatisfiable_or_misread_schemas_are_refused(schema: dict, message: str) -> None:
+    with pytest.raises(GrammarError, match=re.escape(message)):
+        check_schema(schema)
+
+
+def test_satisfiable_schemas_pass() -> None:
+    check_schema({"$defs": {"a/b": {"type": "null"}}, "$ref": "#/$defs/a~1b",
+                  "properties": {"x": {"pattern": "a\\\\"}, "y": {"$ref": "#"}},
+                  "required": ["x", "z"],  # z: additionalProperties is open
+                  "patternProperties": {"^z$": {"enum": [1]}}})
+    check_schema({"required": ["z"], "patternProperties": {"^z$": {}},
+                  "additionalProperties": False})  # z comes from patternProperties
+
+
+# A value each format must refuse: the corpus checker really checks them.
+_NOT_IN_FORMAT = {"email": "no-at-sign", "uri": "no scheme", "date-time": "2023-02-29T10:00:00Z",
+                  "date": "2023-02-29", "uuid": "123e4567e89b12d3a456426614174000"}  # no hyphens
+
+
+def test_the_corpus_checks_every_format_it_uses() -> None:
+    used = {node["format"] for case in JSON_CASES
+            for _, node in subschemas(case.guidance["schema"]) if "format" in node}
+    assert used <= set(_NOT_IN_FORMAT), used - set(_NOT_IN_FORMAT)
+    assert "uuid" in used
+    for name in used:
+        with pytest.raises(jsonschema.ValidationError, match="is not a"):
+            check_json({"type": "string", "format": name}, f'"{_NOT_IN_FORMAT[name]}"')
+    check_json({"format": "uuid"}, '"123e4567-e89b-12d3-a456-426614174000"')

@@ -239,11 +239,11 @@ export interface RegexGuidance {
 export interface XmlGuidance {
   mode: "xml";
   /**
-   * A DTD (its declarations).
+   * A DTD (its declarations) or an XML Schema (XSD) document.
    */
   schema: string;
   /**
-   * The document element; default: the first declared.
+   * The document element; default: the first declared (the first global element of an XSD).
    */
   root?: string;
   /**

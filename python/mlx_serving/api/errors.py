@@ -27,7 +27,7 @@ class ErrorCode(enum.Enum):
     MODEL_LOAD_FAILED = (-32003, "The model folder exists but could not be loaded.")
     OUT_OF_MEMORY = (-32004, "The device ran out of memory.")
     OVERLOADED = (-32006, "The model sheds load while an SLO is breached; retry later.")
-    GUIDANCE_INVALID = (-32007, "The guidance schema, pattern or DTD is malformed or "
+    GUIDANCE_INVALID = (-32007, "The guidance schema, pattern, DTD or XSD is malformed or "
                                 "unsupported, or its grammar reached a dead end.")
     CONTEXT_LENGTH_EXCEEDED = (-32008, "The prompt does not fit the model's context window.")
     STREAM_NOT_FOUND = (-32009, "No active stream with that id.")

@@ -283,9 +283,12 @@ class RegexGuidance(msgspec.Struct, tag_field="mode", tag="regex", kw_only=True,
 
 class XmlGuidance(msgspec.Struct, tag_field="mode", tag="xml", kw_only=True,
                   forbid_unknown_fields=True):
-    schema: Annotated[str, Meta(min_length=1, description="A DTD (its declarations).")]
+    schema: Annotated[str, Meta(
+        min_length=1, description="A DTD (its declarations) or an XML Schema (XSD) document.")]
     root: Annotated[str, Meta(
-        min_length=1, description="The document element; default: the first declared.")
+        min_length=1,
+        description="The document element; default: the first declared (the first global "
+                    "element of an XSD).")
     ] | UnsetType = UNSET
     max_text_length: Annotated[int, Meta(
         ge=1, le=65536,

@@ -22,9 +22,11 @@ from .backend import Grammar, backend_named
 from .cache import LruCache
 from .dtd import dtd_rules
 from .errors import GrammarError
+from .json_schema import check_schema
 from .processor import GuidedDecoding
 from .regex import ascii_classes
 from .rules import Pattern, Rules
+from .xsd import is_xsd, xsd_rules
 
 if TYPE_CHECKING:
     from ..engine.models import LoadedModel
@@ -73,6 +75,7 @@ class GuidanceCompiler:
 
     def _compile(self, guidance: Guidance, vocabulary: Any) -> Grammar:
         if isinstance(guidance, JsonSchemaGuidance):
+            check_schema(guidance.schema)
             return self.backend.json_schema(guidance.schema, vocabulary)
         if isinstance(guidance, RegexGuidance):
             pattern = Pattern(ascii_classes(guidance.pattern))
@@ -80,7 +83,8 @@ class GuidanceCompiler:
         else:
             root = None if guidance.root is UNSET else guidance.root
             bound = None if guidance.max_text_length is UNSET else guidance.max_text_length
-            rules = dtd_rules(guidance.schema, root, bound)
+            to_rules = xsd_rules if is_xsd(guidance.schema) else dtd_rules
+            rules = to_rules(guidance.schema, root, bound)
         return self.backend.rules(rules, vocabulary)
 
     def vocabulary(self, model: LoadedModel) -> Any:

@@ -7,7 +7,8 @@ choices, `?` `*` `+`, #PCDATA, EMPTY, ANY), then the end tag. What the
 grammar produces is well-formed and valid against the DTD, by construction:
 
 - text and attribute values never contain `<`, `>`, `&` (but the five
-  predefined entity references) or the control characters XML forbids;
+  predefined entity references) or the control characters XML forbids
+  (xml_text.py);
 - attributes come in one fixed order (libxml2's), #REQUIRED ones always,
   #IMPLIED and defaulted ones optionally, #FIXED ones only with their value;
 - ID, IDREF(S), ENTITY(IES) and NOTATION attributes are never written, since
@@ -27,22 +28,13 @@ from typing import Any
 
 from .errors import GrammarError
 from .rules import Alt, Expr, Pattern, Ref, Repeat, Rules, Seq, Text
+from .xml_text import WHITESPACE, attribute_text, bounded, escape_attribute, text
 
-# Characters XML allows, less the markup ones (and `"` in attribute values).
-_FORBIDDEN = r"<>&\x00-\x08\x0B\x0C\x0E-\x1F\x{FFFE}\x{FFFF}"
-_TEXT_CHAR = "[^" + _FORBIDDEN + "]"
-_ATTRIBUTE_CHAR = '[^"' + _FORBIDDEN + "]"
-_ENTITY_REF = r"&(?:amp|lt|gt|quot|apos);"
-_WHITESPACE = Repeat(Pattern(r"\r?\n[ \t]{0,16}|[ \t]{1,16}"), "?")
 _NAME_CHARS = r"[A-Za-z0-9._:\-]"
 _OCCURRENCE = {"once": None, "opt": "?", "mult": "*", "plus": "+"}
 _UNWRITABLE_ATTRIBUTES = {"id", "idref", "idrefs", "entity", "entities", "notation"}
 _DOCTYPE = re.compile(r"^\s*<!DOCTYPE\s+([^\s\[>]+)\s*\[(.*)\]\s*>\s*$", re.DOTALL)
 _EXTERNAL = re.compile(r"<!(?:ENTITY|NOTATION)[^>]*\b(?:SYSTEM|PUBLIC)\b")
-
-
-def _bounded(unit: str, at_least: int, at_most: int | None) -> str:
-    return f"(?:{unit}){{{at_least},{'' if at_most is None else at_most}}}"
 
 
 def dtd_rules(dtd: str, root: str | None = None, max_text_length: int | None = None) -> Rules:
@@ -58,9 +50,6 @@ def dtd_rules(dtd: str, root: str | None = None, max_text_length: int | None = N
 def _parse(dtd: str) -> Any:
     from lxml import etree
 
-    if "XMLSchema" in dtd or dtd.lstrip().startswith(("<?xml", "<xs:", "<xsd:")):
-        raise GrammarError("XML Schema (XSD) is not supported: give the schema as a DTD "
-                           "(<!ELEMENT ...> and <!ATTLIST ...> declarations)")
     if _EXTERNAL.search(dtd):
         raise GrammarError("the DTD refers to external entities or notations (SYSTEM or "
                            "PUBLIC identifiers); it must be self-contained")
@@ -76,10 +65,9 @@ class _Converter:
     def __init__(self, dtd: Any, max_text_length: int | None) -> None:
         self._elements = {_qualified(decl): decl for decl in dtd.iterelements()}
         self._rule_names = {name: f"el{index}" for index, name in enumerate(self._elements)}
-        self._text = Pattern(_bounded(f"{_TEXT_CHAR}|{_ENTITY_REF}", 1, max_text_length))
-        self._attribute_text = Pattern(
-            _bounded(f"{_ATTRIBUTE_CHAR}|{_ENTITY_REF}", 0, max_text_length))
-        self._name_token = _bounded(_NAME_CHARS, 1, max_text_length)
+        self._text = text(1, max_text_length)
+        self._attribute_text = attribute_text(max_text_length)
+        self._name_token = bounded(_NAME_CHARS, 1, max_text_length)
 
     def rules(self, root: str | None) -> Rules:
         if not self._elements:
@@ -111,7 +99,7 @@ class _Converter:
             content = self._mixed([self._particle(member, name, False, pending)
                                    for member in members if member.type != "pcdata"])
         elif decl.type == "element":
-            content = Seq((self._particle(decl.content, name, True, pending), _WHITESPACE))
+            content = Seq((self._particle(decl.content, name, True, pending), WHITESPACE))
         else:
             raise GrammarError(f"<{name}> has no content declaration")
         return Seq((*start, Text(">"), content, Text(f"</{name}>")))
@@ -130,7 +118,7 @@ class _Converter:
             child = self._declared(particle.name, parent)
             pending.append(child)
             ref = Ref(self._rule_names[child])
-            expr: Expr = Seq((_WHITESPACE, ref)) if element_only else ref
+            expr: Expr = Seq((WHITESPACE, ref)) if element_only else ref
         else:
             parts = [self._particle(part, parent, element_only, pending)
                      for part in _flatten(particle)]
@@ -159,7 +147,7 @@ class _Converter:
                         ": a grammar cannot keep ids unique or references resolved")
                 continue  # optional: never written
             if attribute.default == "fixed":
-                value: Expr = Text(_escape_attribute(attribute.default_value))
+                value: Expr = Text(escape_attribute(attribute.default_value))
             else:
                 value = self._attribute_value(attribute)
             pair = Seq((Text(f' {name}="'), value, Text('"')))
@@ -192,6 +180,3 @@ def _flatten(particle: Any) -> list[Any]:
 def _qualified(decl: Any) -> str:
     return f"{decl.prefix}:{decl.name}" if decl.prefix else decl.name
 
-
-def _escape_attribute(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")

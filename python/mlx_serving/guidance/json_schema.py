@@ -16,6 +16,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
+
+from .errors import GrammarError
+from .regex import check_pattern
 
 _YEAR = r"(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
 _MONTH_DAY = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
@@ -23,13 +27,13 @@ _MONTH_DAY = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
               r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
 _LEAP_YEAR = (r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])"
               r"|(?:0[48]|[2468][048]|[13579][26])00)")
-_DATE = f"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+DATE = f"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
 _TIME = (r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
          r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])")
 STRICT_FORMATS = {
-    "date": f"^{_DATE}$",
+    "date": f"^{DATE}$",
     "time": f"^{_TIME}$",
-    "date-time": f"^{_DATE}[Tt]{_TIME}$",
+    "date-time": f"^{DATE}[Tt]{_TIME}$",
 }
 
 # Keywords whose value holds subschemas: one, a list, or a name -> schema map.
@@ -55,6 +59,54 @@ def subschemas(schema: Any, path: str = "#") -> Iterator[tuple[str, dict[str, An
         elif key in _MAP and isinstance(value, dict):
             for name, member in value.items():
                 yield from subschemas(member, f"{where}/{name}")
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    """GrammarError naming the first unsatisfiable or malformed part of
+    `schema`, with its JSON pointer."""
+    for path, node in subschemas(schema):
+        for keyword in ("enum", "anyOf", "oneOf", "type"):
+            if node.get(keyword) == []:
+                raise GrammarError(f"`{keyword}` is empty (at {path}): no value satisfies it")
+        patterns = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        patterns += list(node.get("patternProperties") or {})
+        for pattern in patterns:
+            try:
+                check_pattern(pattern)
+            except GrammarError as exc:
+                raise GrammarError(f"{exc} (at {path})") from None
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#") and not _resolves(schema, ref):
+            raise GrammarError(f"`$ref` {ref!r} (at {path}) points to nothing in the schema")
+        forbidden = _forbidden_required(node)
+        if forbidden:
+            raise GrammarError(f"property `{forbidden}` is required but `additionalProperties` "
+                               f"is false and `properties` does not list it (at {path}): "
+                               "no object satisfies the schema")
+
+
+def _resolves(schema: dict[str, Any], ref: str) -> bool:
+    """Whether the local JSON pointer `ref` (`#/a/b`) names a part of `schema`."""
+    node: Any = schema
+    for part in filter(None, ref[1:].split("/")):
+        part = unquote(part).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
+
+
+def _forbidden_required(node: dict[str, Any]) -> str | None:
+    """The first required name a closed object (no pattern properties) cannot have."""
+    required = node.get("required")
+    if (node.get("additionalProperties") is not False or "patternProperties" in node
+            or not isinstance(required, list)):
+        return None
+    listed = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+    return next((name for name in required if name not in listed), None)
 
 
 def with_strict_formats(schema: dict[str, Any]) -> dict[str, Any]:

@@ -3,15 +3,17 @@
 Everything becomes one regular expression, so only regular languages can be
 enforced: JSON Schema goes through outlines-core's own schema-to-regex
 translation, which drops some keywords without a word (numeric bounds,
-oneOf's exclusivity). Schemas using a keyword outside the ones it keeps are
-refused here, naming the keyword, instead of producing output that does not
-validate. `\\d` and `\\w` in the regex are made ASCII, as JSON Schema means
-them. XML works for DTDs that do not nest an element inside itself.
+oneOf's exclusivity, required properties that `properties` does not
+list). Schemas using a keyword outside the ones it keeps are refused here,
+naming the keyword, instead of producing output that does not validate.
+`\\d` and `\\w` in the regex are made ASCII, as JSON Schema means them.
+XML works for DTDs and XSDs that do not nest an element inside itself.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -110,7 +112,23 @@ def _compile(regex: str, vocabulary: Any) -> OutlinesGrammar:
     try:
         return OutlinesGrammar(Index(regex, vocabulary))
     except ValueError as exc:
-        raise GrammarError(f"outlines-core cannot compile the regex: {exc}") from None
+        reason = _syntax_error(regex) or str(exc)
+        raise GrammarError(f"outlines-core cannot compile the regex: {reason}") from None
+
+
+def _syntax_error(regex: str) -> str | None:
+    """What is wrong with `regex`, in the words of the Rust regex parser.
+
+    outlines-core says only "Failed to build DFA"; llguidance (installed with
+    either backend) parses the same syntax and names the problem."""
+    from llguidance import LLMatcher, grammar_from
+
+    error = LLMatcher.validate_grammar(grammar_from("regex", regex))
+    found = _PARSER_ERROR.search(error)
+    return found.group(1) if found else None
+
+
+_PARSER_ERROR = re.compile(r"^error: (.+)$", re.MULTILINE)
 
 
 def _check_enforceable(schema: dict[str, Any]) -> None:
@@ -127,6 +145,10 @@ def _unenforced(node: dict[str, Any]) -> str | None:
     unknown = sorted(keys - _ENFORCED)
     if unknown:
         return f"does not enforce `{unknown[0]}`"
+    unlisted = _required_unlisted(node)
+    if unlisted:
+        return (f"writes only the properties `properties` lists, so it cannot enforce "
+                f"required `{unlisted}`")
     if "anyOf" in keys and keys != {"anyOf"}:
         return f"reads only `anyOf` and drops `{sorted(keys - {'anyOf'})[0]}` beside it"
     for only in ("enum", "const"):
@@ -145,6 +167,12 @@ def _unenforced(node: dict[str, Any]) -> str | None:
     if isinstance(node.get("items"), list):
         return "does not enforce tuple `items`"
     return None
+
+
+def _required_unlisted(node: dict[str, Any]) -> str | None:
+    properties = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+    required = node.get("required") if isinstance(node.get("required"), list) else []
+    return next((name for name in required if name not in properties), None)
 
 
 def _has_type(value: Any, types: Any) -> bool:
