@@ -183,6 +183,16 @@ describe('errors from the runtime', () => {
   });
 });
 
+describe('info', () => {
+  test('getInfo().versions are the runtime\'s library versions, as runtime/info sends them', async () => {
+    const { versions } = engine.getInfo();
+    for (const library of ['mlx', 'mlx-lm', 'msgspec', 'tokenizers']) {
+      assert.match(versions[library] ?? '', /^\d+\.\d+/, `${library}: ${versions[library]}`);
+    }
+    assert.deepEqual(versions, (await engine.request('runtime/info')).versions);
+  });
+});
+
 describe('names', () => {
   test('every method has a snake_case twin, and params take either spelling and the aliases', async () => {
     const again = await engine.load_model({ model: TINY, model_id: 'tiny' });
@@ -197,6 +207,20 @@ describe('names', () => {
     assert.deepEqual(engine.get_info().models, ['tiny']);
     assert.equal((await engine.list_models())[0]?.modelId, 'tiny');
     assert.deepEqual((await engine.detokenize({ model: 'tiny', tokens: camel.tokens })).text, 'The old man');
+  });
+
+  test('each twin is the very same function as its camelCase method, on every method of the engine', () => {
+    const prototype = Object.getPrototypeOf(engine) as Record<string, unknown>;
+    const camel = Object.getOwnPropertyNames(prototype).filter((name) => name !== 'constructor' && /[A-Z]/.test(name));
+    for (const name of ['loadVisionModel', 'unloadDraftModel', 'createGenerator', 'getInfo']) assert.ok(camel.includes(name), name);
+    for (const name of camel) {
+      const twin = name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+      assert.equal(typeof prototype[name], 'function', name);
+      assert.equal(prototype[twin], prototype[name], `${twin} is ${name}`);
+    }
+    assert.equal(engine.load_vision_model, engine.loadVisionModel);
+    assert.equal(engine.unload_draft_model, engine.unloadDraftModel);
+    assert.equal(engine.is_draft_model_compatible, engine.isDraftModelCompatible);
   });
 
   test('argument mistakes are INVALID_OPTIONS, before anything is sent', async () => {
