@@ -444,6 +444,8 @@ class Engine:
             raise RpcError(ErrorCode.STREAM_NOT_FOUND, f"no stream {stream_id!r}",
                            stream_id=stream_id)
         stream, runner = entry
+        if paused and self._status == "draining":
+            return FlowResult(stream_id=stream_id, paused=False)  # a drain lets every stream finish
         if paused and stream_id not in self._paused:
             runner.pause(stream)
             self._paused.add(stream_id)
@@ -457,6 +459,10 @@ class Engine:
         before = self._status
         if drain and self._status == "ready":
             self._status = "draining"
+            for stream_id in list(self._paused):  # else the drain would wait on their readers
+                stream, runner = self._streams[stream_id]
+                runner.resume(stream)
+            self._paused.clear()
         elif not drain:
             for stream, runner in list(self._streams.values()):
                 runner.remove(stream)
