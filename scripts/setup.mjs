@@ -2,13 +2,15 @@
 // Installs what is missing, and only that: the Python venv with the pinned
 // dependencies, the node modules, the local models.
 //
-//   node scripts/setup.mjs                  venv + node modules
-//   node scripts/setup.mjs --models test    ... + the tiny test models
+//   node scripts/setup.mjs                  venv (the runtime's dependencies) + node modules
+//   node scripts/setup.mjs --dev            ... + the Python dev tools (pytest, jsonschema)
+//   node scripts/setup.mjs --models test    ... + the tiny test models (implies --dev)
 //   node scripts/setup.mjs --models demo    ... + the trained demo model
 //   node scripts/setup.mjs --models bench   ... + the CPU benchmark models
 //
-// Each step keeps a stamp (a hash of its inputs) and is skipped while the
-// stamp matches, so running it before every `npm test` costs nothing.
+// `npm install` (postinstall) runs the first: an end user gets the runtime
+// only. Each step keeps a stamp (a hash of its inputs) and is skipped while
+// the stamp matches, so running it before every `npm test` costs nothing.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,9 +39,11 @@ function hashOf(...files) {
   return hash.digest('hex');
 }
 
-// Runs `step` unless `stampFile` holds `stamp`; writes the stamp after success.
-function once(stampFile, stamp, step) {
-  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
+// Runs `step` unless `stampFile` holds `stamp` or one of `enough` (stamps of
+// a step that did as much or more); writes the stamp after success.
+function once(stampFile, stamp, step, enough = []) {
+  const done = existsSync(stampFile) ? readFileSync(stampFile, 'utf8') : undefined;
+  if (done === stamp || enough.includes(done)) return;
   step();
   writeFileSync(stampFile, stamp);
 }
@@ -55,12 +59,15 @@ function findPython() {
   throw new Error('Python 3.10+ not found: install it, or set MLX_SERVING_BOOTSTRAP_PYTHON');
 }
 
-function setupPython() {
+// The runtime's dependencies; with `dev`, also the `dev` extra of pyproject.toml.
+function setupPython(dev) {
   if (!existsSync(venvPython)) run(findPython(), ['-m', 'venv', venv]);
-  once(join(venv, '.mlx-serving-stamp'), hashOf('pyproject.toml', 'python/constraints.txt'), () => {
+  const inputs = hashOf('pyproject.toml', 'python/constraints.txt');
+  const stamp = (extras) => `${inputs} ${extras}`;
+  once(join(venv, '.mlx-serving-stamp'), stamp(dev ? 'dev' : 'runtime'), () => {
     run(venvPython, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check',
-      '-c', 'python/constraints.txt', '-e', '.[dev]']);
-  });
+      '-c', 'python/constraints.txt', '-e', dev ? '.[dev]' : '.']);
+  }, dev ? [] : [stamp('dev')]);
 }
 
 function setupNode() {
@@ -81,7 +88,7 @@ function setupModels(set) {
 
 function main(argv) {
   const models = argv.includes('--models') ? argv[argv.indexOf('--models') + 1] : undefined;
-  setupPython();
+  setupPython(argv.includes('--dev') || models === 'test'); // the test models are for the test suites
   setupNode();
   if (models) setupModels(models);
 }

@@ -10,6 +10,7 @@ import type { CreateEngineOptions } from './engine/options.js';
 import { addSnakeCaseTwins } from './engine/twins.js';
 import type { SnakeCaseTwins } from './engine/twins.js';
 import { Supervisor } from './supervisor/supervisor.js';
+import type { EventName, Listener } from './supervisor/events.js';
 
 addSnakeCaseTwins(CamelEngine.prototype);
 
@@ -41,6 +42,8 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
     restart: resolved.restart,
     forceKillAfterMs: resolved.forceKillAfterMs,
   });
+  // Before the start, so that they see its 'ready' and its stderr too.
+  for (const [event, listener] of Object.entries(resolved.on)) supervisor.events.on(event as EventName, listener as Listener<EventName>);
   await supervisor.start();
   return new CamelEngine(supervisor, resolved) as Engine;
 }
@@ -78,6 +81,7 @@ export type { TokenGenerator } from './generator/generator.js';
 export type {
   CanaryEvent,
   EngineEvents,
+  EngineListeners,
   ExitEvent,
   PreloadedModelInfo,
   QosEvent,

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createEngine, EngineError } from 'mlx-serving';
 import type { Engine, GeneratorChunk, MetadataChunk, TokenChunk } from 'mlx-serving';
-import { collect, sleep, TINY } from './helpers.js';
+import { collect, eventually, sleep, TINY } from './helpers.js';
 
 const PROMPT = 'The old man';
 // With PROMPT, these seeds make the tiny model run 500 tokens without an EOS
@@ -162,7 +162,34 @@ describe('errors from the runtime', () => {
       process.kill(pid, 'SIGCONT');
     }
     assert.deepEqual(await engine.tokenize({ model: 'tiny', text: 'hello' }), await engine.tokenize({ model: 'tiny', text: 'hello' }));
-    assert.equal(engine.getInfo().pendingRequests, 0);
+    // The generate/cancel sent for the timed-out generate is answered by the engine thread, maybe after the tokenizes.
+    await eventually(() => engine.getInfo().pendingRequests === 0, 'no call left waiting');
+  });
+
+  test('a stream that stalls while its consumer waits: a TIMEOUT chunk, and the runtime cancels it', async () => {
+    const generator = engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 400, seed: LONG_SEEDS[0] }, { timeoutMs: 1_000 });
+    assert.equal((await generator.next()).value?.type, 'token');
+    const pid = engine.getInfo().pid as number;
+    process.kill(pid, 'SIGSTOP');
+    let last: GeneratorChunk | undefined;
+    try {
+      for await (const chunk of generator) last = chunk; // the tokens already here, then the error
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.ok(last?.type === 'error' && EngineError.is(last.error, 'TIMEOUT'), `ended with ${JSON.stringify(last)}`);
+    assert.match(last.error.message, /sent nothing for 1000 ms/);
+    await eventually(async () => (await activeStreams()) === 0, 'the runtime to cancel the stream');
+  });
+});
+
+describe('info', () => {
+  test('getInfo().versions are the runtime\'s library versions, as runtime/info sends them', async () => {
+    const { versions } = engine.getInfo();
+    for (const library of ['mlx', 'mlx-lm', 'msgspec', 'tokenizers']) {
+      assert.match(versions[library] ?? '', /^\d+\.\d+/, `${library}: ${versions[library]}`);
+    }
+    assert.deepEqual(versions, (await engine.request('runtime/info')).versions);
   });
 });
 
@@ -180,6 +207,20 @@ describe('names', () => {
     assert.deepEqual(engine.get_info().models, ['tiny']);
     assert.equal((await engine.list_models())[0]?.modelId, 'tiny');
     assert.deepEqual((await engine.detokenize({ model: 'tiny', tokens: camel.tokens })).text, 'The old man');
+  });
+
+  test('each twin is the very same function as its camelCase method, on every method of the engine', () => {
+    const prototype = Object.getPrototypeOf(engine) as Record<string, unknown>;
+    const camel = Object.getOwnPropertyNames(prototype).filter((name) => name !== 'constructor' && /[A-Z]/.test(name));
+    for (const name of ['loadVisionModel', 'unloadDraftModel', 'createGenerator', 'getInfo']) assert.ok(camel.includes(name), name);
+    for (const name of camel) {
+      const twin = name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+      assert.equal(typeof prototype[name], 'function', name);
+      assert.equal(prototype[twin], prototype[name], `${twin} is ${name}`);
+    }
+    assert.equal(engine.load_vision_model, engine.loadVisionModel);
+    assert.equal(engine.unload_draft_model, engine.unloadDraftModel);
+    assert.equal(engine.is_draft_model_compatible, engine.isDraftModelCompatible);
   });
 
   test('argument mistakes are INVALID_OPTIONS, before anything is sent', async () => {
@@ -212,5 +253,34 @@ describe('backpressure', () => {
     assert.equal(tokens, end.stats.generatedTokens);
     assert.ok(engine.getInfo().flow.pauses > before, 'the bridge stopped reading while the consumer was behind');
     assert.equal(engine.getInfo().flow.paused, false);
+  });
+
+  test('a generator nobody reads stays within a bound while another streams to its end, then gets all its tokens', async () => {
+    const params = { model: 'tiny', prompt: PROMPT, maxTokens: 400, seed: LONG_SEEDS[1] };
+    const expected = await engine.generate(params);
+    const streamPauses = engine.getInfo().flow.streamPauses;
+    // Its time limit does not run while it is paused for being behind: only while its consumer waits.
+    const slow = engine.createGenerator(params, { timeoutMs: 500 });
+    let maxBuffered = 0;
+    const fast = await collect(
+      (async function* () {
+        for await (const chunk of engine.createGenerator({ ...params, seed: LONG_SEEDS[2] })) {
+          maxBuffered = Math.max(maxBuffered, slow.bufferedTokens);
+          yield chunk;
+        }
+      })(),
+    );
+    assert.equal(tokensOf(fast).length, 400);
+    await sleep(700);
+    maxBuffered = Math.max(maxBuffered, slow.bufferedTokens);
+    // The mark (4), plus what was under way when the runtime paused it: far from its 400 tokens.
+    assert.ok(maxBuffered < 100, `the unread generator buffered ${maxBuffered} tokens`);
+    assert.ok(engine.getInfo().flow.streamPauses > streamPauses);
+    assert.equal(engine.getInfo().flow.pausedStreams, 1);
+    const chunks = await collect(slow);
+    const end = lastOf(chunks);
+    assert.ok(end.type === 'metadata' && end.finishReason === 'length', `ended with ${JSON.stringify(end)}`);
+    assert.equal(tokensOf(chunks).map((chunk) => chunk.token).join(''), expected.text, 'paused and resumed, token for token');
+    assert.equal(engine.getInfo().flow.pausedStreams, 0);
   });
 });

@@ -1,12 +1,17 @@
 // Faults the real runtime does not show, played by fixtures/fake-runtime.mjs:
 // garbage on stdout, a flood of tokens, a process that will not stop, a
-// runtime that dies after every start, malformed ops notifications; and
-// preloads whose timing a test must control.
+// runtime that dies after every start, malformed ops notifications, a call
+// never answered; and preloads whose timing a test must control. Also the
+// options that choose and show the process (MLX_SERVING_PYTHON, verbose, on).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { createEngine, EngineError } from 'mlx-serving';
-import type { CanaryEvent, ExitEvent, QosEvent, RestartEvent } from 'mlx-serving';
-import { eventually, fakeRuntime, isAlive, nextEvent, sleep } from './helpers.js';
+import type { CanaryEvent, ExitEvent, QosEvent, ReadyEvent, RestartEvent } from 'mlx-serving';
+import { eventually, FAKE_RUNTIME, fakeRuntime, isAlive, nextEvent, ROOT, sleep } from './helpers.js';
 
 test('garbage on stdout: PROTOCOL_ERROR events, and the engine goes on serving', async () => {
   const engine = await createEngine(fakeRuntime('garbage'));
@@ -83,13 +88,23 @@ test('dispose() of a runtime that ignores shutdown and SIGTERM ends with SIGKILL
   assert.equal(exits[0]?.expected, true);
 });
 
-test('a runtime that dies after every start: bounded restarts, then calls fail fast', async () => {
-  const engine = await createEngine(fakeRuntime('dies-after-start', { restart: { maxRestarts: 2, initialDelayMs: 10, factor: 3 } }));
+test('a runtime that dies after every start: bounded restarts after growing delays, then calls fail fast', async () => {
+  const engine = await createEngine(fakeRuntime('dies-after-start', { restart: { maxRestarts: 2, initialDelayMs: 100, factor: 3 } }));
   const restarts: RestartEvent[] = [];
-  engine.on('restart', (event) => restarts.push(event));
+  const events: { name: string; at: number }[] = [];
+  engine.on('restart', (event) => {
+    restarts.push(event);
+    events.push({ name: 'restart', at: performance.now() });
+  });
+  engine.on('exit', () => events.push({ name: 'exit', at: performance.now() }));
   try {
     await eventually(() => engine.getInfo().status === 'failed', 'the engine to give up');
     assert.deepEqual(restarts.map((event) => event.attempt), [1, 2]);
+    assert.deepEqual(events.map((event) => event.name), ['exit', 'restart', 'exit', 'restart', 'exit']);
+    // Each restart came no sooner than its backoff delay (100 ms, then 3 times that) after the death before it.
+    // (1 ms of slack: timers count whole milliseconds, performance.now() fractions.)
+    const waited = [events[1]!.at - events[0]!.at, events[3]!.at - events[2]!.at];
+    assert.ok(waited[0]! >= 99 && waited[1]! >= 299, `waited ${waited.join(' and ')} ms`);
     const error = await engine.tokenize({ model: 'm', text: 'x' }).catch((e: unknown) => e);
     assert.ok(EngineError.is(error, 'RUNTIME_EXITED'));
     assert.match(error.message, /died 3 times in a row/);
@@ -168,4 +183,73 @@ test('a preload that stalls past startTimeoutMs, or fails: RUNTIME_START_FAILED 
   assert.ok(EngineError.is(failed, 'RUNTIME_START_FAILED'));
   assert.match(failed.message, /exited with code 2 while it preloaded its models/);
   assert.match(failed.message, /preload failed: model_preload\.models\[0\]/, 'with its stderr');
+});
+
+test('requestTimeoutMs: a call the runtime never answers fails with TIMEOUT, and the engine goes on serving', async () => {
+  const engine = await createEngine(fakeRuntime('quiet', { requestTimeoutMs: 200 }));
+  try {
+    await assert.rejects(engine.getMetrics(), (error: unknown) => {
+      assert.ok(EngineError.is(error, 'TIMEOUT'));
+      assert.match(error.message, /`metrics\/get` got no answer within 200 ms/);
+      return true;
+    });
+    assert.deepEqual((await engine.tokenize({ model: 'm', text: 'x' })).tokens, [1, 2, 3]);
+    assert.equal(engine.getInfo().pendingRequests, 0);
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('without pythonPath, $MLX_SERVING_PYTHON runs the runtime', async () => {
+  const before = process.env['MLX_SERVING_PYTHON'];
+  process.env['MLX_SERVING_PYTHON'] = process.execPath; // node: only it runs the fake runtime (a .mjs file)
+  try {
+    const engine = await createEngine({ runtimePath: FAKE_RUNTIME, env: { FAKE_RUNTIME_MODE: 'quiet' } });
+    try {
+      assert.equal(engine.getInfo().runtime?.name, 'fake-runtime');
+    } finally {
+      await engine.dispose();
+    }
+  } finally {
+    if (before === undefined) delete process.env['MLX_SERVING_PYTHON'];
+    else process.env['MLX_SERVING_PYTHON'] = before;
+  }
+});
+
+test('verbose: true logs every wire line and the runtime stderr on the process stderr; false logs none', async () => {
+  // A child process, so that its stderr can be read whole.
+  const run = async (verbose: boolean): Promise<string> => {
+    const script = `
+      const { createEngine } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'bridge-ts/dist/index.js')).href)});
+      const engine = await createEngine(${JSON.stringify(fakeRuntime('quiet', { verbose }))});
+      await engine.tokenize({ model: 'm', text: 'x' });
+      await engine.dispose();`;
+    const { stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    return stderr;
+  };
+  const logged = await run(true);
+  assert.match(logged, /^\[mlx-serving\] started the runtime \(pid \d+\)/m);
+  assert.match(logged, /^\[mlx-serving\] → \{"jsonrpc":"2.0","id":\d+,"method":"tokenize","params":\{"model":"m","text":"x"\}\}$/m);
+  assert.match(logged, /^\[mlx-serving\] ← \{"jsonrpc":"2.0","id":\d+,"result":\{"tokens":\[1,2,3\]\}\}$/m);
+  assert.equal(await run(false), '');
+});
+
+test("the `on` option: listeners attached before the start see its 'ready'", async () => {
+  const readies: ReadyEvent[] = [];
+  const engine = await createEngine(fakeRuntime('quiet', { on: { ready: (event) => readies.push(event) } }));
+  try {
+    assert.equal(readies.length, 1);
+    assert.equal(readies[0]?.pid, engine.getInfo().pid);
+    assert.equal(readies[0]?.restarts, 0);
+  } finally {
+    await engine.dispose();
+  }
+  await assert.rejects(createEngine(fakeRuntime('quiet', { on: { redy: () => {} } as never })), {
+    code: 'INVALID_OPTIONS',
+    message: /Unknown event `redy`; expected one of `ready`, `exit`/,
+  });
+  await assert.rejects(createEngine(fakeRuntime('quiet', { on: { ready: 'yes' } as never })), {
+    code: 'INVALID_OPTIONS',
+    message: 'Expected the `on.ready` option to be a function, got `"yes"` (string).',
+  });
 });

@@ -223,6 +223,20 @@ def test_cancel_on_the_speculative_lane(drafted: RuntimeClient) -> None:
     assert end["params"]["stats"]["draft_tokens_proposed"] > 0
 
 
+def test_pause_and_resume_on_the_speculative_lane(drafted: RuntimeClient) -> None:
+    params = {**VARIED, "max_tokens": 200, "num_draft_tokens": 3}
+    expected = ids(run(drafted, **params)[0])
+    drafted.result("generate", {"model": "tiny", "prompt": PROMPT, "stream_id": "held", **params})
+    drafted.wait_for(lambda: drafted.stream_tokens("held"))
+    drafted.result("generate/pause", {"stream_id": "held"})
+    at_pause = len(drafted.stream_tokens("held"))
+    run(drafted, **VARIED)  # another stream runs to its end meanwhile
+    assert len(drafted.stream_tokens("held")) == at_pause < 200
+    drafted.result("generate/resume", {"stream_id": "held"})
+    assert drafted.stream_end("held")["params"]["finish_reason"] == "length"
+    assert ids(drafted.stream_tokens("held")) == expected
+
+
 def test_plain_and_speculative_streams_run_together(drafted: RuntimeClient) -> None:
     expected = ids(run(drafted, num_draft_tokens=0, **VARIED)[0])
     for stream_id, k in (("spec", 3), ("plain", 0), ("spec2", 2)):

@@ -229,6 +229,37 @@ def test_cancel_stops_only_its_stream(shared_tiny: RuntimeClient) -> None:
     assert shared_tiny.result("generate/cancel", {"stream_id": "keep"})["cancelled"] is False
 
 
+def test_a_paused_stream_emits_nothing_and_resumes_token_for_token(
+        shared_tiny: RuntimeClient) -> None:
+    reference, _, _ = _greedy(shared_tiny, max_tokens=300, stream_id="unpaused")
+    common = {"model": "tiny", "prompt": PROMPT, "temperature": 0, "max_tokens": 300}
+    shared_tiny.result("generate", {**common, "stream_id": "slow"})
+    shared_tiny.wait_for(lambda: shared_tiny.stream_tokens("slow"))
+    assert shared_tiny.result("generate/pause", {"stream_id": "slow"}) == {
+        "stream_id": "slow", "paused": True}
+    at_pause = len(shared_tiny.stream_tokens("slow"))
+    # Another stream runs to its end meanwhile; the paused one emits nothing.
+    _, end = shared_tiny.generate_stream({**common, "stream_id": "other"})
+    assert end["params"]["stats"]["generated_tokens"] == 300
+    assert len(shared_tiny.stream_tokens("slow")) == at_pause < 300
+    assert shared_tiny.result("generate/resume", {"stream_id": "slow"})["paused"] is False
+    assert shared_tiny.stream_end("slow")["params"]["finish_reason"] == "length"
+    assert [t["id"] for t in shared_tiny.stream_tokens("slow")] == reference
+
+
+def test_a_paused_stream_can_be_cancelled(shared_tiny: RuntimeClient) -> None:
+    shared_tiny.result("generate", {"model": "tiny", "prompt": PROMPT, "stream_id": "parked",
+                                    "max_tokens": 300, "temperature": 0})
+    shared_tiny.result("generate/pause", {"stream_id": "parked"})
+    assert shared_tiny.result("generate/cancel", {"stream_id": "parked"})["cancelled"] is True
+    end = shared_tiny.stream_end("parked")["params"]
+    assert end["finish_reason"] == "cancelled" and end["stats"]["generated_tokens"] < 300
+    # Pausing or resuming a stream that has finished is no error; an unknown one is.
+    assert shared_tiny.result("generate/resume", {"stream_id": "parked"})["paused"] is False
+    error = shared_tiny.error("generate/pause", {"stream_id": "never-started"})
+    assert error["data"]["code"] == "STREAM_NOT_FOUND"
+
+
 def test_cancel_of_a_non_streaming_request(shared_tiny: RuntimeClient) -> None:
     request = shared_tiny.start("generate", {"model": "tiny", "prompt": PROMPT, "stream_id": "ns",
                                              "max_tokens": 400, "streaming": False})

@@ -89,6 +89,19 @@ def test_shutdown_drains_and_refuses_new_work(tiny: RuntimeClient) -> None:
     assert tiny.stream_end("s")["params"]["finish_reason"] == "length"
 
 
+def test_a_drain_resumes_paused_streams_and_pauses_none(tiny: RuntimeClient) -> None:
+    for stream_id in ("paused", "later"):
+        tiny.result("generate", {"model": "tiny", "prompt": "x", "stream_id": stream_id,
+                                 "max_tokens": 200, "temperature": 0})
+    assert tiny.result("generate/pause", {"stream_id": "paused"})["paused"] is True
+    assert tiny.result("runtime/shutdown")["status"] == "draining"
+    assert tiny.result("generate/pause", {"stream_id": "later"})["paused"] is False
+    assert tiny.wait_exit() == 0
+    for stream_id in ("paused", "later"):
+        end = tiny.stream_end(stream_id)["params"]
+        assert end["finish_reason"] == "length" and end["stats"]["generated_tokens"] == 200
+
+
 def test_logs_never_reach_stdout(models: Path) -> None:
     client = RuntimeClient("--log-level", "debug")
     try:

@@ -72,8 +72,10 @@ def _request(index: int, max_tokens: int, temperature: float) -> GenerationReque
                              stop_token_ids=[], logprobs=False, sink=_Sink())
 
 
-def _run(model: LoadedModel, buckets: Any) -> tuple[dict[str, tuple[list[int], str]], ModelBatch]:
-    """Streams arriving at random moments, some cancelled; what each one produced."""
+def _run(model: LoadedModel, buckets: Any, cancels: bool = True,
+         pauses: _Pauses | None = None) -> tuple[dict[str, tuple[list[int], str]], ModelBatch]:
+    """Streams arriving at random moments, some cancelled (or some paused and
+    resumed); what each one produced."""
     batch = ModelBatch(model, BatchingConfig(buckets=buckets, max_batch_size=16,
                                              prefill_batch_size=4), PromptCacheConfig())
     rng = random.Random(7)
@@ -85,13 +87,76 @@ def _run(model: LoadedModel, buckets: Any) -> tuple[dict[str, tuple[list[int], s
                 stream = ActiveStream(pending.pop(0), model.decode)
                 batch.add(stream)
                 streams.append(stream)
-        if rng.random() < 0.04 and batch.streams:
+        if cancels and rng.random() < 0.04 and batch.streams:
             victim = rng.choice(sorted(batch.streams, key=lambda s: s.stream_id))
             batch.remove(victim)
             victim.cancel()
+        if pauses is not None:
+            pauses.play(batch, done=not pending)
         if len(batch):
             batch.step()
     return {s.stream_id: (s.request.sink.ids, s.request.sink.finish) for s in streams}, batch
+
+
+class _Pauses:
+    """Pauses running streams and resumes paused ones at random moments,
+    noting where each paused stream was and what it emitted while paused."""
+
+    def __init__(self) -> None:
+        self.rng = random.Random(11)
+        self.paused: dict[str, tuple[ActiveStream, int]] = {}  # stream, tokens at its pause
+        self.where: set[str] = set()  # "solo", "batch": where streams were when paused
+        self.emitted_while_paused = 0
+
+    def play(self, batch: ModelBatch, done: bool) -> None:
+        running = sorted((s for s in batch.streams if s.stream_id not in self.paused),
+                         key=lambda s: s.stream_id)
+        if running and self.rng.random() < 0.15:
+            stream = self.rng.choice(running)
+            state = batch.stats()
+            self.where.add("solo" if state.solo else "batch" if state.decoding > 1 else "other")
+            batch.pause(stream)
+            self.paused[stream.stream_id] = (stream, len(stream.request.sink.ids))
+        # Resume at random, and always once nothing else runs (or would ever arrive).
+        if self.paused and (self.rng.random() < 0.15 or (done and not running)):
+            stream_id = self.rng.choice(sorted(self.paused))
+            stream, before = self.paused.pop(stream_id)
+            self.emitted_while_paused = max(self.emitted_while_paused,
+                                            len(stream.request.sink.ids) - before)
+            batch.resume(stream)
+
+
+@pytest.mark.parametrize("buckets", ["off", [1, 2, 4, 8]])
+def test_paused_streams_resume_where_they_stood_token_for_token(
+        tiny: LoadedModel, buckets: Any) -> None:
+    plain, _ = _run(tiny, buckets, cancels=False)
+    tiny.model.shapes.clear()
+    pauses = _Pauses()
+    paused, batch = _run(tiny, buckets, cancels=False, pauses=pauses)
+    assert paused == plain  # greedy and seeded streams alike
+    if buckets != "off":  # a paused stream's row is replaced by a pad
+        assert {shape[0] for shape in tiny.model.shapes if shape[1] == 1} <= {1, 2, 4, 8, 16}
+    assert {"solo", "batch"} <= pauses.where
+    # A stream prefilling in the generator stops once it has its first token.
+    assert pauses.emitted_while_paused <= 1
+    state = batch.stats()
+    assert (state.decoding, state.pad_rows, state.waiting, len(batch)) == (0, 0, 0, 0)
+
+
+def test_a_paused_stream_can_be_cancelled(tiny: LoadedModel) -> None:
+    batch = ModelBatch(tiny, BatchingConfig(), PromptCacheConfig())
+    streams = [ActiveStream(_request(i, 30, 0.0), tiny.decode) for i in range(2)]
+    for stream in streams:
+        batch.add(stream)
+    while len(streams[0].request.sink.ids) < 3:
+        batch.step()
+    batch.pause(streams[0])
+    batch.remove(streams[0])
+    streams[0].cancel()
+    while len(batch):
+        batch.step()
+    assert streams[0].request.sink.finish == "cancelled"
+    assert streams[1].request.sink.finish == "length"
 
 
 def test_buckets_keep_every_decode_step_at_a_bucket_size_and_change_no_token(

@@ -61,8 +61,12 @@ export interface EngineInfo {
   openStreams: number;
   /** Calls waiting for their answer. */
   pendingRequests: number;
-  /** Backpressure: whether reading is paused now, and how often it was (this runtime). */
-  flow: { paused: boolean; pauses: number };
+  /**
+   * Backpressure: `pausedStreams` paused on the runtime now for consumers that are behind, and `streamPauses` how often
+   * one was (this engine); `paused`, whether reading the runtime's output is paused now, and `pauses` how often it was
+   * (this runtime).
+   */
+  flow: { paused: boolean; pauses: number; pausedStreams: number; streamPauses: number };
 }
 
 export class CamelEngine {
@@ -228,7 +232,7 @@ export class CamelEngine {
       drafts: Object.fromEntries(this.#supervisor.models.drafts.map(({ id, params }) => [id, (params as WireParams<'model/loadDraft'>).draft_model])),
       openStreams: this.#open.size,
       pendingRequests: session?.client.pendingCount ?? 0,
-      flow: session?.client.flow ?? { paused: false, pauses: 0 },
+      flow: { ...(session?.client.flow ?? { paused: false, pauses: 0 }), ...this.#flow.streams },
     };
   }
 

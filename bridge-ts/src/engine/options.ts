@@ -2,6 +2,8 @@
 // expected and what was received.
 import { describeValue } from '../errors/describe.js';
 import { EngineError } from '../errors/engine-error.js';
+import { EVENT_NAMES } from '../supervisor/events.js';
+import type { EngineListeners } from '../supervisor/events.js';
 import { DEFAULT_RESTART_POLICY, NO_RESTARTS } from '../supervisor/policy.js';
 import type { RestartPolicy } from '../supervisor/policy.js';
 import { defaultPythonPath, defaultRuntimePath } from '../transport/spawn.js';
@@ -38,8 +40,13 @@ export interface EngineOptions {
   forceKillAfterMs?: number;
   /** Restart a runtime that died: true (default policy), false, or a policy. */
   restart?: boolean | Partial<RestartPolicy>;
-  /** Tokens a generator buffers for a slow consumer before the bridge stops reading. Default: 1024. */
+  /** Tokens a generator buffers for a slow consumer before its stream is paused on the runtime. Default: 1024. */
   highWaterMark?: number;
+  /**
+   * Listeners attached before the runtime starts, by event name (`{ ready, exit, stderr, ... }`): unlike
+   * engine.on(), they see the first start too (its 'ready', its stderr lines).
+   */
+  on?: EngineListeners;
 }
 
 /** Options with their snake_case twins (`python_path`, `request_timeout_ms`, ...) accepted too. */
@@ -59,6 +66,7 @@ export interface ResolvedOptions {
   forceKillAfterMs: number;
   restart: RestartPolicy;
   highWaterMark: number;
+  on: EngineListeners;
 }
 
 type Check<T> = (value: unknown, name: string) => T;
@@ -93,6 +101,7 @@ const OPTION_CHECKS: { [K in keyof ResolvedOptions]: Check<ResolvedOptions[K]> }
   forceKillAfterMs: count,
   restart: restartPolicy,
   highWaterMark: positive,
+  on: listeners,
 };
 
 // Validates createEngine's options and fills in the defaults.
@@ -114,7 +123,17 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     forceKillAfterMs: pick('forceKillAfterMs', 5_000),
     restart: pick('restart', DEFAULT_RESTART_POLICY),
     highWaterMark: pick('highWaterMark', 1024),
+    on: pick('on', {}),
   };
+}
+
+function listeners(value: unknown, name: string): EngineListeners {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return invalid(name, 'an object of listeners by event name', value);
+  checkKnown(value as Record<string, unknown>, Object.fromEntries(EVENT_NAMES.map((event) => [event, 0])), 'event');
+  for (const [event, listener] of Object.entries(value)) {
+    if (typeof listener !== 'function') invalid(`${name}.${event}`, 'a function', listener);
+  }
+  return value as EngineListeners;
 }
 
 function restartPolicy(value: unknown, name: string): RestartPolicy {

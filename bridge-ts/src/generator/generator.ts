@@ -1,6 +1,7 @@
 // A streaming generation as an async iterator: the stream starts at once,
 // chunks queue until the consumer takes them (within the flow-control
-// bound), and leaving the loop early cancels the stream on the runtime.
+// bound, see flow.ts), a consumer left waiting longer than the time limit
+// gets a TIMEOUT, and leaving the loop early cancels the stream on the runtime.
 import { EngineError } from '../errors/engine-error.js';
 import type { StreamListener } from '../rpc/streams.js';
 import type { Session } from '../supervisor/launch.js';
@@ -9,7 +10,7 @@ import type { GenerateAccepted, GenerateParams } from '../wire/generated.js';
 import { abortedBeforeStart, cancelOnRuntime } from './cancel.js';
 import { errorChunk, metadataChunk, tokenChunk } from './chunks.js';
 import type { FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats, Variant } from './chunks.js';
-import type { FlowControl } from './flow.js';
+import type { FlowControl, FlowMember } from './flow.js';
 
 export interface GeneratorHost {
   /** A ready runtime's session now, or a promise of one (see Engine). */
@@ -40,6 +41,8 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   #cancelling: Promise<void> | undefined;
   #end: MetadataChunk | undefined;
   #served: Pick<GenerateAccepted, 'model' | 'variant'> | undefined;
+  // How flow control reaches this stream (kept off the public API).
+  readonly #member: FlowMember = { behind: (behind) => this.#pauseStream(behind) };
 
   constructor(host: GeneratorHost, options: StartOptions) {
     this.streamId = options.params.stream_id;
@@ -91,7 +94,9 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
       if (chunk !== undefined) return { done: false, value: chunk };
       if (this.#finished || this.#left) return { done: true, value: undefined };
       this.#host.flow.waiting(true);
+      const idle = this.#idleTimer();
       await new Promise<void>((resolve) => this.#wake.push(resolve));
+      clearTimeout(idle);
       this.#host.flow.waiting(false);
     }
   }
@@ -103,7 +108,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
       this.#left = true;
       this.#buffer = [];
       this.#head = 0;
-      this.#host.flow.release(this);
+      this.#host.flow.release(this.#member);
       this.#notify();
       await this.cancel();
     }
@@ -143,6 +148,36 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     }
   }
 
+  // The consumer waits for a chunk: past the time limit, the stream has
+  // stalled (a stuck runtime) and ends with TIMEOUT; the runtime is told to
+  // cancel it. Only such waits count: not the time the consumer spends
+  // elsewhere, nor the time its stream is paused because it was behind.
+  // Before the runtime accepted the stream, the call's own timeout applies.
+  #idleTimer(): NodeJS.Timeout | undefined {
+    const timeoutMs = this.#timeoutMs;
+    if (timeoutMs === undefined || this.#served === undefined) return undefined;
+    return setTimeout(() => {
+      if (this.#finished || this.#session === undefined) return;
+      void cancelOnRuntime(this.#session, this.streamId, timeoutMs);
+      const error = new EngineError(
+        'TIMEOUT',
+        `Stream ${this.streamId} sent nothing for ${timeoutMs} ms while its consumer waited; the runtime may be busy or stuck. ` +
+          'It was cancelled. Raise the `requestTimeoutMs` option, or pass `{ timeoutMs }` to createGenerator().',
+        { data: { method: 'generate', streamId: this.streamId, timeoutMs } },
+      );
+      this.#finish(errorChunk(error));
+    }, timeoutMs);
+  }
+
+  // Per-stream backpressure (flow.ts): pause the stream on the runtime while
+  // the consumer is behind, resume it once it caught up. A failure changes
+  // nothing (the stream may have just ended); the pipe-wide pause still holds.
+  #pauseStream(behind: boolean): void {
+    if (this.#session === undefined || this.#finished || this.#left) return;
+    const method = behind ? 'generate/pause' : 'generate/resume';
+    this.#session.client.request(method, { stream_id: this.streamId }, this.#timeoutMs, { awaited: false }).catch(() => undefined);
+  }
+
   #onAbort = (): void => {
     if (this.#session === undefined) this.#finish(errorChunk(abortedBeforeStart('The stream', this.#signal)));
     else void this.cancel();
@@ -152,7 +187,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     if (this.#left || this.#finished) return;
     // One by one: a chunk that coalesced tens of thousands of tokens is too many arguments for push(...).
     for (const chunk of chunks) this.#buffer.push(chunk);
-    this.#host.flow.report(this, this.bufferedTokens);
+    this.#host.flow.report(this.#member, this.bufferedTokens);
     this.#notify();
   }
 
@@ -164,7 +199,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
       this.#buffer = this.#buffer.slice(this.#head);
       this.#head = 0;
     }
-    if (!this.#finished) this.#host.flow.report(this, this.bufferedTokens);
+    if (!this.#finished) this.#host.flow.report(this.#member, this.bufferedTokens);
     return chunk;
   }
 
@@ -175,7 +210,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     this.#finished = true;
     this.#session?.client.closeStream(this.streamId);
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#host.flow.release(this);
+    this.#host.flow.release(this.#member);
     this.#host.finished(this);
     this.#notify();
   }

@@ -27,6 +27,16 @@ interface Pending {
   resolve(result: unknown): void;
   reject(error: EngineError): void;
   timer: NodeJS.Timeout | undefined;
+  /** Someone waits for the answer, so reading must go on until it comes (see setBackpressure). */
+  awaited: boolean;
+}
+
+export interface RequestOptions {
+  /**
+   * false: nobody waits for the answer (a stream's pause or resume, whose failure changes nothing), so the
+   * reader may pause while it is pending. Default: true.
+   */
+  awaited?: boolean;
 }
 
 export class RpcClient {
@@ -41,6 +51,7 @@ export class RpcClient {
   #wantsPause = false;
   #paused = false;
   #pauses = 0;
+  #awaited = 0; // pending calls whose answer someone waits for
 
   constructor(wire: Wire, handlers: ClientHandlers) {
     this.#wire = wire;
@@ -59,15 +70,17 @@ export class RpcClient {
 
   // Sends a request; settles with its result, its EngineError, TIMEOUT, or the
   // error that closed the client (the runtime exited, the engine was disposed).
-  request<M extends Method>(method: M, params: WireParams<M>, timeoutMs?: number): Promise<WireResult<M>> {
+  request<M extends Method>(method: M, params: WireParams<M>, timeoutMs?: number, options: RequestOptions = {}): Promise<WireResult<M>> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     const id = this.#nextId++;
     return new Promise<WireResult<M>>((resolve, reject) => {
-      const pending: Pending = { method, resolve: resolve as (result: unknown) => void, reject, timer: undefined };
+      const awaited = options.awaited ?? true;
+      const pending: Pending = { method, resolve: resolve as (result: unknown) => void, reject, timer: undefined, awaited };
       if (timeoutMs !== undefined && timeoutMs > 0) {
         pending.timer = setTimeout(() => this.#expire(id, timeoutMs), timeoutMs);
       }
       this.#pending.set(id, pending);
+      if (awaited) this.#awaited += 1;
       this.#applyFlow();
       this.#wire.send({ jsonrpc: '2.0', id, method, params });
     });
@@ -100,20 +113,22 @@ export class RpcClient {
       pending.reject(error);
     }
     this.#pending.clear();
+    this.#awaited = 0;
     const streams = [...this.#streams.values()];
     this.#streams.clear();
     for (const listener of streams) listener.error(error, undefined);
   }
 
   // Generators ask for a pause when a consumer is behind. Reading goes on while
-  // any call waits for its answer, which may sit behind the tokens in the pipe.
+  // any call waits for its answer, which may sit behind the tokens in the pipe
+  // (calls nobody waits for, RequestOptions.awaited false, do not count).
   setBackpressure(wantsPause: boolean): void {
     this.#wantsPause = wantsPause;
     this.#applyFlow();
   }
 
   #applyFlow(): void {
-    const pause = this.#wantsPause && this.#pending.size === 0 && this.#closed === undefined;
+    const pause = this.#wantsPause && this.#awaited === 0 && this.#closed === undefined;
     if (pause === this.#paused) return;
     this.#paused = pause;
     if (pause) {
@@ -154,9 +169,7 @@ export class RpcClient {
   #settle(id: number | string | null): Pending | undefined {
     const pending = typeof id === 'number' ? this.#pending.get(id) : undefined;
     if (pending === undefined) return undefined;
-    this.#pending.delete(id as number);
-    clearTimeout(pending.timer);
-    this.#applyFlow();
+    this.#forget(id as number, pending);
     return pending;
   }
 
@@ -191,9 +204,8 @@ export class RpcClient {
   #expire(id: number, timeoutMs: number): void {
     const pending = this.#pending.get(id);
     if (pending === undefined) return;
-    this.#pending.delete(id);
+    this.#forget(id, pending);
     this.#expired.add(id);
-    this.#applyFlow();
     pending.reject(
       new EngineError(
         'TIMEOUT',
@@ -202,6 +214,14 @@ export class RpcClient {
         { data: { method: pending.method, timeoutMs } },
       ),
     );
+  }
+
+  // A pending call is settled or expired: it no longer holds the reader.
+  #forget(id: number, pending: Pending): void {
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    if (pending.awaited) this.#awaited -= 1;
+    this.#applyFlow();
   }
 
   #protocolError(message: string, data: Record<string, unknown>): void {

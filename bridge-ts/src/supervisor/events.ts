@@ -76,6 +76,15 @@ export interface EngineEvents {
 
 export type EventName = keyof EngineEvents;
 export type Listener<E extends EventName> = (...args: EngineEvents[E]) => void;
+/** Listeners by event name (createEngine's `on` option). */
+export type EngineListeners = { [E in EventName]?: Listener<E> };
+
+// Every event name, for checking options at run time (the record fails to
+// compile when EngineEvents gains or loses one).
+const EVENT_NAME_SET: Record<EventName, true> = {
+  ready: true, exit: true, restart: true, stderr: true, protocolError: true, qos: true, canary: true, notification: true,
+};
+export const EVENT_NAMES = Object.keys(EVENT_NAME_SET) as EventName[];
 
 export class EngineEmitter {
   readonly #emitter = new EventEmitter();

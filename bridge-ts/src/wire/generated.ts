@@ -166,6 +166,16 @@ export interface FlagsResult {
     [k: string]: FlagState | undefined;
   };
 }
+export interface FlowParams {
+  stream_id: string;
+}
+export interface FlowResult {
+  stream_id: string;
+  /**
+   * Whether the stream is paused now (false after a resume, and for a stream that had already finished).
+   */
+  paused: boolean;
+}
 export interface GenerateAccepted {
   stream_id: string;
   /**
@@ -734,6 +744,20 @@ export interface Methods {
     result: CancelResult;
   };
   /**
+   * Backpressure for one stream: stop decoding it (it keeps its place and its KV cache, and emits nothing) until generate/resume; the others go on.
+   */
+  "generate/pause": {
+    params: FlowParams;
+    result: FlowResult;
+  };
+  /**
+   * Go on decoding a paused stream, exactly where it stopped.
+   */
+  "generate/resume": {
+    params: FlowParams;
+    result: FlowResult;
+  };
+  /**
    * Counters, latency percentiles (lifetime and window), gauges per model; QoS breaches and canary states.
    */
   "metrics/get": {
@@ -947,6 +971,18 @@ export const METHOD_PARAMS = {
     }
   },
   "generate/cancel": {
+    "names": [
+      "stream_id"
+    ],
+    "aliases": {}
+  },
+  "generate/pause": {
+    "names": [
+      "stream_id"
+    ],
+    "aliases": {}
+  },
+  "generate/resume": {
     "names": [
       "stream_id"
     ],

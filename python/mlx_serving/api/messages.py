@@ -390,6 +390,18 @@ class CancelResult(Result):
     ]
 
 
+class FlowParams(Params):
+    stream_id: StreamId
+
+
+class FlowResult(Result):
+    stream_id: str
+    paused: Annotated[
+        bool, Meta(description="Whether the stream is paused now (false after a resume, and "
+                               "for a stream that had already finished).")
+    ]
+
+
 # --- notifications ---------------------------------------------------------
 
 

@@ -82,6 +82,11 @@ _METHODS = [
                               "user_id": "request_key"}),
     MethodSpec("generate/cancel", m.CancelParams, m.CancelResult,
                "Cancel a stream; it ends with finish_reason \"cancelled\"."),
+    MethodSpec("generate/pause", m.FlowParams, m.FlowResult,
+               "Backpressure for one stream: stop decoding it (it keeps its place and its KV "
+               "cache, and emits nothing) until generate/resume; the others go on."),
+    MethodSpec("generate/resume", m.FlowParams, m.FlowResult,
+               "Go on decoding a paused stream, exactly where it stopped."),
     MethodSpec("metrics/get", m.MetricsParams, m.MetricsSnapshot,
                "Counters, latency percentiles (lifetime and window), gauges per model; "
                "QoS breaches and canary states."),

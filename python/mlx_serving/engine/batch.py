@@ -16,7 +16,11 @@ processors, stop tokens and max_tokens. Around the generator:
 - solo: a stream that has the model to itself decodes outside the generator,
   on the model's plain caches (solo.py), which is faster than a batch of one.
   It moves into the generator, without prefilling again, as soon as another
-  stream is admitted, and back out when it is the only one left.
+  stream is admitted, and back out when it is the only one left;
+- pause (backpressure from a slow reader): a paused stream leaves the
+  generator or the solo path the same way, as a solo decoding that is not
+  stepped (its caches and the token it sampled next), and joins again on
+  resume, without a token of prefill repeated or a sampler draw skipped.
 
 The batch decides itself when a stream ends (its stop token ids, its token
 budget): mlx-lm would drop a finished row at once, and with buckets the row
@@ -56,6 +60,9 @@ class _Admission:
     stop_ids: frozenset[int]
     budget: int  # tokens it may generate
     generated: int = 0
+    # A stream that was paused: where it stood (its caches, the tokens they
+    # hold, the token sampled next); it resumes from there, not from its prompt.
+    parked: SoloDecoding | None = None
 
 
 @dataclass
@@ -99,6 +106,8 @@ class ModelBatch:
         self._rows: dict[int, _Row] = {}
         self._uids: dict[str, int] = {}
         self._solo: _Solo | None = None
+        self._parked: dict[str, _Admission] = {}  # paused streams, by stream id
+        self._pausing: set[str] = set()  # asked to pause while prefilling in the generator
         self.bucket_sizes = bucket_sizes(config.buckets, config.max_batch_size,
                                          on_gpu=mx.default_device().type == mx.gpu)
         self._pacer = PrefillPacer(config.prefill_step_size, config.min_prefill_chunk,
@@ -111,10 +120,12 @@ class ModelBatch:
     def streams(self) -> list[ActiveStream]:
         solo = [self._solo.admission.stream] if self._solo else []
         return [a.stream for a in self._waiting] + solo + [
-            row.admission.stream for row in self._rows.values() if row.admission]
+            row.admission.stream for row in self._rows.values() if row.admission] + [
+            a.stream for a in self._parked.values()]
 
     def __len__(self) -> int:
-        return len(self._waiting) + len(self._uids) + (self._solo is not None)
+        return (len(self._waiting) + len(self._uids) + (self._solo is not None)
+                + len(self._parked))
 
     def add(self, stream: ActiveStream) -> None:
         model, request = self.model, stream.request
@@ -136,7 +147,27 @@ class ModelBatch:
         """Streams beyond `size` wait for a free slot; none is dropped."""
         self._max_batch_size = size
 
+    def pause(self, stream: ActiveStream) -> None:
+        """Stop decoding `stream` until resume(); it keeps its caches. A
+        stream still prefilling in the generator stops once it has its first token."""
+        self._pausing.add(stream.stream_id)
+        self._park_pausing()
+
+    def resume(self, stream: ActiveStream) -> None:
+        """Decode a paused stream again; it is admitted ahead of new streams."""
+        self._pausing.discard(stream.stream_id)
+        admission = self._parked.pop(stream.stream_id, None)
+        if admission is not None:
+            self._waiting.appendleft(admission)
+
     def remove(self, stream: ActiveStream) -> None:
+        self._pausing.discard(stream.stream_id)
+        parked = self._parked.pop(stream.stream_id, None)
+        if parked is not None:
+            decoding = parked.parked
+            if decoding is not None and not decoding.prefilling:
+                self._keep(stream.request, decoding.tokens, decoding.cache)
+            return
         solo = self._solo
         if solo is not None and solo.admission.stream is stream:
             self._solo = None
@@ -162,7 +193,7 @@ class ModelBatch:
         finished = self._admit() if self._waiting else []
         if self._solo is not None:
             return finished + self._step_solo()
-        if not self._rows:
+        if not self._uids:  # nothing to decode (pads alone, or every stream paused)
             return finished
         if self.bucket_sizes:
             self._add_pads()
@@ -180,6 +211,8 @@ class ModelBatch:
                 finished.append(stream)
         prefilled = self._on_progress(prompt_responses)
         self._pacer.observe(elapsed, prefilled, decoded=bool(responses))
+        if self._pausing:
+            self._park_pausing()
         if self.bucket_sizes:
             self._drop_surplus_pads()
         if self._alone():
@@ -188,6 +221,8 @@ class ModelBatch:
 
     def close(self) -> None:
         self._solo = None
+        self._parked.clear()
+        self._pausing.clear()
         self._generator.close()
         if self.prompt_cache is not None:
             self.prompt_cache.clear()
@@ -231,7 +266,11 @@ class ModelBatch:
         prefilling = sum(1 for row in self._rows.values() if not row.decoding and row.admission)
         while self._waiting and len(self._uids) < limit and prefilling < config.prefill_batch_size:
             admission = self._waiting.popleft()
-            self._insert(admission, *self._start(admission))
+            if admission.parked is None:
+                self._insert(admission, *self._start(admission))
+            elif self._join(admission, admission.parked):
+                ended.append(admission.stream)
+                continue
             prefilling += 1
         return ended
 
@@ -269,6 +308,9 @@ class ModelBatch:
     # --- solo -----------------------------------------------------------
 
     def _start_solo(self, admission: _Admission) -> None:
+        if admission.parked is not None:  # a resumed stream goes on where it stood
+            self._solo, admission.parked = _Solo(admission, admission.parked), None
+            return
         cache, cached, rest = self._start(admission)
         self._solo = _Solo(admission, SoloDecoding(
             self.model.model, cache, cached, admission.sampler, admission.logits_processors,
@@ -290,13 +332,18 @@ class ModelBatch:
         solo = self._solo
         assert solo is not None
         self._solo = None
-        admission = solo.admission
-        handoff = solo.decoding.handoff()
+        return [solo.admission.stream] if self._join(solo.admission, solo.decoding) else []
+
+    def _join(self, admission: _Admission, decoding: SoloDecoding) -> bool:
+        """Insert a sequence that decoded outside the generator; True when it
+        ended instead (the token it had sampled was its last)."""
+        admission.parked = None
+        handoff = decoding.handoff()
         if handoff.pending is not None and self._emit(admission, *handoff.pending):
             self._keep(admission.stream.request, handoff.tokens, handoff.cache)
-            return [admission.stream]
+            return True
         self._insert(admission, handoff.cache, handoff.tokens, handoff.rest)
-        return []
+        return False
 
     def _alone(self) -> bool:
         """Whether the one stream left decodes alone from now on (nothing
@@ -313,17 +360,67 @@ class ModelBatch:
         (uid,) = self._uids.values()
         admission = self._rows[uid].admission
         assert admission is not None
-        sampled = _pending_token(self._generator, uid)
-        ((cache, tokens),) = self._generator.remove([uid], return_prompt_caches=True).values()
-        pads = [pad for pad in self._rows if pad != uid]
+        decoding = self._take_out(uid, keep_row=False)
+        pads = list(self._rows)
         if pads:
             self._generator.remove(pads)
         self._rows.clear()
-        self._uids.clear()
-        self._solo = _Solo(admission, SoloDecoding(
+        self._solo = _Solo(admission, decoding)
+
+    def _take_out(self, uid: int, keep_row: bool) -> SoloDecoding:
+        """A decoding row's sequence as a solo decoding (its cache, and the
+        token it has sampled but not emitted yet); its row goes, or stays as
+        a pad (`keep_row`, to keep the batch at its bucket size)."""
+        row = self._rows[uid]
+        admission = row.admission
+        assert admission is not None and row.decoding
+        sampled = _pending_token(self._generator, uid)
+        if keep_row:
+            ((cache, tokens),) = self._generator.extract_cache([uid]).values()
+            tokens = list(tokens)  # the pad goes on appending to the generator's list
+            _detach_row(self._generator, uid)
+            row.admission = None
+        else:
+            ((cache, tokens),) = self._generator.remove([uid], return_prompt_caches=True).values()
+            del self._rows[uid]
+        del self._uids[admission.stream.stream_id]
+        return SoloDecoding(
             self.model.model, [LeanKVCache.adopt(layer) for layer in cache], tokens,
             admission.sampler, admission.logits_processors, self._config.prefill_step_size,
-            sampled=sampled))
+            sampled=sampled)
+
+    def _park_pausing(self) -> None:
+        """Set aside the streams asked to pause that can stop now: all but
+        those still prefilling in the generator."""
+        for stream_id in list(self._pausing):
+            admission = self._take_parkable(stream_id)
+            if admission is not None:
+                self._parked[stream_id] = admission
+            if admission is not None or stream_id not in self._uids:
+                self._pausing.discard(stream_id)  # parked, or it ended meanwhile
+        if self.bucket_sizes:
+            self._drop_surplus_pads()
+
+    def _take_parkable(self, stream_id: str) -> _Admission | None:
+        """Take a stream out of wherever it runs, with its state; None while
+        it prefills in the generator, or when it has ended."""
+        solo = self._solo
+        if solo is not None and solo.admission.stream.stream_id == stream_id:
+            self._solo, solo.admission.parked = None, solo.decoding
+            return solo.admission
+        uid = self._uids.get(stream_id)
+        if uid is None:  # waiting (never started, or resumed and not readmitted yet)
+            admission = next((a for a in self._waiting if a.stream.stream_id == stream_id), None)
+            if admission is not None:
+                self._waiting.remove(admission)
+            return admission
+        row = self._rows[uid]
+        if not row.decoding:
+            return None
+        admission = row.admission
+        assert admission is not None
+        admission.parked = self._take_out(uid, keep_row=bool(self.bucket_sizes))
+        return admission
 
     # --- tokens ---------------------------------------------------------
 
@@ -441,3 +538,14 @@ def _pending_token(generator: Any, uid: int) -> Sampled:
     batch = generator._generation_batch
     index = batch.uids.index(uid)
     return Sampled(batch._next_tokens[index:index + 1], batch._next_logprobs[index])
+
+
+def _detach_row(generator: Any, uid: int) -> None:
+    """Make a decoding row idle, to stay as a pad while its stream is paused:
+    it must not draw from the stream's sampler (a seeded stream's key) nor
+    feed its logits processors (a grammar's state). The generator samples such
+    rows greedily. Reads mlx-lm 0.32's private fields, as _pending_token does."""
+    batch = generator._generation_batch
+    index = batch.uids.index(uid)
+    batch.samplers[index] = None
+    batch.logits_processors[index] = None

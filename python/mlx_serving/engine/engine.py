@@ -23,6 +23,7 @@ from ..api.errors import ErrorCode, RpcError
 from ..api.messages import (
     BatchState,
     CancelResult,
+    FlowResult,
     GenerationStats,
     GuidanceOutcome,
     LoadModelResult,
@@ -75,6 +76,7 @@ class Engine:
         self._inbox: SimpleQueue[Callable[[], None]] = SimpleQueue()
         self._runners: dict[RunnerKey, Runner] = {}
         self._streams: dict[str, tuple[ActiveStream, Runner]] = {}
+        self._paused: set[str] = set()  # stream ids paused by their reader (generate/pause)
         self._status: Status = "ready"
         self._thread_id: int | None = None
         self.started_at = time.monotonic()
@@ -188,6 +190,13 @@ class Engine:
     def cancel(self, stream_id: str) -> Future[CancelResult]:
         return self.call(lambda: self._cancel(stream_id))
 
+    def pause(self, stream_id: str) -> Future[FlowResult]:
+        """Stop decoding a stream whose reader is behind; the others go on."""
+        return self.call(lambda: self._set_paused(stream_id, True))
+
+    def resume(self, stream_id: str) -> Future[FlowResult]:
+        return self.call(lambda: self._set_paused(stream_id, False))
+
     def set_batch_limit(self, model_id: str, limit: int | None) -> Future[None]:
         """Cap the max batch size of a model's batch (None: back to the config's).
         Streams already decoding stay; new ones wait for a free slot."""
@@ -248,8 +257,10 @@ class Engine:
         self._thread_id = threading.get_ident()
         backlog_limit = self.config.transport.writer_backlog_tokens
         while not self._finished():
-            self._run_commands(block=not self._streams)
-            if self._finished() or not self._streams:
+            # Paused streams wait for a command (their resume): no busy loop for them.
+            runnable = len(self._streams) > len(self._paused)
+            self._run_commands(block=not runnable)
+            if self._finished() or len(self._streams) == len(self._paused):
                 continue
             if self._writer.pending_weight >= backlog_limit:
                 # The client reads slower than we generate: wait, don't buffer.
@@ -369,6 +380,7 @@ class Engine:
         if entry is None or entry[0] is not stream:
             return
         del self._streams[stream.stream_id]
+        self._paused.discard(stream.stream_id)
         self.stream_ids.release(stream.stream_id)
         log.debug("stream %s done", stream.stream_id)
 
@@ -424,11 +436,33 @@ class Engine:
         raise RpcError(ErrorCode.STREAM_NOT_FOUND, f"no stream {stream_id!r}",
                        stream_id=stream_id)
 
+    def _set_paused(self, stream_id: str, paused: bool) -> FlowResult:
+        entry = self._streams.get(stream_id)
+        if entry is None:
+            if self.stream_ids.finished_recently(stream_id):
+                return FlowResult(stream_id=stream_id, paused=False)
+            raise RpcError(ErrorCode.STREAM_NOT_FOUND, f"no stream {stream_id!r}",
+                           stream_id=stream_id)
+        stream, runner = entry
+        if paused and self._status == "draining":
+            return FlowResult(stream_id=stream_id, paused=False)  # a drain lets every stream finish
+        if paused and stream_id not in self._paused:
+            runner.pause(stream)
+            self._paused.add(stream_id)
+        elif not paused and stream_id in self._paused:
+            runner.resume(stream)
+            self._paused.discard(stream_id)
+        return FlowResult(stream_id=stream_id, paused=paused)
+
     def _begin_shutdown(self, drain: bool) -> int:
         in_flight = len(self._streams)
         before = self._status
         if drain and self._status == "ready":
             self._status = "draining"
+            for stream_id in list(self._paused):  # else the drain would wait on their readers
+                stream, runner = self._streams[stream_id]
+                runner.resume(stream)
+            self._paused.clear()
         elif not drain:
             for stream, runner in list(self._streams.values()):
                 runner.remove(stream)

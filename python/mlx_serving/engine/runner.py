@@ -28,7 +28,16 @@ class Runner(Protocol):
         ...
 
     def remove(self, stream: ActiveStream) -> None:
-        """Drop a stream (cancel); the others go on."""
+        """Drop a stream (cancel), paused or not; the others go on."""
+        ...
+
+    def pause(self, stream: ActiveStream) -> None:
+        """Stop advancing a stream (backpressure) and emit nothing for it
+        until resume(); it keeps its state, so it goes on exactly where it was."""
+        ...
+
+    def resume(self, stream: ActiveStream) -> None:
+        """Advance a paused stream again (a stream not paused: nothing to do)."""
         ...
 
     def step(self) -> list[ActiveStream]:

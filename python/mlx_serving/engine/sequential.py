@@ -40,6 +40,7 @@ class SequentialRunner(Generic[D]):
         self.model = model
         self.prefill_step = config.prefill_step_size  # prompt tokens per step, at most
         self._decodings: dict[str, D] = {}
+        self._paused: set[str] = set()  # stream ids not advanced until resumed
 
     def start(self, stream: ActiveStream) -> D:
         """The decoding of a new stream; raise RpcError when it cannot run."""
@@ -60,11 +61,20 @@ class SequentialRunner(Generic[D]):
         self._decodings[stream.stream_id] = self.start(stream)
 
     def remove(self, stream: ActiveStream) -> None:
+        self._paused.discard(stream.stream_id)
         self._decodings.pop(stream.stream_id).close()
+
+    def pause(self, stream: ActiveStream) -> None:
+        self._paused.add(stream.stream_id)  # each decoding holds its own state
+
+    def resume(self, stream: ActiveStream) -> None:
+        self._paused.discard(stream.stream_id)
 
     def step(self) -> list[ActiveStream]:
         finished = []
         for stream_id, decoding in list(self._decodings.items()):
+            if stream_id in self._paused:
+                continue
             if decoding.advance():
                 self._decodings.pop(stream_id).close()
                 finished.append(decoding.stream)
@@ -74,3 +84,4 @@ class SequentialRunner(Generic[D]):
         for decoding in self._decodings.values():
             decoding.close()
         self._decodings.clear()
+        self._paused.clear()

@@ -1,4 +1,4 @@
-"""generate and generate/cancel."""
+"""generate, generate/cancel and the per-stream backpressure of generate/pause and generate/resume."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from concurrent.futures import Executor, Future
 from msgspec import UNSET
 
 from ..api.errors import ErrorCode, RpcError
-from ..api.messages import CancelParams, CancelResult, GenerateParams
+from ..api.messages import CancelParams, CancelResult, FlowParams, FlowResult, GenerateParams
 from ..engine.engine import Engine
 from ..engine.images import ImageLimits, load_images
 from ..engine.models import LoadedModel
@@ -119,7 +119,14 @@ def generation_handlers(engine: Engine, writer: MessageWriter, workers: Executor
     def cancel(params: CancelParams, _: CallContext) -> Future[CancelResult]:
         return engine.cancel(params.stream_id)
 
-    return {"generate": generate, "generate/cancel": cancel}
+    def pause(params: FlowParams, _: CallContext) -> Future[FlowResult]:
+        return engine.pause(params.stream_id)
+
+    def resume(params: FlowParams, _: CallContext) -> Future[FlowResult]:
+        return engine.resume(params.stream_id)
+
+    return {"generate": generate, "generate/cancel": cancel, "generate/pause": pause,
+            "generate/resume": resume}
 
 
 def _image_sources(params: GenerateParams) -> list[str]:
