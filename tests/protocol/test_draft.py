@@ -352,6 +352,24 @@ def test_long_prompts_are_prefilled_in_chunks(models: Path, tmp_path: Path) -> N
     runtime.assert_conforms()
 
 
+def test_the_configured_number_of_draft_tokens(models: Path, tmp_path: Path) -> None:
+    # speculative.num_draft_tokens is the default of requests that do not say:
+    # with tiny drafting for itself (every proposal accepted), each round of 1
+    # is a draft token and then the target's.
+    config = tmp_path / "runtime.yaml"
+    config.write_text("speculative:\n  num_draft_tokens: 1\n")
+    runtime = RuntimeClient("--config", str(config))
+    try:
+        runtime.result("model/load", {"model": str(models / "tiny"), "model_id": "tiny"})
+        runtime.result("model/loadDraft", {"model": "tiny", "draft_model": str(models / "tiny")})
+        tokens, end = run(runtime, max_tokens=10)
+    finally:
+        runtime.stop()
+    runtime.assert_conforms()
+    assert [token["from_draft"] for token in tokens] == [True, False] * 5
+    assert end["stats"]["draft_tokens_proposed"] == end["stats"]["draft_tokens_accepted"] == 5
+
+
 @pytest.fixture(scope="module")
 def demo_models(models: Path) -> Path:
     """demo and demo-draft, trained on the same text (about a minute, once)."""
