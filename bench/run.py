@@ -34,7 +34,7 @@ PLANS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("cold_start", "small", []),
         ("token_path", "small", []),
         ("speculative", "demo-deep", ["--draft", "demo"]),
-        ("speculative", "demo", ["--draft", "demo-draft"]),
+        ("speculative", "demo", ["--draft", "demo-draft", "--runs", "6"]),  # short answers
     ],
     # No speculative pair on a GPU: the GPU models have random weights, so a
     # draft among them agrees on next to nothing (see bench/README.md).

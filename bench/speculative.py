@@ -50,21 +50,28 @@ PROMPTS = ["The old man", "A small bird looks at", "My sister remembers the blue
 PATHS = ["mlx-lm", "mlx-lm+draft", "runtime", "runtime+draft"]
 
 
-def pass_ms(model: Any, tokens: int, repeats: int = 100) -> float:
-    """Median milliseconds of one forward pass over `tokens` new tokens (a
-    short context in the cache, rewound after each pass)."""
+def pass_costs(target: Any, draft: Any, k: int, repeats: int = 100) -> dict[str, float]:
+    """Median milliseconds of one forward pass: the target over 1 token and
+    over k+1 (a round's check), the draft over 1; alternated, so that noise
+    from other work falls on all three alike."""
     import mlx.core as mx
     from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
 
-    cache = make_prompt_cache(model)
-    mx.eval(model(mx.array([[5] * 16]), cache=cache))
-    times = []
+    models = {"target": target, "draft": draft}
+    caches = {role: make_prompt_cache(model) for role, model in models.items()}
+    for role, model in models.items():  # a short context to attend to
+        mx.eval(model(mx.array([[5] * 16]), cache=caches[role]))
+    passes = {"target_pass_ms": ("target", 1), "target_check_ms": ("target", k + 1),
+              "draft_pass_ms": ("draft", 1)}
+    times: dict[str, list[float]] = {name: [] for name in passes}
     for _ in range(repeats):
-        started = time.perf_counter()
-        mx.eval(mx.argmax(model(mx.array([[5] * tokens]), cache=cache)[0, -1], axis=-1))
-        times.append(time.perf_counter() - started)
-        trim_prompt_cache(cache, tokens)
-    return statistics.median(times) * 1000
+        for name, (role, tokens) in passes.items():
+            started = time.perf_counter()
+            logits = models[role](mx.array([[5] * tokens]), cache=caches[role])
+            mx.eval(mx.argmax(logits[0, -1], axis=-1))
+            times[name].append((time.perf_counter() - started) * 1000)
+            trim_prompt_cache(caches[role], tokens)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def build_missing(names: list[str]) -> None:
@@ -88,24 +95,24 @@ def main() -> None:
     num_draft = [int(k) for k in args.num_draft.split(",")][:1 if args.quick else None]
     raw, draft = Raw(path), Raw(draft_path)
     prompts = [raw.tokenizer.encode(text) for text in PROMPTS]
-    target_pass = pass_ms(raw.model, 1)
     with Runtime(BENCH_CONFIG) as runtime:
         runtime.load(path)
         runtime.call("model/loadDraft", {"model": "m", "draft_model": str(draft_path)})
         for k in num_draft:
-            rates, acceptance, same_tokens = measure(raw, draft, runtime, prompts, k,
-                                                     args.tokens, args.runs)
-            report_k(report, k, args, rates, acceptance, same_tokens,
-                     target_pass, pass_ms(raw.model, k + 1), pass_ms(draft.model, 1))
+            rates, acceptance, same_tokens, generated = measure(
+                raw, draft, runtime, prompts, k, args.tokens, args.runs)
+            report_k(report, k, args, rates, acceptance, same_tokens, generated,
+                     pass_costs(raw.model, draft.model, k))
 
 
 def measure(raw: Raw, draft: Raw, runtime: Runtime, prompts: list[list[int]], k: int,
-            tokens: int, runs: int) -> tuple[dict[str, list[float]], float, bool]:
+            tokens: int, runs: int) -> tuple[dict[str, list[float]], float, bool, float]:
     """(decode rates of the four paths, the runtime's mean acceptance rate,
-    whether all paths wrote the same tokens) over `runs` passes of the
+    whether all paths wrote the same tokens, the mean tokens per generation:
+    a stop token may end one before `tokens`) over `runs` passes of the
     prompts, after a warm-up generation on each path."""
     rates: dict[str, list[float]] = {name: [] for name in PATHS}
-    acceptance, same_tokens = [], True
+    acceptance, generated, same_tokens = [], [], True
     for index, prompt in enumerate([prompts[0], *prompts * runs]):
         _, plain, plain_tokens = raw.stream(prompt, tokens)
         _, drafted, drafted_tokens = raw.stream(prompt, tokens, draft_model=draft.model,
@@ -117,15 +124,17 @@ def measure(raw: Raw, draft: Raw, runtime: Runtime, prompts: list[list[int]], k:
         for name, times in zip(PATHS, (plain, drafted, ours.times, ours_drafted.times)):
             rates[name].append(decode_rate(times))
         acceptance.append(ours_drafted.end["stats"]["draft_acceptance_rate"])
+        generated.append(len(ours_drafted.tokens))
         same_tokens &= (plain_tokens == drafted_tokens == ours.tokens == ours_drafted.tokens)
-    return rates, statistics.mean(acceptance), same_tokens
+    return rates, statistics.mean(acceptance), same_tokens, statistics.mean(generated)
 
 
 def report_k(report: Reporter, k: int, args: Any, rates: dict[str, list[float]],
-             acceptance: float, same_tokens: bool, target_pass: float, target_check: float,
-             draft_pass: float) -> None:
+             acceptance: float, same_tokens: bool, generated: float,
+             costs: dict[str, float]) -> None:
     rate = {name: median(values) for name, values in rates.items()}
-    common = {"draft": args.draft, "num_draft_tokens": k, "tokens": args.tokens,
+    common = {"draft": args.draft, "num_draft_tokens": k, "max_tokens": args.tokens,
+              "generated_tokens": generated,
               "runs": len(rates["runtime"]), "acceptance_rate": acceptance,
               "same_tokens": same_tokens,
               **{f"{name}_tok_s": value for name, value in rate.items()}}
@@ -133,14 +142,14 @@ def report_k(report: Reporter, k: int, args: Any, rates: dict[str, list[float]],
                 baseline=rate["mlx-lm+draft"],
                 baseline_of="mlx_lm.stream_generate(draft_model=...)",
                 ratio=rate["runtime+draft"] / rate["mlx-lm+draft"], **common)
-    predicted = (1 + acceptance * k) * target_pass / (k * draft_pass + target_check)
+    predicted = (1 + acceptance * k) * costs["target_pass_ms"] / (
+        k * costs["draft_pass_ms"] + costs["target_check_ms"])
     report.emit("draft_speedup", rate["runtime+draft"] / rate["runtime"], "x",
                 baseline=rate["mlx-lm+draft"] / rate["mlx-lm"],
                 baseline_of="mlx_lm.stream_generate with / without draft_model",
                 ratio=(rate["runtime+draft"] / rate["runtime"])
                 / (rate["mlx-lm+draft"] / rate["mlx-lm"]),
-                target_pass_ms=target_pass, target_check_ms=target_check,
-                draft_pass_ms=draft_pass, predicted_speedup=predicted, **common)
+                predicted_speedup=predicted, **costs, **common)
 
 
 if __name__ == "__main__":
