@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import Future
+from concurrent import futures
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -127,7 +127,7 @@ def _fetch(url: str, index: int, limits: ImageLimits) -> bytes:
     thread that is given up at the deadline; left behind, it stops at its
     next read (or when a hung DNS lookup returns)."""
     deadline = time.monotonic() + limits.fetch_timeout_s
-    outcome: Future[bytes] = Future()
+    outcome: futures.Future[bytes] = futures.Future()
 
     def fetch() -> None:
         try:
@@ -138,7 +138,7 @@ def _fetch(url: str, index: int, limits: ImageLimits) -> bytes:
     threading.Thread(target=fetch, name="image-fetch", daemon=True).start()
     try:
         return outcome.result(timeout=max(deadline - time.monotonic(), 0.0))
-    except TimeoutError:
+    except futures.TimeoutError:  # the builtin TimeoutError from Python 3.11 on
         raise _fetch_error(url, index, _too_slow(limits)) from None
 
 
