@@ -196,14 +196,16 @@ class Raw:
 
         self.model, self.tokenizer = load(str(path))
 
-    def stream(self, prompt: list[int], max_tokens: int) -> tuple[float, list[float], list[int]]:
-        """(seconds to the first token, arrival time of each token, token ids)."""
+    def stream(self, prompt: list[int], max_tokens: int, **options: Any
+               ) -> tuple[float, list[float], list[int]]:
+        """(seconds to the first token, arrival time of each token, token ids);
+        `options` go to stream_generate (draft_model=..., for one)."""
         from mlx_lm import stream_generate
 
         started = time.perf_counter()
         times, tokens = [], []
         for response in stream_generate(self.model, self.tokenizer, prompt,
-                                        max_tokens=max_tokens):
+                                        max_tokens=max_tokens, **options):
             times.append(time.perf_counter())
             tokens.append(response.token)
         return times[0] - started, times, tokens

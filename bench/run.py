@@ -34,7 +34,11 @@ PLANS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("cold_start", "small", []),
         ("token_path", "small", []),
         ("guidance", "small", []),
+        ("speculative", "demo-deep", ["--draft", "demo"]),
+        ("speculative", "demo", ["--draft", "demo-draft", "--runs", "6"]),  # short answers
     ],
+    # No speculative pair on a GPU: the GPU models have random weights, so a
+    # draft among them agrees on next to nothing (see bench/README.md).
     "gpu": [
         ("single_stream", "llama-1b", []),
         ("single_stream", "llama-8b", []),
@@ -74,9 +78,9 @@ def main() -> int:
     preflight()
     kind = device().split(":")[0] if args.device == "auto" else args.device
     plan = [step for step in PLANS[kind] if not args.only or step[0] in args.only]
-    if args.model:  # each figure once, on that model
+    if args.model:  # each figure once, on that model (a draft pair is a pair: left out)
         plan = list({(bench, *_figure_options(extra)): (bench, args.model, extra)
-                     for bench, _, extra in plan}.values())
+                     for bench, _, extra in plan if "--draft" not in extra}.values())
     elif args.quick:
         plan = [step for step in plan if step[1] == QUICK_MODELS[kind]]
     if not args.no_build:

@@ -1,229 +1,156 @@
-"""Speculative decoding: tokens/s with and without a draft, through the runtime
-and through raw mlx-lm, in the same run.
+"""Speculative decoding: decode tok/s with and without a draft, through the runtime and through raw mlx-lm, in the same run.
 
-    .venv/bin/python bench/speculative.py                      # both default pairs
-    .venv/bin/python bench/speculative.py --model models/demo --draft models/demo-draft --json
+    .venv/bin/python bench/speculative.py                  # demo-deep, drafted by demo
+    .venv/bin/python bench/speculative.py --model demo --draft demo-draft --num-draft 2,4
 
-For each pair and each number of draft tokens it measures four paths, greedy,
-on the same prompts, interleaved round by round (so a busy machine slows all
-of them alike), and reports the median decode rate (tokens after the first,
-per second of decoding) of each:
+For each number of draft tokens k it measures four paths, greedy, on the same
+prompts (token ids), interleaved prompt by prompt (so a busy machine slows
+all of them alike):
 
     mlx-lm            mlx_lm.stream_generate(model, ...)
     mlx-lm+draft      mlx_lm.stream_generate(model, ..., draft_model=draft)
     runtime           generate over stdio, num_draft_tokens: 0 (the batch lane)
     runtime+draft     generate over stdio with the draft attached (the speculative lane)
 
-then one summary line per pair: the speed-up a draft gives in each (ratio of
-the medians), the runtime's rate relative to mlx-lm's on each path, and the
-draft acceptance rate the runtime reported. `--json` prints JSON lines only.
+and prints two figures per k (median decode rates: tokens after the first,
+per second, as they arrive): `decode_tok_s_with_draft` (runtime+draft
+against mlx-lm+draft) and `draft_speedup` (runtime+draft over runtime,
+against mlx-lm's own speed-up), with the runtime's acceptance rate. What a
+draft can win follows from what one pass of each model costs, measured here
+in process: a round of k proposals costs k draft passes and one target pass
+over k+1 tokens, and emits 1 + acceptance * k tokens, so
 
-Default pairs (built by scripts/make_models.py when missing):
+    predicted_speedup = (1 + acceptance * k) * target_pass / (k * draft_pass + target_check)
+
+The pairs scripts/make_models.py builds (when missing):
     demo-deep + demo      the draft is the target truncated to its first two
-                          layers: it agrees on ~85% of proposals (a speed-up
-                          shows even on a CPU)
-    demo + demo-draft     both briefly trained on the same text: ~45% agree;
-                          on a CPU both are launch-bound (a 1-layer and a
-                          2-layer 64-wide model cost about the same per step),
-                          so a draft cannot speed the target up
+                          layers: it agrees on most proposals, and a check of
+                          k+1 tokens costs about one pass of the deep target
+    demo + demo-draft     both trained briefly on the same text (about half
+                          agree); on a CPU both are bound by per-pass overhead
+                          (embedding, output layer, op launches), so the
+                          1-layer draft costs over half a 2-layer target pass
+                          and a draft barely pays (see bench/RESULTS.md)
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "models"
-DEFAULT_PAIRS = [(MODELS / "demo-deep", MODELS / "demo"), (MODELS / "demo", MODELS / "demo-draft")]
+from common import (BENCH_CONFIG, MODELS, ROOT, Raw, Reporter, Runtime, decode_rate, median,
+                    model_path, parse, parser)
+
 PROMPTS = ["The old man", "A small bird looks at", "My sister remembers the blue sea.",
            "<|im_start|>user\nWhere is the fox going?<|im_end|>\n<|im_start|>assistant\n"]
 PATHS = ["mlx-lm", "mlx-lm+draft", "runtime", "runtime+draft"]
 
 
-@dataclass
-class Sample:
-    tokens: int
-    decode_s: float  # first token to last
-    accepted: float | None = None  # runtime+draft: draft acceptance rate
-
-    @property
-    def rate(self) -> float:
-        return (self.tokens - 1) / self.decode_s if self.decode_s > 0 else 0.0
-
-
-class Runtime:
-    """The runtime as a subprocess, spoken to over NDJSON (requests one at a time)."""
-
-    def __init__(self) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "python" / "runtime.py"), "--log-level", "warning"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
-        self._id = 0
-
-    def call(self, method: str, params: dict[str, Any]) -> Any:
-        self._id += 1
-        self._send({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
-        while True:
-            message = self._read()
-            if message.get("id") == self._id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']['message']}")
-                return message["result"]
-
-    def generate(self, params: dict[str, Any]) -> Sample:
-        """A streaming generate, timed by the runtime's own stats (first to last token)."""
-        self.call("generate", {**params, "stream_id": "bench", "streaming": True})
-        while True:
-            message = self._read()
-            if message.get("method") == "stream/end":
-                stats = message["params"]["stats"]
-                rate = stats["tokens_per_second"]
-                tokens = stats["generated_tokens"]
-                return Sample(tokens=tokens, decode_s=(tokens - 1) / rate if rate else 0.0,
-                              accepted=stats.get("draft_acceptance_rate"))
-            if message.get("method") == "stream/error":
-                raise RuntimeError(message["params"]["error"]["message"])
-
-    def _send(self, message: dict[str, Any]) -> None:
-        assert self._proc.stdin is not None
-        self._proc.stdin.write(json.dumps(message).encode() + b"\n")
-        self._proc.stdin.flush()
-
-    def _read(self) -> dict[str, Any]:
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the runtime exited")
-        return json.loads(line)
-
-    def close(self) -> None:
-        self._proc.kill()
-        self._proc.wait()
-
-
-def mlx_lm_sample(model: Any, tokenizer: Any, prompt: str, max_tokens: int,
-                  **kwargs: Any) -> Sample:
-    from mlx_lm import stream_generate
-
-    first = last = 0.0
-    tokens = 0
-    for _ in stream_generate(model, tokenizer, prompt, max_tokens=max_tokens, **kwargs):
-        last = time.perf_counter()
-        first = first or last
-        tokens += 1
-    return Sample(tokens=tokens, decode_s=last - first)
-
-
-def bench_pair(target: str, draft: str, num_draft: list[int], max_tokens: int, rounds: int,
-               emit) -> None:
-    from mlx_lm import load
-
-    model, tokenizer = load(target)
-    draft_model, _ = load(draft)
-    runtime = Runtime()
-    try:
-        runtime.call("model/load", {"model": target, "model_id": "target"})
-        runtime.call("model/loadDraft", {"model": "target", "draft_model": draft})
-        for k in num_draft:
-            samples: dict[str, list[Sample]] = {path: [] for path in PATHS}
-            runs = {
-                "mlx-lm": lambda p: mlx_lm_sample(model, tokenizer, p, max_tokens),
-                "mlx-lm+draft": lambda p: mlx_lm_sample(model, tokenizer, p, max_tokens,
-                                                        draft_model=draft_model,
-                                                        num_draft_tokens=k),
-                "runtime": lambda p: runtime.generate(
-                    {"model": "target", "prompt": p, "max_tokens": max_tokens,
-                     "temperature": 0, "num_draft_tokens": 0}),
-                "runtime+draft": lambda p: runtime.generate(
-                    {"model": "target", "prompt": p, "max_tokens": max_tokens,
-                     "temperature": 0, "num_draft_tokens": k}),
-            }
-            for path, run in runs.items():  # warm-up, not counted
-                run(PROMPTS[0])
-            for _ in range(rounds):
-                for prompt in PROMPTS:
-                    for path, run in runs.items():
-                        samples[path].append(run(prompt))
-            report(target, draft, k, max_tokens, samples, emit)
-    finally:
-        runtime.close()
-
-
-def report(target: str, draft: str, k: int, max_tokens: int, samples: dict[str, list[Sample]],
-           emit) -> None:
-    pair = f"{Path(target).name}+{Path(draft).name}"
-    rates = {path: statistics.median(s.rate for s in runs) for path, runs in samples.items()}
-    for path, runs in samples.items():
-        emit({"bench": "speculative", "pair": pair, "num_draft_tokens": k, "path": path,
-              "tokens_per_s": round(rates[path], 1),
-              "tokens": sum(s.tokens for s in runs), "runs": len(runs),
-              "max_tokens": max_tokens})
-    acceptance = [s.accepted for s in samples["runtime+draft"] if s.accepted is not None]
-    emit({"bench": "speculative", "pair": pair, "num_draft_tokens": k, "summary": True,
-          "runtime_draft_speedup": round(rates["runtime+draft"] / rates["runtime"], 3),
-          "mlx_lm_draft_speedup": round(rates["mlx-lm+draft"] / rates["mlx-lm"], 3),
-          "runtime_vs_mlx_lm": round(rates["runtime"] / rates["mlx-lm"], 3),
-          "runtime_vs_mlx_lm_with_draft": round(rates["runtime+draft"] / rates["mlx-lm+draft"], 3),
-          "acceptance_rate": round(statistics.mean(acceptance), 3) if acceptance else None,
-          "machine": f"{platform.system()}-{platform.machine()}", "device": _device()})
-
-
-def _device() -> str:
+def pass_costs(target: Any, draft: Any, k: int, repeats: int = 100) -> dict[str, float]:
+    """Median milliseconds of one forward pass: the target over 1 token and
+    over k+1 (a round's check), the draft over 1; alternated, so that noise
+    from other work falls on all three alike."""
     import mlx.core as mx
+    from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
 
-    return str(mx.default_device())
+    models = {"target": target, "draft": draft}
+    caches = {role: make_prompt_cache(model) for role, model in models.items()}
+    for role, model in models.items():  # a short context to attend to
+        mx.eval(model(mx.array([[5] * 16]), cache=caches[role]))
+    passes = {"target_pass_ms": ("target", 1), "target_check_ms": ("target", k + 1),
+              "draft_pass_ms": ("draft", 1)}
+    times: dict[str, list[float]] = {name: [] for name in passes}
+    for _ in range(repeats):
+        for name, (role, tokens) in passes.items():
+            started = time.perf_counter()
+            logits = models[role](mx.array([[5] * tokens]), cache=caches[role])
+            mx.eval(mx.argmax(logits[0, -1], axis=-1))
+            times[name].append((time.perf_counter() - started) * 1000)
+            trim_prompt_cache(caches[role], tokens)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
-def ensure_models(paths: list[Path]) -> None:
-    """Build (or check) the project's own models among `paths` (scripts/make_models.py)."""
-    names = [path.name for path in paths if path.parent == MODELS]
-    if names:
+def build_missing(names: list[str]) -> None:
+    """Build the project's own models among `names` that are not there yet."""
+    missing = [name for name in names if not Path(name).is_dir() and not (MODELS / name).is_dir()]
+    if missing:
         subprocess.run([sys.executable, str(ROOT / "scripts" / "make_models.py"),
-                        "--out", str(MODELS), *names], check=True)
+                        "--out", str(MODELS), *missing], check=True)
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="target model folder (default: the two default pairs)")
-    parser.add_argument("--draft", help="draft model folder (with --model)")
-    parser.add_argument("--num-draft", default="2,4",
-                        help="draft tokens per round, comma-separated (default: 2,4)")
-    parser.add_argument("--max-tokens", type=int, default=160)
-    parser.add_argument("--rounds", type=int, default=2, help="passes over the prompts")
-    parser.add_argument("--json", action="store_true", help="JSON lines only")
-    args = parser.parse_args(argv)
-    if (args.model is None) != (args.draft is None):
-        parser.error("give both --model and --draft, or neither")
-    pairs = [(Path(args.model).resolve(), Path(args.draft).resolve())] if args.model \
-        else DEFAULT_PAIRS
-    ensure_models([path for pair in pairs for path in pair])
+def main() -> None:
+    args_parser = parser(__doc__.splitlines()[0], model="demo-deep", tokens=160, runs=2)
+    args_parser.add_argument("--draft", default="demo",
+                             help="the draft: a name under models/ or a folder (default: demo)")
+    args_parser.add_argument("--num-draft", default="2,4",
+                             help="draft tokens per round, comma-separated (default: 2,4)")
+    args = parse(args_parser)
+    build_missing([args.model, args.draft])
+    path, draft_path = model_path(args.model), model_path(args.draft)
+    report = Reporter("speculative", args.model, args.quick)
+    num_draft = [int(k) for k in args.num_draft.split(",")][:1 if args.quick else None]
+    raw, draft = Raw(path), Raw(draft_path)
+    prompts = [raw.tokenizer.encode(text) for text in PROMPTS]
+    with Runtime(BENCH_CONFIG) as runtime:
+        runtime.load(path)
+        runtime.call("model/loadDraft", {"model": "m", "draft_model": str(draft_path)})
+        for k in num_draft:
+            rates, acceptance, same_tokens, generated = measure(
+                raw, draft, runtime, prompts, k, args.tokens, args.runs)
+            report_k(report, k, args, rates, acceptance, same_tokens, generated,
+                     pass_costs(raw.model, draft.model, k))
 
-    def emit(line: dict[str, Any]) -> None:
-        if args.json:
-            print(json.dumps(line), flush=True)
-        elif line.get("summary"):
-            print(f"  -> draft speed-up: runtime x{line['runtime_draft_speedup']}, mlx-lm "
-                  f"x{line['mlx_lm_draft_speedup']}; runtime/mlx-lm: plain "
-                  f"{line['runtime_vs_mlx_lm']}, with draft {line['runtime_vs_mlx_lm_with_draft']}; "
-                  f"acceptance {line['acceptance_rate']}", flush=True)
-        else:
-            print(f"{line['pair']:<24} k={line['num_draft_tokens']} {line['path']:<14} "
-                  f"{line['tokens_per_s']:>8.1f} tok/s", flush=True)
 
-    for target, draft in pairs:
-        bench_pair(str(target), str(draft), [int(k) for k in args.num_draft.split(",")],
-                   args.max_tokens, args.rounds, emit)
-    return 0
+def measure(raw: Raw, draft: Raw, runtime: Runtime, prompts: list[list[int]], k: int,
+            tokens: int, runs: int) -> tuple[dict[str, list[float]], float, bool, float]:
+    """(decode rates of the four paths, the runtime's mean acceptance rate,
+    whether all paths wrote the same tokens, the mean tokens per generation:
+    a stop token may end one before `tokens`) over `runs` passes of the
+    prompts, after a warm-up generation on each path."""
+    rates: dict[str, list[float]] = {name: [] for name in PATHS}
+    acceptance, generated, same_tokens = [], [], True
+    for index, prompt in enumerate([prompts[0], *prompts * runs]):
+        _, plain, plain_tokens = raw.stream(prompt, tokens)
+        _, drafted, drafted_tokens = raw.stream(prompt, tokens, draft_model=draft.model,
+                                                num_draft_tokens=k)
+        ours = runtime.generate(prompt, tokens, num_draft_tokens=0)
+        ours_drafted = runtime.generate(prompt, tokens, num_draft_tokens=k)
+        if index == 0:
+            continue  # the warm-up
+        for name, times in zip(PATHS, (plain, drafted, ours.times, ours_drafted.times)):
+            rates[name].append(decode_rate(times))
+        acceptance.append(ours_drafted.end["stats"]["draft_acceptance_rate"])
+        generated.append(len(ours_drafted.tokens))
+        same_tokens &= (plain_tokens == drafted_tokens == ours.tokens == ours_drafted.tokens)
+    return rates, statistics.mean(acceptance), same_tokens, statistics.mean(generated)
+
+
+def report_k(report: Reporter, k: int, args: Any, rates: dict[str, list[float]],
+             acceptance: float, same_tokens: bool, generated: float,
+             costs: dict[str, float]) -> None:
+    rate = {name: median(values) for name, values in rates.items()}
+    common = {"draft": args.draft, "num_draft_tokens": k, "max_tokens": args.tokens,
+              "generated_tokens": generated,
+              "runs": len(rates["runtime"]), "acceptance_rate": acceptance,
+              "same_tokens": same_tokens,
+              **{f"{name}_tok_s": value for name, value in rate.items()}}
+    report.emit("decode_tok_s_with_draft", rate["runtime+draft"], "tok/s",
+                baseline=rate["mlx-lm+draft"],
+                baseline_of="mlx_lm.stream_generate(draft_model=...)",
+                ratio=rate["runtime+draft"] / rate["mlx-lm+draft"], **common)
+    predicted = (1 + acceptance * k) * costs["target_pass_ms"] / (
+        k * costs["draft_pass_ms"] + costs["target_check_ms"])
+    report.emit("draft_speedup", rate["runtime+draft"] / rate["runtime"], "x",
+                baseline=rate["mlx-lm+draft"] / rate["mlx-lm"],
+                baseline_of="mlx_lm.stream_generate with / without draft_model",
+                ratio=(rate["runtime+draft"] / rate["runtime"])
+                / (rate["mlx-lm+draft"] / rate["mlx-lm"]),
+                predicted_speedup=predicted, **costs, **common)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main()

@@ -1,5 +1,6 @@
 """A loopback HTTP server for image-fetch tests: /red.png at once, /slow.png
-after a pause, 404 for anything else."""
+after a pause, /trickle.png a byte at a time (TRICKLE_S apart, so that every
+read gets a byte long before a socket timeout), 404 for anything else."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from PIL import Image
 
 SLOW_S = 1.0
+TRICKLE_S = 0.1
 
 
 def png(size: tuple[int, int] = (40, 30), color=(250, 20, 20)) -> bytes:
@@ -23,7 +25,7 @@ def png(size: tuple[int, int] = (40, 30), color=(250, 20, 20)) -> bytes:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-        if self.path not in ("/red.png", "/slow.png"):
+        if self.path not in ("/red.png", "/slow.png", "/trickle.png"):
             self.send_error(404, "Not Found")
             return
         body = png()
@@ -33,7 +35,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.path == "/slow.png":
             time.sleep(SLOW_S)
-        self.wfile.write(body)
+        if self.path == "/trickle.png":
+            self._trickle(body)
+        else:
+            self.wfile.write(body)
+
+    def _trickle(self, body: bytes) -> None:
+        try:
+            for offset in range(len(body)):
+                self.wfile.write(body[offset:offset + 1])
+                self.wfile.flush()
+                time.sleep(TRICKLE_S)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, as it should
 
     def log_message(self, *args) -> None:
         pass

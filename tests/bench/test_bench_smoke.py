@@ -49,3 +49,20 @@ def test_decode_paths_quick_compares_every_path_with_stream_generate(models: Pat
     for figure in figures:
         assert FIELDS <= figure.keys() and figure["value"] > 0 and figure["ratio"] > 0
         assert figure.get("same_tokens", True) is True
+
+
+def test_speculative_quick_reports_both_figures(models: Path) -> None:
+    # tiny drafting for itself: every proposal is accepted, whatever the timing.
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "speculative.py"),
+                           "--model", str(models / "tiny"), "--draft", str(models / "tiny"),
+                           "--quick"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with_draft, speedup = (json.loads(line) for line in done.stdout.splitlines())
+    assert (with_draft["figure"], speedup["figure"]) == ("decode_tok_s_with_draft",
+                                                         "draft_speedup")
+    for figure in (with_draft, speedup):
+        assert FIELDS <= figure.keys() and figure["value"] > 0 and figure["baseline"] > 0
+        assert figure["acceptance_rate"] == 1.0 and figure["same_tokens"] is True
+        assert figure["num_draft_tokens"] == 2 and figure["quick"] is True
+    assert speedup["target_pass_ms"] > 0 and speedup["draft_pass_ms"] > 0
+    assert speedup["predicted_speedup"] > 0

@@ -117,6 +117,79 @@ def test_compatibility_says_why_not(client: RuntimeClient, models: Path, tmp_pat
     assert end["finish_reason"] == "length" and len(tokens) == 3
 
 
+def _edit_json(path: Path, edit) -> None:
+    content = json.loads(path.read_text())
+    edit(content)
+    path.write_text(json.dumps(content))
+
+
+def _other_bos(folder: Path) -> None:
+    def edit(config: dict) -> None:
+        config["bos_token"] = "<pad>"
+        config["additional_special_tokens"].append("<s>")  # the same special tokens
+    _edit_json(folder / "tokenizer_config.json", edit)
+
+
+def _one_more_special_token(folder: Path) -> None:
+    _edit_json(folder / "tokenizer_config.json",
+               lambda config: config["additional_special_tokens"].append("a"))
+
+
+def _one_more_token(folder: Path) -> None:
+    # A piece no merge makes: the target's ids all keep their meaning.
+    _edit_json(folder / "tokenizer.json",
+               lambda tokenizer: tokenizer["model"]["vocab"].update({"zqzq": 512}))
+
+
+def _smaller_output_layer(folder: Path) -> None:
+    _edit_json(folder / "config.json", lambda config: config.update(vocab_size=400))
+
+
+def _recurrent(folder: Path) -> None:
+    """A Mamba model (a recurrent state, no KV cache to rewind) with tiny's
+    tokenizer; no weights: neither call may need them to refuse it."""
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "mamba", "vocab_size": 512, "hidden_size": 64, "intermediate_size": 128,
+        "state_size": 16, "num_hidden_layers": 1, "conv_kernel": 4, "use_bias": False,
+        "use_conv_bias": True, "time_step_rank": "auto", "bos_token_id": 0,
+        "eos_token_id": [1, 4]}))
+    for weights in folder.glob("model.safetensors*"):
+        weights.unlink()
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (_swap_two_tokens, "2 tokens of the target's vocabulary have another id (or none) in the "
+                       "draft's, e.g. 'a', 'b'"),
+    (_other_eos, "the end-of-sequence token ids differ: [1, 4] in the target, [1] in the draft"),
+    (_other_bos, "the beginning-of-sequence token ids differ: 0 in the target, 2 in the draft"),
+    (_one_more_special_token, "the special tokens differ: target only [], draft only [('a', "),
+    (_one_more_token, "the vocabularies differ in size: 512 tokens in the target's tokenizer, "
+                      "513 in the draft's"),
+    (_smaller_output_layer, "the draft's output layer covers 400 token ids, fewer than the 512 "
+                            "of the target's vocabulary"),
+    (_recurrent, "the draft's KV cache cannot be rewound"),
+])
+def test_each_reason_alone_and_load_draft_agrees(client: RuntimeClient, models: Path,
+                                                 tmp_path: Path, edit, reason: str) -> None:
+    draft = str(_copy_with(models / "tiny-draft", tmp_path / "draft", edit))
+    answer = client.result("model/isDraftCompatible", {"model": "tiny", "draft_model": draft})
+    assert answer["compatible"] is False and len(answer["reasons"]) == 1
+    assert answer["reasons"][0].startswith(reason)
+    error = client.error("model/loadDraft", {"model": "tiny", "draft_model": draft})
+    assert error["data"]["code"] == "DRAFT_INCOMPATIBLE"
+    assert error["data"]["reasons"] == answer["reasons"]
+    assert client.result("model/list")["models"][0]["draft"] is None
+
+
+def test_a_vision_folder_is_no_draft(client: RuntimeClient, models: Path) -> None:
+    draft = str(models / "tiny-vision")
+    answer = client.result("model/isDraftCompatible", {"model": "tiny", "draft_model": draft})
+    assert "the draft is a vision model; a draft must be a text model" in answer["reasons"]
+    error = client.error("model/loadDraft", {"model": "tiny", "draft_model": draft})
+    assert error["data"]["code"] == "DRAFT_INCOMPATIBLE"
+    assert error["data"]["reasons"] == answer["reasons"]
+
+
 def test_legacy_check_draft_names_loaded_models(client: RuntimeClient, models: Path) -> None:
     client.result("model/load", {"model": str(models / "tiny-draft"), "model_id": "small"})
     try:
@@ -291,6 +364,24 @@ def test_long_prompts_are_prefilled_in_chunks(models: Path, tmp_path: Path) -> N
     finally:
         runtime.stop()
     runtime.assert_conforms()
+
+
+def test_the_configured_number_of_draft_tokens(models: Path, tmp_path: Path) -> None:
+    # speculative.num_draft_tokens is the default of requests that do not say:
+    # with tiny drafting for itself (every proposal accepted), each round of 1
+    # is a draft token and then the target's.
+    config = tmp_path / "runtime.yaml"
+    config.write_text("speculative:\n  num_draft_tokens: 1\n")
+    runtime = RuntimeClient("--config", str(config))
+    try:
+        runtime.result("model/load", {"model": str(models / "tiny"), "model_id": "tiny"})
+        runtime.result("model/loadDraft", {"model": "tiny", "draft_model": str(models / "tiny")})
+        tokens, end = run(runtime, max_tokens=10)
+    finally:
+        runtime.stop()
+    runtime.assert_conforms()
+    assert [token["from_draft"] for token in tokens] == [True, False] * 5
+    assert end["stats"]["draft_tokens_proposed"] == end["stats"]["draft_tokens_accepted"] == 5
 
 
 @pytest.fixture(scope="module")

@@ -280,3 +280,28 @@ def test_end_of_input_waits_for_images_still_loading(models: Path, tmp_path: Pat
     finally:
         runtime.stop()
     runtime.assert_conforms()
+
+
+def test_max_image_side_scales_what_reaches_the_processor(client: RuntimeClient, models: Path,
+                                                          tmp_path: Path) -> None:
+    """With vision.max_image_side: 56, a 448x56 image reaches the processor as
+    56x7: it makes as many image tokens as a 56x7 image does, fewer than the
+    448x56 one makes where it is not scaled (tiny-vision's processor takes up
+    to 56x56 pixels: it shrinks that one to 4 tokens, the 56x7 one to 2)."""
+    config = tmp_path / "runtime.yaml"
+    config.write_text("vision:\n  max_image_side: 56\n")
+    wide = data_url("PNG", size=(448, 56))
+
+    def prompt_tokens(runtime: RuntimeClient, image: str) -> int:
+        return complete(runtime, images=[image], max_tokens=1)["stats"]["prompt_tokens"]
+
+    capped = RuntimeClient("--config", str(config))
+    try:
+        capped.result("model/loadVision", {"model": str(models / "tiny-vision"),
+                                           "model_id": "vision"})
+        scaled = prompt_tokens(capped, wide)
+    finally:
+        capped.stop()
+    capped.assert_conforms()
+    assert scaled == prompt_tokens(client, data_url("PNG", size=(56, 7)))
+    assert prompt_tokens(client, wide) == scaled + 2

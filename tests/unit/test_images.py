@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,3 +145,46 @@ def test_fetch_errors_name_the_url_and_the_reason(server: str) -> None:
     impatient = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=0.2)
     error = failure(f"{server}/slow.png", impatient)
     assert error.code is ErrorCode.IMAGE_FETCH_FAILED and "0.2 s" in error.message
+
+
+# fetch_timeout_s is a deadline for the whole fetch; the bounds below are
+# generous (several times the timeout), only there to show it is not unbounded.
+IMPATIENT = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=1.0)
+
+
+def timed_failure(source: str) -> tuple[RpcError, float]:
+    started = time.monotonic()
+    error = failure(source, IMPATIENT)
+    return error, time.monotonic() - started
+
+
+def test_a_trickling_body_fails_at_the_deadline(server: str) -> None:
+    # Each read gets a byte within 0.1 s, so no socket timeout ever trips;
+    # the whole body would take about 10 s.
+    error, elapsed = timed_failure(f"{server}/trickle.png")
+    assert error.code is ErrorCode.IMAGE_FETCH_FAILED
+    assert "took longer than 1 s (vision.fetch_timeout_s)" in error.message
+    assert elapsed < 5
+
+
+def test_an_unknown_host_fails_within_the_deadline() -> None:
+    error, elapsed = timed_failure("http://no-such-host.invalid/x.png")
+    assert error.code is ErrorCode.IMAGE_FETCH_FAILED
+    assert "http://no-such-host.invalid/x.png" in error.message
+    assert elapsed < 5
+
+
+def test_a_hung_dns_lookup_fails_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    released = threading.Event()
+
+    def hung_lookup(*args, **kwargs):
+        released.wait(30)
+        raise socket.gaierror(socket.EAI_AGAIN, "released")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hung_lookup)
+    try:
+        error, elapsed = timed_failure("http://images.example/cat.png")
+    finally:
+        released.set()
+    assert error.code is ErrorCode.IMAGE_FETCH_FAILED
+    assert "took longer than 1 s" in error.message and elapsed < 5

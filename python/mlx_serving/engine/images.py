@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent import futures
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -117,11 +120,41 @@ def _from_data_url(source: str, index: int, limits: ImageLimits) -> bytes:
 
 
 def _fetch(url: str, index: int, limits: ImageLimits) -> bytes:
-    """The body of `url`, within the time and size limits."""
+    """The body of `url`, within the size limit and within fetch_timeout_s in
+    all: DNS lookup, connect, headers and body. urllib's own timeout bounds
+    each socket operation alone (a server sending a byte a second never
+    trips it) and not the DNS lookup at all, so the fetch runs on a helper
+    thread that is given up at the deadline; left behind, it stops at its
+    next read (or when a hung DNS lookup returns)."""
     deadline = time.monotonic() + limits.fetch_timeout_s
+    outcome: futures.Future[bytes] = futures.Future()
 
+    def fetch() -> None:
+        try:
+            outcome.set_result(_fetch_until(url, index, limits, deadline))
+        except Exception as exc:  # handed to the waiting thread, which raises it
+            outcome.set_exception(exc)
+
+    threading.Thread(target=fetch, name="image-fetch", daemon=True).start()
+    try:
+        return outcome.result(timeout=max(deadline - time.monotonic(), 0.0))
+    except futures.TimeoutError:  # the builtin TimeoutError from Python 3.11 on
+        raise _fetch_error(url, index, _too_slow(limits)) from None
+
+
+def _fetch_error(url: str, index: int, reason: str) -> RpcError:
+    return _error(ErrorCode.IMAGE_FETCH_FAILED, url, index, f"could not fetch it: {reason}")
+
+
+def _too_slow(limits: ImageLimits) -> str:
+    return f"took longer than {limits.fetch_timeout_s:g} s (vision.fetch_timeout_s)"
+
+
+def _fetch_until(url: str, index: int, limits: ImageLimits, deadline: float) -> bytes:
+    """The fetch itself (helper thread); read1 hands over whatever bytes have
+    come, so a trickling body is noticed at the deadline."""
     def failed(reason: str) -> RpcError:
-        return _error(ErrorCode.IMAGE_FETCH_FAILED, url, index, f"could not fetch it: {reason}")
+        return _fetch_error(url, index, reason)
 
     request = urllib.request.Request(url, headers={"User-Agent": "mlx-serving"})
     try:
@@ -131,14 +164,13 @@ def _fetch(url: str, index: int, limits: ImageLimits) -> bytes:
                 raise failed(f"{declared} bytes is over the limit of {limits.max_bytes} "
                              "(vision.max_image_bytes)")
             body = bytearray()
-            while chunk := response.read(_CHUNK):
+            while chunk := response.read1(_CHUNK):
                 body += chunk
                 if len(body) > limits.max_bytes:
                     raise failed(f"more than {limits.max_bytes} bytes "
                                  "(vision.max_image_bytes)")
                 if time.monotonic() > deadline:
-                    raise failed(f"took longer than {limits.fetch_timeout_s:g} s "
-                                 "(vision.fetch_timeout_s)")
+                    raise failed(_too_slow(limits))
             return bytes(body)
     except RpcError:
         raise
@@ -149,7 +181,7 @@ def _fetch(url: str, index: int, limits: ImageLimits) -> bytes:
     except TimeoutError:
         raise failed(f"timed out after {limits.fetch_timeout_s:g} s "
                      "(vision.fetch_timeout_s)") from None
-    except (OSError, ValueError) as exc:  # reset connections, malformed URLs
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # resets, bad URLs, ...
         raise failed(f"{type(exc).__name__}: {exc}") from None
 
 

@@ -28,11 +28,12 @@ def draft_handlers(engine: Engine, workers: Executor) -> dict[str, Handler]:
         return engine.with_model(params.model, lambda target: engine.call(lambda: detach_draft(
             engine.models.get(target.model_id), engine.runners_of(target.model_id))))
 
-    # Reading tokenizer files (or fetching them) needs no MLX: a worker does it.
+    # Reading tokenizer files (or fetching them) needs no MLX: a worker does it,
+    # and waits for the engine thread only to ask whether the cache rewinds.
     def is_compatible(params: DraftModelParams, _: CallContext) -> Future[DraftCompatibility]:
         return engine.with_model(params.model, lambda target: workers.submit(
             check_compatibility, target, params.draft_model,
-            engine.models.find(params.draft_model)))
+            engine.models.find(params.draft_model), lambda probe: engine.call(probe).result()))
 
     return {
         "model/loadDraft": load_draft,
