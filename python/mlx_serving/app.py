@@ -74,7 +74,8 @@ def main(argv: list[str], protocol_fd: int) -> int:
 
     out = os.fdopen(protocol_fd, "wb")
     writer = MessageWriter(out, merge=merge_chunks,
-                           on_broken=lambda: engine.shutdown(drain=False))
+                           on_broken=lambda: engine.shutdown(drain=False),
+                           hold_s=config.transport.chunk_interval_ms / 1000)
     engine = Engine(config, writer)
     ops = Ops(config, args.config, flags, args.flags, engine, writer.send)
     dispatcher = Dispatcher(build_handlers(engine, writer, _detect_device(), ops), writer.send,

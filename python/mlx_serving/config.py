@@ -34,6 +34,7 @@ class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class TransportConfig(_Section):
     max_message_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
     writer_backlog_tokens: PositiveInt = 65536
+    chunk_interval_ms: Annotated[float, Meta(ge=0, le=1000)] = 4.0
 
 
 class SamplingDefaults(_Section):

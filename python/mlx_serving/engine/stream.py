@@ -73,6 +73,7 @@ class NotificationSink:
         self._send = send  # MessageWriter.send
         self.future = future
         self.served = served
+        self._first_sent = False  # the first chunk goes out at once: time to first token
 
     def accepted(self, stream_id: str) -> None:
         # Resolving on the engine thread queues the response before any chunk.
@@ -85,7 +86,8 @@ class NotificationSink:
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         chunk = Notification(method="stream/chunk",
                              params=StreamChunk(stream_id=stream_id, tokens=tokens))
-        self._send(chunk, merge_key=stream_id, weight=len(tokens))
+        self._send(chunk, merge_key=stream_id, weight=len(tokens), hold=self._first_sent)
+        self._first_sent = True
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:
