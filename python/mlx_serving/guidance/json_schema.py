@@ -101,11 +101,15 @@ def _resolves(schema: dict[str, Any], ref: str) -> bool:
 
 def _forbidden_required(node: dict[str, Any]) -> str | None:
     """The first required name a closed object (no pattern properties) cannot have."""
-    required = node.get("required")
-    if (node.get("additionalProperties") is not False or "patternProperties" in node
-            or not isinstance(required, list)):
+    if node.get("additionalProperties") is not False or "patternProperties" in node:
         return None
+    return required_unlisted(node)
+
+
+def required_unlisted(node: dict[str, Any]) -> str | None:
+    """The first name of `required` that `properties` does not list."""
     listed = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+    required = node.get("required") if isinstance(node.get("required"), list) else []
     return next((name for name in required if name not in listed), None)
 
 

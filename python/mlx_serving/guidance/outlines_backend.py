@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import GrammarError
-from .json_schema import subschemas, with_strict_formats
+from .json_schema import required_unlisted, subschemas, with_strict_formats
 from .regex import ascii_classes
 from .rules import Rules, to_regex
 
@@ -145,7 +145,7 @@ def _unenforced(node: dict[str, Any]) -> str | None:
     unknown = sorted(keys - _ENFORCED)
     if unknown:
         return f"does not enforce `{unknown[0]}`"
-    unlisted = _required_unlisted(node)
+    unlisted = required_unlisted(node)
     if unlisted:
         return (f"writes only the properties `properties` lists, so it cannot enforce "
                 f"required `{unlisted}`")
@@ -167,12 +167,6 @@ def _unenforced(node: dict[str, Any]) -> str | None:
     if isinstance(node.get("items"), list):
         return "does not enforce tuple `items`"
     return None
-
-
-def _required_unlisted(node: dict[str, Any]) -> str | None:
-    properties = node.get("properties") if isinstance(node.get("properties"), dict) else {}
-    required = node.get("required") if isinstance(node.get("required"), list) else []
-    return next((name for name in required if name not in properties), None)
 
 
 def _has_type(value: Any, types: Any) -> bool:
