@@ -6,14 +6,16 @@ document the grammar takes is also checked with lxml's XMLSchema.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from guidance_corpus import NOTE_DTD, ORDER_XSD, check_xml, grammar_accepts, xsd_schema
+from mlx_serving.guidance.dtd import dtd_rules
 from mlx_serving.guidance.errors import GrammarError
-from mlx_serving.guidance.rules import to_regex
+from mlx_serving.guidance.rules import to_lark, to_regex
 from mlx_serving.guidance.xsd import is_xsd, xsd_rules
 
 OCCURS = xsd_schema("""
@@ -36,6 +38,16 @@ TREE = xsd_schema("""
     </xs:choice>
   </xs:complexType>
   <xs:element name="node" type="Node"/>
+""")
+NESTED = xsd_schema("""
+  <xs:element name="grid">
+    <xs:complexType>
+      <xs:sequence maxOccurs="2">
+        <xs:element name="x" type="xs:integer" maxOccurs="3"/>
+        <xs:element name="y" type="xs:boolean"/>
+      </xs:sequence>
+    </xs:complexType>
+  </xs:element>
 """)
 ORDER_ITEM = "<item><sku>ab</sku><qty>3</qty><price>1.50</price></item>"
 
@@ -72,6 +84,9 @@ def tokenizer(models: Path) -> Any:
     (OCCURS, "<row><cell>1</cell></row>", False),
     (OCCURS, "<row><cell>1</cell><cell>2</cell><cell>3</cell><cell>4</cell></row>", False),
     (OCCURS, "<row><cell>1</cell><cell>2</cell><end/></row>", False),
+    (NESTED, "<grid><x>1</x><y>true</y><x>2</x><x>3</x><x>4</x><y>0</y></grid>", True),
+    (NESTED, "<grid><x>1</x><x>2</x><x>3</x><x>4</x><y>0</y></grid>", False),
+    (NESTED, "<grid><x>1</x><y>1</y><x>2</x><y>1</y><x>3</x><y>1</y></grid>", False),
 ])
 def test_documents(tokenizer: Any, backend: str, xsd: str, document: str, valid: bool) -> None:
     rules = xsd_rules(xsd, max_text_length=16)
@@ -99,6 +114,55 @@ def test_xsd_is_told_from_a_dtd() -> None:
     assert is_xsd(ORDER_XSD) and is_xsd(TREE)
     assert not is_xsd(NOTE_DTD)
     assert not is_xsd('<!ELEMENT a EMPTY><!ATTLIST a ns CDATA "http://www.w3.org/2001/XMLSchema">')
+
+
+def _nested(*bounds: str, across_elements: bool = False) -> str:
+    """Particles nested one in another, each with these occurrence bounds
+    (`minOccurs="..." maxOccurs="..."`), around one xs:string element; sequences
+    in one content model, or each level an element of its own."""
+    body = '<xs:element name="leaf" type="xs:string" {}/>'.format(bounds[-1])
+    for depth, occurs in enumerate(reversed(bounds[:-1])):
+        body = (f'<xs:element name="e{depth}" {occurs}><xs:complexType><xs:sequence>{body}'
+                "</xs:sequence></xs:complexType></xs:element>" if across_elements
+                else f"<xs:sequence {occurs}>{body}</xs:sequence>")
+    return xsd_schema(f'<xs:element name="top"><xs:complexType><xs:sequence>{body}'
+                      "</xs:sequence></xs:complexType></xs:element>")
+
+
+@pytest.mark.parametrize("xsd, message", [
+    (_nested('minOccurs="10000000" maxOccurs="unbounded"'), 'minOccurs="10000000" (line 2)'),
+    (_nested('minOccurs="1' + "0" * 5000 + '" maxOccurs="unbounded"'), 'minOccurs="1000000'),
+    (_nested(*['maxOccurs="100"'] * 3), "more than 10000 element copies"),
+    (_nested('minOccurs="100" maxOccurs="unbounded"', 'maxOccurs="100"',
+             'minOccurs="2" maxOccurs="2"'), "more than 10000 element copies"),
+])
+def test_occurrence_bounds_that_would_blow_up_the_grammar_are_refused_at_once(
+        xsd: str, message: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(GrammarError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        to_lark(xsd_rules(xsd))
+    assert time.monotonic() - started < 5
+
+
+def test_nested_occurrence_bounds_within_the_limit_are_written_out() -> None:
+    rules = xsd_rules(_nested(*['maxOccurs="100"'] * 2))  # 10,000 copies: the limit
+    assert to_lark(rules).count(" el1") == 10_000
+
+
+@pytest.mark.parametrize("schema", [
+    # three levels of elements, 100 of each in its parent: 10^6 copies once inlined
+    _nested(*['maxOccurs="100"'] * 3, across_elements=True),
+    # a DTD does the same with references alone: 10 of each, 7 levels deep
+    "".join(f"<!ELEMENT e{level} ({', '.join([f'e{level + 1}'] * 10)})>" for level in range(7))
+    + "<!ELEMENT e7 EMPTY>",
+])
+def test_a_regular_expression_inlining_rules_past_its_limit_is_refused(schema: str) -> None:
+    rules = xsd_rules(schema) if is_xsd(schema) else dtd_rules(schema)
+    to_lark(rules)  # rules refer to each other by name there: small
+    started = time.monotonic()
+    with pytest.raises(GrammarError, match="too large for one regular expression"):
+        to_regex(rules)
+    assert time.monotonic() - started < 5
 
 
 @pytest.mark.parametrize("xsd, root, message", [

@@ -8,6 +8,7 @@ regular expression (every rule inlined, so recursion cannot be expressed).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal as Kind
 
@@ -99,13 +100,21 @@ def _slashes_escaped(regex: str) -> str:
     return "".join(out)
 
 
+# Characters of the one regular expression. Every rule is written out again
+# wherever it is referred to, so a few nested references or occurrence bounds
+# (DTD or XSD) multiply into gigabytes, built on the reader thread.
+_MOST_REGEX = 1_000_000
+
+
 def to_regex(grammar: Rules) -> str:
     """One regular expression for the whole grammar; GrammarError when a rule
-    contains itself (a regular expression cannot nest without bound)."""
-    return _regex(Ref(grammar.start), grammar, ())
+    contains itself (a regular expression cannot nest without bound) or when
+    it would be longer than _MOST_REGEX characters."""
+    return _regex(Ref(grammar.start), grammar, (), {})
 
 
-def _regex(expr: Expr, grammar: Rules, open_rules: tuple[str, ...]) -> str:
+def _regex(expr: Expr, grammar: Rules, open_rules: tuple[str, ...],
+           written: dict[str, str]) -> str:
     if isinstance(expr, Text):
         return escape_regex(expr.value)
     if isinstance(expr, Pattern):
@@ -116,10 +125,28 @@ def _regex(expr: Expr, grammar: Rules, open_rules: tuple[str, ...]) -> str:
             cycle = " > ".join(grammar.labels.get(rule, rule) for rule in loop)
             raise GrammarError(f"the grammar is recursive ({cycle}), which a regular "
                                "expression cannot express")
-        return _regex(grammar.rules[expr.rule], grammar, open_rules + (expr.rule,))
+        if expr.rule not in written:  # a rule reads the same wherever it is referred to
+            written[expr.rule] = _regex(grammar.rules[expr.rule], grammar,
+                                        open_rules + (expr.rule,), written)
+        return written[expr.rule]
     if isinstance(expr, Seq):
-        return "".join(_regex(item, grammar, open_rules) for item in expr.items)
+        return _joined((_regex(item, grammar, open_rules, written) for item in expr.items), "")
     if isinstance(expr, Alt):
-        options = (_regex(option, grammar, open_rules) for option in expr.options)
-        return "(?:" + "|".join(options) + ")"
-    return f"(?:{_regex(expr.item, grammar, open_rules)}){expr.times}"
+        options = (_regex(option, grammar, open_rules, written) for option in expr.options)
+        return "(?:" + _joined(options, "|") + ")"
+    return f"(?:{_regex(expr.item, grammar, open_rules, written)}){expr.times}"
+
+
+def _joined(parts: Iterator[str], separator: str) -> str:
+    """The parts joined, refused as soon as they add up past _MOST_REGEX (before
+    the copy is made)."""
+    kept: list[str] = []
+    length = 0
+    for part in parts:
+        length += len(part) + len(separator)
+        if length > _MOST_REGEX:
+            raise GrammarError(f"the grammar is too large for one regular expression (over "
+                               f"{_MOST_REGEX} characters, with every element written out "
+                               "wherever it may appear)")
+        kept.append(part)
+    return separator.join(kept)

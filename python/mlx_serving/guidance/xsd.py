@@ -7,7 +7,9 @@ down and writes one rule per element declaration, with the DTD's machinery
 
 - global and local `xs:element`s, by `name` with a `type` or an inline type,
   or by `ref` to a global one; `minOccurs`/`maxOccurs` (`unbounded` too) on
-  elements, sequences and choices;
+  elements, sequences and choices, each at most 100 since bounded counts are
+  written out copy by copy, and at most 10,000 element copies in all (nested
+  bounds multiply);
 - `xs:complexType` (named or inline): an `xs:sequence` or `xs:choice`,
   nested freely, or no content at all (written `<a/>`); `xs:attribute`s:
   `use="required"` ones always written, optional ones optionally, `fixed`
@@ -50,7 +52,13 @@ _SUBSET: dict[str, tuple[set[str], set[str]]] = {
     "enumeration": (set(), {"value", "id"}),
 }
 _BUILT_IN = ("string", "integer", "decimal", "boolean", "date")
-_MOST_OCCURS = 100  # a finite maxOccurs is written out; beyond this, refused
+_MOST_OCCURS = 100  # a finite minOccurs or maxOccurs is written out; beyond this, refused
+# Element references written out in the whole grammar. A bounded particle is
+# written once per occurrence, so bounds nested in one content model multiply
+# (three levels of maxOccurs="100": 10^6 copies, rendered on the reader
+# thread); 10,000 still takes two nested levels of 100 and renders in
+# milliseconds.
+_MOST_WRITTEN = 10_000
 
 
 def is_xsd(schema: str) -> bool:
@@ -121,6 +129,7 @@ class _Converter:
         self._bound = max_text_length
         self._rule_names: dict[str, str] = {}  # a declaration's path -> its rule
         self._labels: dict[str, str] = {}
+        self._written = 0  # element references written out so far
 
     def rules(self, root: str | None) -> Rules:
         if not self._elements:
@@ -155,7 +164,7 @@ class _Converter:
         particles = [child for child in _children(kind) if _local(child) != "attribute"]
         if not particles:
             return Seq((*start, Text("/>")))
-        content = self._particle(particles[0], pending)
+        content = self._particle(particles[0], pending, 1)
         return Seq((*start, Text(">"), content, WHITESPACE, Text(f"</{name}>")))
 
     def _type_of(self, node: Any) -> Any:
@@ -216,31 +225,57 @@ class _Converter:
             written.append(pair if use == "required" else Repeat(pair, "?"))
         return written
 
-    def _particle(self, node: Any, pending: list[Any]) -> Expr:
-        """An element, sequence or choice, with its occurrence bounds."""
+    def _particle(self, node: Any, pending: list[Any], outer: int) -> Expr:
+        """An element, sequence or choice, with its occurrence bounds; `outer`:
+        how many times the enclosing particles write it out."""
+        at_least, at_most = _bounds(node)
+        copies = outer * (max(at_least, 1) if at_most is None else at_most)
         local = _local(node)
         if local == "element":
+            self._written += copies
+            if self._written > _MOST_WRITTEN:
+                raise GrammarError(f"XSD occurrence bounds are too large: with <xs:element> "
+                                   f"(line {node.sourceline}) the grammar would write out "
+                                   f"more than {_MOST_WRITTEN} element copies (nested "
+                                   "minOccurs/maxOccurs multiply)")
             declaration = self._elements[node.get("ref")] if node.get("ref") else node
             pending.append(declaration)
             expr: Expr = Seq((WHITESPACE, Ref(self._rule(declaration))))
         else:
-            parts = tuple(self._particle(child, pending) for child in _children(node))
+            parts = tuple(self._particle(child, pending, copies) for child in _children(node))
             if not parts:
                 raise GrammarError(f"an empty <xs:{local}> (line {node.sourceline}) is not "
                                    "supported")
             expr = Seq(parts) if local == "sequence" else Alt(parts)
-        return _occurs(expr, node)
+        return _occurs(expr, at_least, at_most)
 
 
-def _occurs(expr: Expr, node: Any) -> Expr:
-    """`expr` repeated minOccurs..maxOccurs times (nested options, so that
-    the grammar stays unambiguous)."""
-    at_least = int(node.get("minOccurs", "1"))
+def _bounds(node: Any) -> tuple[int, int | None]:
+    """minOccurs and maxOccurs (None: unbounded), each refused past _MOST_OCCURS
+    since that many copies are written out (XMLSchema has checked their syntax)."""
+    least = node.get("minOccurs", "1")
     most = node.get("maxOccurs", "1")
-    at_most = None if most == "unbounded" else int(most)
+    at_least = _count(least)
+    at_most = None if most == "unbounded" else _count(most)
+    if at_least > _MOST_OCCURS:
+        raise GrammarError(f"XSD minOccurs=\"{least}\" (line {node.sourceline}) is not "
+                           f"supported (0 to {_MOST_OCCURS})")
     if at_most == 0 or (at_most is not None and at_most > _MOST_OCCURS):
         raise GrammarError(f"XSD maxOccurs=\"{most}\" (line {node.sourceline}) is not "
                            f"supported (1 to {_MOST_OCCURS}, or unbounded)")
+    return at_least, at_most
+
+
+def _count(value: str) -> int:
+    """A nonNegativeInteger, read as _MOST_OCCURS + 1 when it is longer (int()
+    refuses thousands of digits, and any such count is refused anyway)."""
+    digits = value.strip().lstrip("0") or "0"
+    return _MOST_OCCURS + 1 if len(digits) > len(str(_MOST_OCCURS)) else int(digits)
+
+
+def _occurs(expr: Expr, at_least: int, at_most: int | None) -> Expr:
+    """`expr` repeated at_least..at_most times (nested options, so that
+    the grammar stays unambiguous)."""
     items: list[Expr] = [expr] * at_least
     if at_most is None:
         items = items[:-1] + [Repeat(expr, "+")] if items else [Repeat(expr, "*")]
