@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -125,6 +126,26 @@ def test_a_stall_inside_a_stream_shows_in_the_inter_token_p99(tmp_path: Path,
         assert gaps["p99"] >= 390 and gaps["max"] >= 400  # within the sketch's 1% (+1/16%)
         assert gaps["p50"] < 390
         assert tiny["window"]["inter_token_ms"]["p99"] == gaps["p99"]
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_a_pause_is_no_inter_token_gap(tmp_path: Path, models: Path) -> None:
+    # The reader holds the stream 1.5 s: its own wait, not the engine's latency.
+    client = start(tmp_path)
+    try:
+        client.result("generate", {"model": "tiny", "prompt": "x", "stream_id": "held",
+                                   "max_tokens": 300, "temperature": 0})
+        client.wait_for(lambda: client.stream_tokens("held"))
+        assert client.result("generate/pause", {"stream_id": "held"})["paused"] is True
+        time.sleep(1.5)
+        assert client.result("generate/resume", {"stream_id": "held"})["paused"] is False
+        end = client.stream_end("held")["params"]
+        assert end["finish_reason"] == "length" and end["stats"]["total_ms"] >= 1500
+        gaps = client.result("metrics/get", {"model": "tiny"})["models"]["tiny"][
+            "lifetime"]["inter_token_ms"]
+        assert gaps["count"] == 299 and gaps["max"] < 1000
     finally:
         client.stop()
     client.assert_conforms()

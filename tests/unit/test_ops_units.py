@@ -4,6 +4,7 @@ canary stages, config diffs."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +12,9 @@ import pytest
 from mlx_serving.api.messages import GenerationStats
 from mlx_serving.ops.buckets import in_rollout, percent_bucket
 from mlx_serving.ops.canary import CanaryRoute
-from mlx_serving.ops.metrics import SlidingWindow, StreamOutcome, TrafficStats
+from mlx_serving.ops import observe as observe_module
+from mlx_serving.ops.metrics import Metrics, SlidingWindow, StreamOutcome, TrafficStats
+from mlx_serving.ops.observe import MeteredSink
 from mlx_serving.ops.qos import observe
 from mlx_serving.ops.reload import changed_keys
 from mlx_serving.ops.settings import CanaryConfig, CanaryRollback, QosConfig
@@ -226,3 +229,37 @@ def test_qos_evaluator_breach_recovery_and_removal() -> None:
     qos.configure(QosConfig(window_s=10))  # the SLO removed by a reload
     qos.evaluate(122.0)
     assert sent[-1][0] == "qos/recovered" and not qos.state(122.0).breaches
+
+
+def test_metered_gaps_leave_out_the_time_a_stream_was_paused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.000, 0.010, 0.020,  # three tokens
+                  2.000, 2.005, 2.015,  # resumed after a 2 s pause; two tokens
+                  3.000, 4.000, 4.010])  # paused twice without a token between; one token
+    monkeypatch.setattr(observe_module, "perf_counter", lambda: next(clock))
+    metrics = Metrics(window_s=60.0, relative_accuracy=0.01)
+    outcomes: list[StreamOutcome] = []
+    metrics.listeners.append(outcomes.append)
+    inner: Any = _Ignore()
+    sink = MeteredSink(inner, metrics, "m")
+    sink.accepted("s")
+    sink.resumed("s")  # before the first token: no gap clock runs yet, no clock read
+    for _ in range(3):
+        sink.tokens("s", [])
+    sink.resumed("s")
+    for _ in range(2):
+        sink.tokens("s", [])
+    sink.resumed("s")
+    sink.resumed("s")
+    sink.tokens("s", [])
+    sink.end("s", "length", GenerationStats(prompt_tokens=1, cached_tokens=0,
+                                            generated_tokens=6, ttft_ms=1.0,
+                                            tokens_per_second=1.0, total_ms=4010.0))
+    (outcome,) = outcomes
+    assert outcome.inter_token_ms is not None
+    assert outcome.inter_token_ms.tolist() == pytest.approx([10.0, 10.0, 5.0, 10.0, 10.0])
+
+
+class _Ignore:
+    def __getattr__(self, _: str) -> Any:
+        return lambda *args: None

@@ -298,7 +298,7 @@ export interface GuidanceOutcome {
 }
 export interface LatencySummary {
   /**
-   * Samples in the sketch (for inter_token_ms: gaps between tokens).
+   * Samples in the sketch (for inter_token_ms: gaps between two tokens the engine emitted one after the other, not between stream/chunk notifications; the time a stream was paused by generate/pause is left out).
    */
   count: number;
   mean: number | null;

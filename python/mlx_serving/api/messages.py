@@ -453,7 +453,10 @@ class MetricsParams(Params):
 
 
 class LatencySummary(Result):
-    count: Annotated[int, Meta(description="Samples in the sketch (for inter_token_ms: gaps between tokens).")]
+    count: Annotated[int, Meta(description=(
+        "Samples in the sketch (for inter_token_ms: gaps between two tokens the engine "
+        "emitted one after the other, not between stream/chunk notifications; the time "
+        "a stream was paused by generate/pause is left out)."))]
     mean: float | None
     min: float | None
     max: float | None

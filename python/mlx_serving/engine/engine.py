@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from queue import Empty, SimpleQueue
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -40,7 +40,7 @@ from .models import LoadedModel, ModelRegistry, load_text_model
 from .models import release_memory as _release_memory
 from .runner import BatchSizeLimited, Runner
 from .speculative import SpeculativeRunner
-from .stream import ActiveStream, Finish, GenerationRequest, StreamSink
+from .stream import ActiveStream, Finish, GenerationRequest, StreamSink, tell_resumed
 from .stream_ids import StreamIds
 from .vision import VisionRunner, load_vision_model
 from .warmup import warm_up
@@ -58,6 +58,14 @@ class PreloadError(Exception):
     """A model_preload entry could not be loaded or warmed up."""
 
 
+class _Command(NamedTuple):
+    """Work for the engine thread, and what to do instead once the engine has
+    stopped: answer whoever waits for it, so that nobody waits forever."""
+
+    run: Callable[[], None]
+    abandon: Callable[[RpcError], None]
+
+
 def _failure(exc: Exception) -> RpcError:
     if isinstance(exc, RpcError):
         return exc
@@ -73,7 +81,8 @@ class Engine:
         self.models = ModelRegistry()
         self.stream_ids = StreamIds()
         self._writer = writer
-        self._inbox: SimpleQueue[Callable[[], None]] = SimpleQueue()
+        self._inbox: SimpleQueue[_Command] = SimpleQueue()
+        self._stopped = False  # run() has returned (or preload failed): the inbox is not read
         self._runners: dict[RunnerKey, Runner] = {}
         self._streams: dict[str, tuple[ActiveStream, Runner]] = {}
         self._paused: set[str] = set()  # stream ids paused by their reader (generate/pause)
@@ -120,8 +129,12 @@ class Engine:
         cache = runner.prompt_cache if isinstance(runner, ModelBatch) else None
         return cache.stats if cache is not None else None
 
-    def call(self, fn: Callable[[], T]) -> Future[T]:
-        """Run `fn` on the engine thread; its result or exception lands in the future."""
+    def call(self, fn: Callable[[], T], *,
+             if_stopped: Callable[[], T] | None = None) -> Future[T]:
+        """Run `fn` on the engine thread; its result or exception lands in the future.
+
+        Once the engine has stopped, the future fails with SHUTTING_DOWN (or
+        gets if_stopped()) instead: a caller blocked on it is never stranded."""
         future: Future[T] = Future()
 
         def command() -> None:
@@ -131,24 +144,33 @@ class Engine:
                 except BaseException as exc:  # handed to the caller, not raised here
                     future.set_exception(exc)
 
-        self._inbox.put(command)
+        def abandon(error: RpcError) -> None:
+            if future.set_running_or_notify_cancel():
+                if if_stopped is None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(if_stopped())
+
+        self._post(command, abandon)
         return future
 
     def submit(self, request: GenerationRequest) -> None:
-        if threading.get_ident() == self._thread_id:  # from a command: keep its turn
-            self._admit(request)
+        if threading.get_ident() == self._thread_id and not self._stopped:
+            self._admit(request)  # from a command: keep its turn
         else:
-            self._inbox.put(lambda: self._admit(request))
+            self._post(lambda: self._admit(request),
+                       lambda error: self._refuse(request, error))
 
     def reject(self, request: GenerationRequest, error: RpcError) -> None:
         """Refuse a request that was being prepared (its stream id is reserved).
         On the engine thread, so a drain waiting for that id wakes up."""
 
-        def refuse() -> None:
-            self.stream_ids.release(request.stream_id)
-            request.sink.rejected(error)
+        # A refusal needs no engine: once stopped, it goes out all the same.
+        self._post(lambda: self._refuse(request, error), lambda _: self._refuse(request, error))
 
-        self._inbox.put(refuse)
+    def _refuse(self, request: GenerationRequest, error: RpcError) -> None:
+        self.stream_ids.release(request.stream_id)
+        request.sink.rejected(error)
 
     def load(self, source: str, model_id: str, kind: ModelKind = "text"
              ) -> Future[LoadModelResult]:
@@ -181,7 +203,7 @@ class Engine:
             else:
                 outer.set_result(result)
 
-        self._inbox.put(later)
+        self._post(later, outer.set_exception)
         return outer
 
     def unload(self, model_id: str) -> Future[UnloadModelResult]:
@@ -204,8 +226,31 @@ class Engine:
 
     def shutdown(self, drain: bool) -> Future[int]:
         """Stop taking work; exit once streams are done (drain) or cancelled.
-        Safe to call from a signal handler."""
-        return self.call(lambda: self._begin_shutdown(drain))
+        Safe to call from a signal handler. Once stopped, answers 0 (nothing in flight)."""
+        return self.call(lambda: self._begin_shutdown(drain), if_stopped=lambda: 0)
+
+    def _post(self, run: Callable[[], None], abandon: Callable[[RpcError], None]) -> None:
+        # No lock (signal handlers post too): the command is queued before the
+        # flag is read, and _stop sets the flag before it empties the queue, so
+        # one of the two takes every command out; each is taken once.
+        self._inbox.put(_Command(run, abandon))
+        if self._stopped:
+            self._abandon_queued()
+
+    def _abandon_queued(self) -> None:
+        while True:
+            try:
+                command = self._inbox.get_nowait()
+            except Empty:
+                return
+            try:
+                command.abandon(RpcError(ErrorCode.SHUTTING_DOWN, "the runtime has stopped"))
+            except Exception:
+                log.exception("answering a command queued after the stop failed")
+
+    def _stop(self) -> None:
+        self._stopped = True
+        self._abandon_queued()
 
     # --- engine thread ----------------------------------------------------
 
@@ -239,6 +284,7 @@ class Engine:
                 if batch.prompt_cache is not None:
                     batch.prompt_cache.clear()
             except Exception as exc:
+                self._stop()  # the runtime exits: run() never comes
                 reason = (exc.message if isinstance(exc, RpcError)
                           else f"{type(exc).__name__}: {exc}")
                 raise PreloadError(f"model_preload.models[{index}] (path {entry.path!r}, "
@@ -256,17 +302,20 @@ class Engine:
         """The loop; returns when the runtime should exit."""
         self._thread_id = threading.get_ident()
         backlog_limit = self.config.transport.writer_backlog_tokens
-        while not self._finished():
-            # Paused streams wait for a command (their resume): no busy loop for them.
-            runnable = len(self._streams) > len(self._paused)
-            self._run_commands(block=not runnable)
-            if self._finished() or len(self._streams) == len(self._paused):
-                continue
-            if self._writer.pending_weight >= backlog_limit:
-                # The client reads slower than we generate: wait, don't buffer.
-                self._writer.wait_for_drain(backlog_limit, timeout=0.05)
-                continue
-            self._step()
+        try:
+            while not self._finished():
+                # Paused streams wait for a command (their resume): no busy loop for them.
+                runnable = len(self._streams) > len(self._paused)
+                self._run_commands(block=not runnable)
+                if self._finished() or len(self._streams) == len(self._paused):
+                    continue
+                if self._writer.pending_weight >= backlog_limit:
+                    # The client reads slower than we generate: wait, don't buffer.
+                    self._writer.wait_for_drain(backlog_limit, timeout=0.05)
+                    continue
+                self._step()
+        finally:
+            self._stop()  # commands queued from now on are answered, never run
 
     def _finished(self) -> bool:
         # Draining waits for every reserved stream id: that includes requests
@@ -283,7 +332,7 @@ class Engine:
             return
         while True:
             try:
-                command()
+                command.run()
             except Exception:
                 log.exception("engine command failed")
             try:
@@ -452,6 +501,7 @@ class Engine:
         elif not paused and stream_id in self._paused:
             runner.resume(stream)
             self._paused.discard(stream_id)
+            tell_resumed(stream.request.sink, stream_id)
         return FlowResult(stream_id=stream_id, paused=paused)
 
     def _begin_shutdown(self, drain: bool) -> int:
@@ -462,6 +512,7 @@ class Engine:
             for stream_id in list(self._paused):  # else the drain would wait on their readers
                 stream, runner = self._streams[stream_id]
                 runner.resume(stream)
+                tell_resumed(stream.request.sink, stream_id)
             self._paused.clear()
         elif not drain:
             for stream, runner in list(self._streams.values()):
@@ -491,6 +542,9 @@ class _ForgetOnEnd:
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         self._sink.tokens(stream_id, tokens)
+
+    def resumed(self, stream_id: str) -> None:
+        tell_resumed(self._sink, stream_id)
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:

@@ -104,6 +104,15 @@ class NotificationSink:
             model=self.served.model_id, variant=self.served.variant)))
 
 
+def tell_resumed(sink: StreamSink, stream_id: str) -> None:
+    """Tell a sink that has the optional `resumed` hook (MeteredSink) that its
+    paused stream decodes again: the gap across the pause was its reader's.
+    Wrapping sinks pass it on with this."""
+    resumed = getattr(sink, "resumed", None)
+    if resumed is not None:
+        resumed(stream_id)
+
+
 def merge_chunks(queued: Notification, later: Notification) -> None:
     """MessageWriter merge rule: a later chunk of a stream joins the queued one."""
     queued.params.tokens.extend(later.params.tokens)

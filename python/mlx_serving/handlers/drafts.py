@@ -29,7 +29,8 @@ def draft_handlers(engine: Engine, workers: Executor) -> dict[str, Handler]:
             engine.models.get(target.model_id), engine.runners_of(target.model_id))))
 
     # Reading tokenizer files (or fetching them) needs no MLX: a worker does it,
-    # and waits for the engine thread only to ask whether the cache rewinds.
+    # and waits for the engine thread only to ask whether the cache rewinds
+    # (once the engine has stopped, that call fails at once: no endless wait).
     def is_compatible(params: DraftModelParams, _: CallContext) -> Future[DraftCompatibility]:
         return engine.with_model(params.model, lambda target: workers.submit(
             check_compatibility, target, params.draft_model,

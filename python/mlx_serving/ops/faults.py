@@ -16,7 +16,7 @@ import time
 
 from ..api.errors import RpcError
 from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
-from ..engine.stream import Finish, StreamSink
+from ..engine.stream import Finish, StreamSink, tell_resumed
 from .buckets import in_rollout
 from .settings import ModelFaults
 
@@ -49,6 +49,9 @@ class FaultySink:
         stall = self._stall_s if before < self._stall_at <= self._emitted else 0.0
         time.sleep(self._delay_s + stall)
         self._inner.tokens(stream_id, tokens)
+
+    def resumed(self, stream_id: str) -> None:
+        tell_resumed(self._inner, stream_id)
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:

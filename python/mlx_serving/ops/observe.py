@@ -2,13 +2,17 @@
 
 It counts the stream as queued until its first token and active until its
 end, and records one StreamOutcome at the end. On the token path it only
-stamps each emitted chunk with the engine thread's clock (one clock read and
-one append into a flat array of floats); the gaps between the stamps, stalls
-included, go into the inter-token sketch once, at the stream's end.
+stamps each emitted chunk (one token, as the engine emits it, before the
+writer merges chunks) with the engine thread's clock (one clock read and one
+append into a flat array of floats); the gaps between the stamps, stalls
+included, go into the inter-token sketch once, at the stream's end. The gap
+across a pause (generate/pause .. generate/resume) is left out: that wait is
+the reader's, and counting it would let one slow reader trip an SLO for all.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from array import array
 from time import perf_counter
@@ -28,7 +32,8 @@ class MeteredSink:
         self._model_id = model_id
         self.was_accepted = False
         self._had_token = False
-        self._chunk_times = array("d")  # perf_counter() of each emitted chunk
+        # perf_counter() of each emitted chunk; a resume adds (NaN, resumed at).
+        self._chunk_times = array("d")
         self.tokens = self._first_tokens
 
     def accepted(self, stream_id: str) -> None:
@@ -50,6 +55,13 @@ class MeteredSink:
         self._chunk_times.append(perf_counter())
         self._inner.tokens(stream_id, tokens)
 
+    def resumed(self, stream_id: str) -> None:
+        """The engine resumed the paused stream: the next gap starts now."""
+        if self._had_token:  # before the first token no gap clock runs
+            # The NaN spoils both differences around it (the pause), which
+            # _gaps_ms drops; the next chunk's gap counts from the resume.
+            self._chunk_times.extend((math.nan, perf_counter()))
+
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:
         kind = "cancelled" if finish_reason == "cancelled" else "completed"
@@ -64,7 +76,8 @@ class MeteredSink:
         self._inner.error(stream_id, error, stats)
 
     def _gaps_ms(self) -> np.ndarray:
-        return np.diff(np.frombuffer(self._chunk_times, dtype=np.float64)) * 1000.0
+        gaps = np.diff(np.frombuffer(self._chunk_times, dtype=np.float64)) * 1000.0
+        return gaps[~np.isnan(gaps)]
 
     def _close(self, outcome: StreamOutcome) -> None:
         # Recorded before the client hears of the end: a metrics/get sent after
