@@ -277,10 +277,35 @@ describe('backpressure', () => {
     assert.ok(maxBuffered < 100, `the unread generator buffered ${maxBuffered} tokens`);
     assert.ok(engine.getInfo().flow.streamPauses > streamPauses);
     assert.equal(engine.getInfo().flow.pausedStreams, 1);
+    // Paused on the runtime, it no longer holds the pipe, though nobody waits now.
+    assert.equal(engine.getInfo().flow.paused, false);
     const chunks = await collect(slow);
     const end = lastOf(chunks);
     assert.ok(end.type === 'metadata' && end.finishReason === 'length', `ended with ${JSON.stringify(end)}`);
     assert.equal(tokensOf(chunks).map((chunk) => chunk.token).join(''), expected.text, 'paused and resumed, token for token');
     assert.equal(engine.getInfo().flow.pausedStreams, 0);
+  });
+
+  test('a generator paused on the runtime does not stop the pipe: a stream nobody waits on still arrives whole', async () => {
+    const unread = engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 400, seed: LONG_SEEDS[0] });
+    // Each runtime/state call keeps the pipe read while it waits, so the answer to generate/pause arrives; from
+    // then on nothing pauses the pipe, though no consumer waits and no call is pending.
+    await eventually(async () => {
+      await engine.request('runtime/state');
+      const { pausedStreams, paused } = engine.getInfo().flow;
+      return pausedStreams === 1 && !paused;
+    }, 'the unread stream paused on the runtime, and the pipe read');
+    // Nobody reads this one (its 3 tokens stay under the mark): a pipe-wide pause would leave them in the pipe.
+    const other = engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 3, seed: 7 });
+    await eventually(() => other.finishReason !== undefined, 'the other stream to arrive, unread');
+    const chunks = await collect(other);
+    const end = lastOf(chunks);
+    assert.ok(end.type === 'metadata' && tokensOf(chunks).length === end.stats.generatedTokens, `ended with ${JSON.stringify(end)}`);
+    assert.ok(unread.bufferedTokens < 100, `the unread generator buffered ${unread.bufferedTokens} tokens`);
+    assert.equal(engine.getInfo().flow.pausedStreams, 1);
+    assert.equal(engine.getInfo().flow.paused, false);
+    await unread.return();
+    assert.equal(engine.getInfo().flow.pausedStreams, 0);
+    await eventually(async () => (await activeStreams()) === 0, 'the runtime to cancel the unread stream');
   });
 });

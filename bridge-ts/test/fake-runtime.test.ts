@@ -12,6 +12,8 @@ import { promisify } from 'node:util';
 import { createEngine, EngineError } from 'mlx-serving';
 import type { CanaryEvent, ExitEvent, QosEvent, ReadyEvent, RestartEvent } from 'mlx-serving';
 import { eventually, FAKE_RUNTIME, fakeRuntime, isAlive, nextEvent, ROOT, sleep } from './helpers.js';
+import { FlowControl } from '../dist/generator/flow.js';
+import type { FlowMember } from '../dist/generator/flow.js';
 
 test('garbage on stdout: PROTOCOL_ERROR events, and the engine goes on serving', async () => {
   const engine = await createEngine(fakeRuntime('garbage'));
@@ -75,6 +77,45 @@ test('a consumer slower than the runtime: the buffer stays bounded, every token 
   } finally {
     await engine.dispose();
   }
+});
+
+test('a runtime without generate/pause (the fake one): the pipe-wide pause holds while the consumer is behind', async () => {
+  const engine = await createEngine(fakeRuntime('flood'));
+  try {
+    await assert.rejects(engine.request('generate/pause', { streamId: 'x' }), { code: 'METHOD_NOT_FOUND' });
+  } finally {
+    await engine.dispose();
+  }
+  // Flow control as a generator drives it: behind(true) resolves false when the pause call fails.
+  const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const pipe: boolean[] = [];
+  const flow = new FlowControl(4, (paused) => pipe.push(paused));
+  const older: FlowMember = { behind: () => Promise.resolve(false) };
+  const answers: ((paused: boolean) => void)[] = [];
+  const newer: FlowMember = { behind: () => new Promise<boolean>((resolve) => answers.push(resolve)) };
+
+  flow.report(older, 5);
+  await flush();
+  assert.deepEqual(pipe, [true], 'the pause failed: the pipe stays paused');
+  flow.waiting(true);
+  flow.waiting(false);
+  assert.deepEqual(pipe, [true, false, true], 'a waiting consumer still gets the pipe read meanwhile');
+  flow.report(older, 2);
+  assert.deepEqual(pipe, [true, false, true, false], 'caught up: the pipe goes on');
+
+  // A runtime that pauses: the pipe is paused only until it acknowledges, and a late answer for an
+  // earlier time behind does not release a later one.
+  flow.report(newer, 5);
+  flow.report(newer, 2);
+  flow.report(newer, 5);
+  assert.equal(pipe.at(-1), true);
+  answers[0]?.(true); // the first pause, answered after the resume that followed it
+  await flush();
+  assert.equal(pipe.at(-1), true, 'still held until the second pause is acknowledged');
+  answers[2]?.(true);
+  await flush();
+  assert.equal(pipe.at(-1), false);
+  assert.deepEqual(flow.streams, { pausedStreams: 1, streamPauses: 3 });
 });
 
 test('dispose() of a runtime that ignores shutdown and SIGTERM ends with SIGKILL', async () => {

@@ -1,7 +1,8 @@
 // A streaming generation as an async iterator: the stream starts at once,
 // chunks queue until the consumer takes them (within the flow-control
 // bound, see flow.ts), a consumer left waiting longer than the time limit
-// gets a TIMEOUT, and leaving the loop early cancels the stream on the runtime.
+// for a stream that stopped sending gets a TIMEOUT, and leaving the loop
+// early cancels the stream on the runtime.
 import { EngineError } from '../errors/engine-error.js';
 import type { StreamListener } from '../rpc/streams.js';
 import type { Session } from '../supervisor/launch.js';
@@ -41,6 +42,9 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   #cancelling: Promise<void> | undefined;
   #end: MetadataChunk | undefined;
   #served: Pick<GenerateAccepted, 'model' | 'variant'> | undefined;
+  #sending = false; // the stream produced its first token (see #armIdle)
+  #waiting = false; // the consumer waits in next()
+  #idle: NodeJS.Timeout | undefined;
   // How flow control reaches this stream (kept off the public API).
   readonly #member: FlowMember = { behind: (behind) => this.#pauseStream(behind) };
 
@@ -94,9 +98,10 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
       if (chunk !== undefined) return { done: false, value: chunk };
       if (this.#finished || this.#left) return { done: true, value: undefined };
       this.#host.flow.waiting(true);
-      const idle = this.#idleTimer();
+      this.#waiting = true;
+      this.#armIdle();
       await new Promise<void>((resolve) => this.#wake.push(resolve));
-      clearTimeout(idle);
+      this.#waiting = false;
       this.#host.flow.waiting(false);
     }
   }
@@ -106,6 +111,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   async return(): Promise<IteratorResult<GeneratorChunk, undefined>> {
     if (!this.#left) {
       this.#left = true;
+      clearTimeout(this.#idle);
       this.#buffer = [];
       this.#head = 0;
       this.#host.flow.release(this.#member);
@@ -125,7 +131,10 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
 
   async #start(options: StartOptions): Promise<void> {
     const listener: StreamListener = {
-      chunk: (params) => this.#push(params.tokens.map(tokenChunk)),
+      chunk: (params) => {
+        this.#sending ||= params.tokens.length > 0;
+        this.#push(params.tokens.map(tokenChunk));
+      },
       end: (params) => {
         this.#end = metadataChunk(params);
         this.#finish(this.#end);
@@ -148,16 +157,22 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     }
   }
 
-  // The consumer waits for a chunk: past the time limit, the stream has
-  // stalled (a stuck runtime) and ends with TIMEOUT; the runtime is told to
-  // cancel it. Only such waits count: not the time the consumer spends
-  // elsewhere, nor the time its stream is paused because it was behind.
-  // Before the runtime accepted the stream, the call's own timeout applies.
-  #idleTimer(): NodeJS.Timeout | undefined {
+  // The consumer waits for a chunk of a stream that has begun sending:
+  // past the time limit, the stream has stalled (a stuck runtime) and ends
+  // with TIMEOUT; the runtime is told to cancel it. Only such waits count:
+  // not the time the consumer spends elsewhere, nor the time its stream is
+  // paused because it was behind, nor the wait for the first token (a stream
+  // queued for a batch slot, or in a long prefill, is not stuck; the call's
+  // timeout bounds only the runtime's accepting it, and a signal such as
+  // AbortSignal.timeout() bounds the whole stream). One timer per stream,
+  // re-armed with refresh(); one that fires while the consumer is elsewhere
+  // does nothing.
+  #armIdle(): void {
     const timeoutMs = this.#timeoutMs;
-    if (timeoutMs === undefined || this.#served === undefined) return undefined;
-    return setTimeout(() => {
-      if (this.#finished || this.#session === undefined) return;
+    if (timeoutMs === undefined || !this.#sending) return;
+    if (this.#idle !== undefined) return void this.#idle.refresh();
+    this.#idle = setTimeout(() => {
+      if (!this.#waiting || this.#finished || this.#session === undefined) return;
       void cancelOnRuntime(this.#session, this.streamId, timeoutMs);
       const error = new EngineError(
         'TIMEOUT',
@@ -170,12 +185,19 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   }
 
   // Per-stream backpressure (flow.ts): pause the stream on the runtime while
-  // the consumer is behind, resume it once it caught up. A failure changes
-  // nothing (the stream may have just ended); the pipe-wide pause still holds.
-  #pauseStream(behind: boolean): void {
-    if (this.#session === undefined || this.#finished || this.#left) return;
+  // the consumer is behind, resume it once it caught up; resolves with
+  // whether the runtime paused it. A failure (a runtime without
+  // generate/pause, a stream that just ended) resolves false: the pipe-wide
+  // pause then goes on holding. No time limit: the answer may wait in the
+  // paused pipe (nobody waits for it), and a timeout there would wrongly
+  // read as a failure; a runtime that dies fails it.
+  #pauseStream(behind: boolean): Promise<boolean> {
+    if (this.#session === undefined || this.#finished || this.#left) return Promise.resolve(false);
     const method = behind ? 'generate/pause' : 'generate/resume';
-    this.#session.client.request(method, { stream_id: this.streamId }, this.#timeoutMs, { awaited: false }).catch(() => undefined);
+    return this.#session.client.request(method, { stream_id: this.streamId }, undefined, { awaited: false }).then(
+      (result) => result.paused,
+      () => false,
+    );
   }
 
   #onAbort = (): void => {
@@ -208,6 +230,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     if (this.#finished) return;
     if (last !== undefined) this.#push([last]);
     this.#finished = true;
+    clearTimeout(this.#idle);
     this.#session?.client.closeStream(this.streamId);
     this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#host.flow.release(this.#member);
