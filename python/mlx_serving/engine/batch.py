@@ -152,6 +152,8 @@ class ModelBatch:
         stream still prefilling in the generator stops once it has its first token."""
         self._pausing.add(stream.stream_id)
         self._park_pausing()
+        if self.bucket_sizes:
+            self._drop_surplus_pads()
 
     def resume(self, stream: ActiveStream) -> None:
         """Decode a paused stream again; it is admitted ahead of new streams."""
@@ -398,8 +400,6 @@ class ModelBatch:
                 self._parked[stream_id] = admission
             if admission is not None or stream_id not in self._uids:
                 self._pausing.discard(stream_id)  # parked, or it ended meanwhile
-        if self.bucket_sizes:
-            self._drop_surplus_pads()
 
     def _take_parkable(self, stream_id: str) -> _Admission | None:
         """Take a stream out of wherever it runs, with its state; None while
