@@ -8,6 +8,7 @@ from ..api.messages import DeviceInfo
 from ..engine.engine import Engine
 from ..ops.service import Ops
 from ..rpc.dispatcher import Handler
+from ..service.generation import GenerationService
 from ..transport.stdio import MessageWriter
 from .drafts import draft_handlers
 from .generation import generation_handlers
@@ -25,6 +26,6 @@ def build_handlers(engine: Engine, writer: MessageWriter, device: DeviceInfo,
         **runtime_handlers(engine, device),
         **model_handlers(engine),
         **draft_handlers(engine, workers),
-        **generation_handlers(engine, writer, workers, ops),
+        **generation_handlers(GenerationService(engine, workers, ops), writer),
         **ops_handlers(ops),
     }

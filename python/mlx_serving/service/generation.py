@@ -1,0 +1,157 @@
+"""The generate use case: validation, tokenizing, defaults, guidance, images,
+stream ids and admission, for every front.
+
+A front hands in the request's params and says where its events go (a
+`StreamSink` it opens once the service knows who serves the request); it
+never builds an engine request itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+
+from msgspec import UNSET
+
+from ..api.errors import ErrorCode, RpcError
+from ..api.messages import CancelResult, FlowResult, GenerateParams
+from ..engine.engine import Engine
+from ..engine.images import ImageLimits, load_images
+from ..engine.models import LoadedModel
+from ..engine.prompting import prompt_tokens
+from ..engine.sampling import resolve_settings
+from ..engine.stream import GenerationRequest, ResultSink, Served, StreamSink
+from ..engine.vision import render_prompt
+from ..guidance.compiler import GuidanceCompiler
+from ..ops.admission import Admission
+from ..ops.service import Ops
+
+log = logging.getLogger(__name__)
+
+# Opens the front's sink for a stream once the service knows who serves it.
+# The future answers the front's call: the accepted stream, or the whole
+# result of a non-streaming request (ResultSink), or the refusal.
+OpenSink = Callable[[Future, Served], StreamSink]
+
+
+class GenerationService:
+    def __init__(self, engine: Engine, workers: Executor, ops: Ops) -> None:
+        self._engine = engine
+        self._workers = workers
+        self._ops = ops
+        self._defaults = engine.config.generation.defaults
+        self._guidance = GuidanceCompiler(engine.config.guidance)
+        self._vision = engine.config.vision
+        self._image_limits = ImageLimits.of(self._vision)
+
+    def generate(self, params: GenerateParams, received_at: float,
+                 open_sink: OpenSink = ResultSink) -> Future:
+        """Start one generation; its events go to the sink `open_sink` makes.
+
+        Refusals known at once raise RpcError; later ones reject the future.
+        """
+        if not self._engine.accepting:
+            raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
+        # Ops picks the model that serves it (canary routing) and may refuse it (QoS).
+        admission = self._ops.admit(params)
+        return admission.run(lambda: self._engine.with_model(
+            admission.model_id,
+            lambda model: self._start(model, params, received_at, admission, open_sink)))
+
+    def cancel(self, stream_id: str) -> Future[CancelResult]:
+        return self._engine.cancel(stream_id)
+
+    def pause(self, stream_id: str) -> Future[FlowResult]:
+        return self._engine.pause(stream_id)
+
+    def resume(self, stream_id: str) -> Future[FlowResult]:
+        return self._engine.resume(stream_id)
+
+    def _start(self, model: LoadedModel, params: GenerateParams, received_at: float,
+               admission: Admission, open_sink: OpenSink) -> Future:
+        if model.is_vision:
+            return self._start_vision(model, params, received_at, admission, open_sink)
+        if params.images is not UNSET:
+            raise RpcError(ErrorCode.UNSUPPORTED,
+                           f"model {model.model_id!r} is a text model and takes no images; "
+                           "load a vision model with model/loadVision", model=model.model_id)
+        tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos)
+        request, answer = self._new_request(model, params, received_at, tokens, admission,
+                                            open_sink)
+        self._engine.submit(request)
+        return answer
+
+    def _start_vision(self, model: LoadedModel, params: GenerateParams, received_at: float,
+                      admission: Admission, open_sink: OpenSink) -> Future:
+        sources = _image_sources(params)
+        if len(sources) > self._vision.max_images:
+            raise RpcError(ErrorCode.INVALID_PARAMS,
+                           f"{len(sources)} images is more than the {self._vision.max_images} "
+                           "a request may send (vision.max_images)",
+                           limit=self._vision.max_images)
+        if (params.prompt is UNSET) == (params.messages is UNSET):
+            raise RpcError(ErrorCode.INVALID_PARAMS, "give exactly one of `prompt` and `messages`")
+        if params.add_bos is not UNSET:
+            raise RpcError(ErrorCode.UNSUPPORTED,
+                           "`add_bos` is for text models; a vision model's chat template "
+                           "places its special tokens", model=model.model_id)
+        request, answer = self._new_request(model, params, received_at, [], admission, open_sink)
+
+        # Files, downloads and decoding happen on a worker: never on the
+        # engine thread, and a slow download does not hold up the reader.
+        def prepare() -> None:
+            try:
+                images = load_images(sources, self._image_limits)
+                request.vision = render_prompt(model, params.prompt, params.messages, images)
+            except Exception as exc:
+                if not isinstance(exc, RpcError):
+                    log.exception("preparing the images of %s failed", request.stream_id)
+                    exc = RpcError(ErrorCode.INTERNAL_ERROR,
+                                   f"preparing the images failed: {type(exc).__name__}: {exc}")
+                self._engine.reject(request, exc)
+                return
+            self._engine.submit(request)
+
+        self._workers.submit(prepare)
+        return answer
+
+    def _new_request(self, model: LoadedModel, params: GenerateParams, received_at: float,
+                     tokens: list[int], admission: Admission, open_sink: OpenSink
+                     ) -> tuple[GenerationRequest, Future]:
+        """The request for the engine, and the future that answers the call."""
+        defaults = self._defaults
+        settings = resolve_settings(params, defaults)
+        grammar = (None if params.guidance is UNSET
+                   else self._guidance.compile(model, params.guidance))
+        future: Future = Future()
+        sink = admission.observe(open_sink(future, admission.served))
+        stream_id = self._engine.stream_ids.reserve(
+            None if params.stream_id is UNSET else params.stream_id)
+        return GenerationRequest(
+            stream_id=stream_id,
+            model_id=model.model_id,
+            prompt=tokens,
+            max_tokens=defaults.max_tokens if params.max_tokens is UNSET else params.max_tokens,
+            sampling=settings,
+            stop_strings=[] if params.stop_sequences is UNSET else params.stop_sequences,
+            stop_token_ids=[] if params.stop_token_ids is UNSET else params.stop_token_ids,
+            logprobs=params.logprobs,
+            sink=sink,
+            received_at=received_at,
+            guidance=grammar,
+            num_draft_tokens=self._engine.config.speculative.num_draft_tokens
+            if params.num_draft_tokens is UNSET else params.num_draft_tokens,
+            use_prompt_cache=admission.enabled("prompt_cache"),
+        ), future
+
+
+def _image_sources(params: GenerateParams) -> list[str]:
+    if params.images is UNSET:
+        return []
+    if isinstance(params.images, str):  # one image, as the legacy `image` param sends
+        return [params.images]
+    if not params.images:
+        raise RpcError(ErrorCode.INVALID_PARAMS,
+                       "`images` is empty; send at least one image, or leave it out")
+    return params.images
