@@ -18,11 +18,16 @@ grammar produces is well-formed and valid against the DTD, by construction:
   is written as text, element, text, ... so runs never touch;
 - between the children of element-only content, a line break and up to 16
   spaces or tabs may appear (indentation); no XML declaration, no DOCTYPE.
+
+The DTD is read as the internal subset of a stub document, by a parser that
+never loads a DTD, resolves an entity or touches the network, so no declaration can make the runtime
+read a file or a URL. Parameter entities and conditional sections are
+refused before libxml2 sees the text: character references inside an entity
+value can spell out any declaration, and nothing here needs them.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from typing import Any
 
@@ -35,6 +40,10 @@ _OCCURRENCE = {"once": None, "opt": "?", "mult": "*", "plus": "+"}
 _UNWRITABLE_ATTRIBUTES = {"id", "idref", "idrefs", "entity", "entities", "notation"}
 _DOCTYPE = re.compile(r"^\s*<!DOCTYPE\s+([^\s\[>]+)\s*\[(.*)\]\s*>\s*$", re.DOTALL)
 _EXTERNAL = re.compile(r"<!(?:ENTITY|NOTATION)[^>]*\b(?:SYSTEM|PUBLIC)\b")
+# What may hold any character without being markup: comments, processing
+# instructions and quoted literals (an unclosed one is left for libxml2 to refuse).
+_INERT = re.compile(r"<!--.*?-->|<\?.*?\?>|\"[^\"]*\"|'[^']*'", re.DOTALL)
+_STUB_ROOT = "mlx-serving-dtd"
 
 
 def dtd_rules(dtd: str, root: str | None = None, max_text_length: int | None = None) -> Rules:
@@ -50,15 +59,33 @@ def dtd_rules(dtd: str, root: str | None = None, max_text_length: int | None = N
 def _parse(dtd: str) -> Any:
     from lxml import etree
 
-    if _EXTERNAL.search(dtd):
-        raise GrammarError("the DTD refers to external entities or notations (SYSTEM or "
-                           "PUBLIC identifiers); it must be self-contained")
+    _check_self_contained(dtd)
+    parser = etree.XMLParser(load_dtd=False, resolve_entities=False, no_network=True,
+                             dtd_validation=False, attribute_defaults=False, huge_tree=False)
+    document = f"<!DOCTYPE {_STUB_ROOT} [\n{dtd}\n]><{_STUB_ROOT}/>"
     try:
-        return etree.DTD(io.StringIO(dtd))
-    except etree.DTDParseError as exc:
-        where = "; ".join(f"line {error.line}, column {error.column}: {error.message}"
+        tree = etree.fromstring(document.encode(), parser).getroottree()
+    except etree.XMLSyntaxError as exc:
+        where = "; ".join(f"line {error.line - 1}, column {error.column}: {error.message}"
                           for error in exc.error_log)
         raise GrammarError(f"malformed DTD: {where or exc}") from None
+    return tree.docinfo.internalDTD
+
+
+def _check_self_contained(dtd: str) -> None:
+    """Refuse what could make libxml2 build declarations we never saw, or
+    reach outside the text: parameter entities, conditional sections (which
+    also could close the stub's internal subset), SYSTEM/PUBLIC identifiers."""
+    markup = _INERT.sub(" ", dtd)
+    if _EXTERNAL.search(markup):
+        raise GrammarError("the DTD refers to external entities or notations (SYSTEM or "
+                           "PUBLIC identifiers); it must be self-contained")
+    if "%" in markup:
+        raise GrammarError("the DTD uses parameter entities (<!ENTITY % ...> or %name;), "
+                           "which are not supported; write the declarations out")
+    if "[" in markup or "]" in markup:
+        raise GrammarError("the DTD has a conditional section or a stray `[`/`]` "
+                           "(<![INCLUDE[...]]>), which is not supported")
 
 
 class _Converter:

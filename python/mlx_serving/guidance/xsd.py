@@ -21,7 +21,8 @@ down and writes one rule per element declaration, with the DTD's machinery
 
 Anything else (xs:all, xs:any, groups, simple or complex content
 extensions, mixed content, other built-in types and facets,
-targetNamespace, imports, identity constraints, ...) is refused, naming the
+targetNamespace, imports, identity constraints, a DOCTYPE or entity
+declarations, ...) is refused, naming the
 construct and its line. Whitespace and indentation are written as for a DTD.
 """
 
@@ -75,7 +76,13 @@ def xsd_rules(xsd: str, root: str | None = None, max_text_length: int | None = N
 def _parse(xsd: str) -> Any:
     from lxml import etree
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    if "<!DOCTYPE" in xsd or "<!ENTITY" in xsd:
+        # Entities (parameter ones above all) can spell any markup out of
+        # character references; a schema has no use for them.
+        raise GrammarError("the XSD has a DOCTYPE or an entity declaration, which is not "
+                           "supported; an XSD must be self-contained without a DTD")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             dtd_validation=False, huge_tree=False)
     try:
         schema = etree.fromstring(xsd.encode(), parser)
     except etree.XMLSyntaxError as exc:
