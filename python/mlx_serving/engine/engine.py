@@ -452,8 +452,12 @@ class Engine:
                                model=model_id)
             return _load_result(existing, load_ms=0.0, already_loaded=True)
         started = time.perf_counter()
-        model = load_vision_model(source, model_id) if kind == "vision" else \
-            load_text_model(source, model_id)
+        try:
+            model = load_vision_model(source, model_id) if kind == "vision" else \
+                load_text_model(source, model_id)
+        except BaseException:
+            _release_memory()  # what the failed load took
+            raise
         self.models.add(model)
         load_ms = (time.perf_counter() - started) * 1000
         log.info("loaded %s from %s in %.0f ms", model_id, model.path, load_ms)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from ..api.errors import ErrorCode, RpcError
 from ..api.messages import DraftInfo, ModelInfo, Quantization
 from .detokenizer import Decode, decoder_of
+from .files import FileRefused, check_model_folder
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +129,12 @@ def resolve_model_path(source: str, hub_files: list[str] | None = None) -> Path:
     """A local model folder for `source`: a path, or a hub id fetched on demand
     (the files matching `hub_files`; by default those mlx-lm loads)."""
     path = Path(source).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise RpcError(ErrorCode.MODEL_NOT_FOUND,
-                           f"{source!r} is a file; expected a model folder", model=source)
+    if path.is_dir():
         return path.resolve()
-    if not _HUB_ID.match(source):
-        raise RpcError(ErrorCode.MODEL_NOT_FOUND, f"no model folder at {source!r}", model=source)
+    if not _HUB_ID.match(source) or path.exists():
+        # One answer for a missing path and a file: no oracle of what exists.
+        raise RpcError(ErrorCode.MODEL_NOT_FOUND,
+                       f"no model folder at {source!r} (expected a folder)", model=source)
     return _download(source, hub_files)
 
 
@@ -158,6 +158,11 @@ def model_folder(source: str, hub_files: list[str] | None = None) -> Path:
     """The local folder of a model (fetched when `source` is a hub id), checked
     to look like one."""
     path = resolve_model_path(source, hub_files)
+    try:
+        check_model_folder(path)  # before any loader opens a FIFO or reads a huge file
+    except FileRefused as exc:
+        raise RpcError(ErrorCode.MODEL_LOAD_FAILED, f"cannot load {source!r}: {exc}",
+                       model=source) from None
     if not (path / "config.json").is_file():
         raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
                        f"{str(path)!r} has no config.json; expected a Hugging Face / MLX "
