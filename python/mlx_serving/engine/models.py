@@ -248,10 +248,18 @@ def load_text_model(source: str, model_id: str,
                             gguf=gguf)
     if gguf is not None and gguf.dequantized_types:
         loaded.warnings.append(
-            f"tensors of type {', '.join(gguf.dequantized_types)} are dequantized to float16 "
-            f"(MLX has no kernels for them): the weights take {loaded.memory_bytes / 1e6:.0f} MB "
-            f"in memory, the file {gguf.file_bytes / 1e6:.0f} MB")
+            f"MLX loads the GGUF tensors of type {', '.join(gguf.dequantized_types)} "
+            f"dequantized to float16, at full size: the weights take "
+            f"{_size(loaded.memory_bytes)} in memory, the file {_size(gguf.file_bytes)}")
+        log.warning("%s: %s", model_id, loaded.warnings[-1])
     return loaded
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
 
 
 def gguf_file(source: str) -> Path:

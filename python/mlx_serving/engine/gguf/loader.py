@@ -13,7 +13,15 @@ from ...api.messages import GgufInfo
 from ..progress import LoadProgress
 from .header import GgufHeader, read_header
 from .tokenizer import load_tokenizer
-from .weights import DEQUANTIZED, KEPT_QUANTIZED, check_tensor_types, mlx_name, model_config
+from .weights import (
+    DEQUANTIZED,
+    KEPT_QUANTIZED,
+    REDECODED,
+    check_tensor_types,
+    dequantized_by_gguf,
+    mlx_name,
+    model_config,
+)
 
 GGUF_MAGIC_BYTES = b"GGUF"
 
@@ -46,6 +54,9 @@ def load_gguf_model(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[
     weights = mx.load(str(path))
     progress("reading", header.file_size, header.file_size)
     _check_loaded(header, weights)
+    for tensor in header.tensors:
+        if tensor.type in REDECODED:
+            weights[tensor.name] = mx.array(dequantized_by_gguf(header, tensor))
     renamed = {mlx_name(header, name): array for name, array in weights.items()}
     del weights
     model = _build(config, renamed, progress)

@@ -18,10 +18,15 @@ from typing import Any
 from gguf import GGMLQuantizationType as T
 
 from ...api.errors import ErrorCode, RpcError
-from .header import GgufHeader
+from .header import GgufHeader, TensorInfo
 
 KEPT_QUANTIZED = frozenset({T.Q4_0, T.Q4_1, T.Q8_0})
 DEQUANTIZED = frozenset({T.BF16, T.Q2_K, T.Q4_K, T.Q6_K})  # loaded as float16
+# mx.load decodes Q4_K wrongly (mlx 0.32.4, measured against llama.cpp's
+# get_scale_min_k4): the 6-bit scales of sub-blocks whose packed bytes have
+# their top bits set come out wrong, so most weights of a real Q4_K file
+# would. These are dequantized from the file by the gguf package instead.
+REDECODED = frozenset({T.Q4_K})
 PLAIN = frozenset({T.F32, T.F16})
 LOADABLE = KEPT_QUANTIZED | DEQUANTIZED | PLAIN
 
@@ -128,3 +133,14 @@ def model_config(header: GgufHeader, vocab_size: int) -> dict[str, Any]:
         "tie_word_embeddings": "output.weight" not in names,
         "attention_bias": arch.attention_bias,
     }
+
+
+def dequantized_by_gguf(header: GgufHeader, tensor: TensorInfo) -> Any:
+    """A tensor of the file as float16 numpy, decoded by the gguf package."""
+    import numpy as np
+    from gguf.quants import dequantize
+
+    raw = np.memmap(header.path, dtype=np.uint8, mode="r", offset=tensor.offset,
+                    shape=(tensor.nbytes,))
+    rows = tuple(reversed(tensor.shape))  # ggml lists the innermost dimension first
+    return dequantize(raw.reshape(*rows[:-1], -1), tensor.type).reshape(rows).astype(np.float16)
