@@ -32,6 +32,18 @@ family picked because mlx-vlm prepares its images with its own numpy
 processor: the llava path goes through a transformers image processor that
 rejects the `padding` argument mlx-vlm passes (transformers 5.24).
 
+GGUF fixtures (llama.cpp's format, written with the `gguf` package; each
+folder holds one model.gguf with the grammar tokenizer in its metadata,
+pre-tokenizer "gpt-2", so its token ids are the folder models'):
+    tiny-gguf        tiny's own weights as float32 GGUF, Q/K rows permuted into
+                     llama.cpp's rotary order as its converter does: it must
+                     compute exactly what tiny computes
+    tiny-gguf-qwen2  a qwen2 model (attention biases, no permutation), random
+    tiny-gguf-TYPE   a 256-wide, 1-layer llama whose matrices are of GGUF type
+                     TYPE, one per type the runtime loads: q4_0, q4_1, q8_0 (kept
+                     quantized), f16, bf16, q2_k, q4_k, q6_k (loaded as float16);
+                     random weights (the K-quants: random blocks with small scales)
+
 Benchmark models with the shapes of real ones (random weights, never built by
 the tests; see bench/README.md):
     llama-1b        Llama-3.2-1B: 16 layers, 2048 wide, 32 heads (8 KV), MLP 8192,
@@ -210,6 +222,20 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class GgufRecipe:
+    """A GGUF fixture (see the module docstring)."""
+
+    architecture: str  # "llama" or "qwen2"
+    tensor_type: str  # GGUF type of the 2-D weights ("F32", "Q4_K", ...)
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    seed: int
+    base: str = ""  # a llama folder model whose weights it takes
+
+
+@dataclass(frozen=True)
 class DeepRecipe:
     """A target that writes almost what the trained `base` writes, at many times
     its cost: the base's layers, then `extra_layers` layers of random weights
@@ -289,7 +315,7 @@ class VisionRecipe:
         }
 
 
-RECIPES: dict[str, Recipe | DeepRecipe | VisionRecipe] = {
+RECIPES: dict[str, Recipe | DeepRecipe | VisionRecipe | GgufRecipe] = {
     "tiny": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=512, seed=1),
     "tiny-draft": Recipe(hidden=64, layers=1, heads=4, kv_heads=2, context=512, seed=2),
     "tiny-4bit": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=512, seed=1,
@@ -316,12 +342,23 @@ RECIPES.update({
     "llama-8b": _LLAMA_8B,
     "llama-8b-bf16": replace(_LLAMA_8B, quantize_bits=0),
 })
+GGUF_TYPES = ["q4_0", "q4_1", "q8_0", "f16", "bf16", "q2_k", "q4_k", "q6_k"]
+RECIPES.update({
+    "tiny-gguf": GgufRecipe("llama", "F32", hidden=64, layers=2, heads=4, kv_heads=2, seed=1,
+                            base="tiny"),
+    "tiny-gguf-qwen2": GgufRecipe("qwen2", "F32", hidden=64, layers=2, heads=4, kv_heads=2,
+                                  seed=9),
+    **{f"tiny-gguf-{kind}": GgufRecipe("llama", kind.upper(), hidden=256, layers=1, heads=4,
+                                       kv_heads=2, seed=10 + index)
+       for index, kind in enumerate(GGUF_TYPES)},
+})
+GGUF_SET = ["tiny-gguf", "tiny-gguf-qwen2", *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES)]
 DEFAULT_SET = ["tiny", "tiny-draft", "tiny-4bit", "demo", "demo-draft"]
 
 
-def _stamp(name: str, recipe: Recipe | DeepRecipe | VisionRecipe) -> str:
+def _stamp(name: str, recipe: Recipe | DeepRecipe | VisionRecipe | GgufRecipe) -> str:
     fields = asdict(recipe)
-    if isinstance(recipe, DeepRecipe):  # rebuilt when its base is
+    if isinstance(recipe, (DeepRecipe, GgufRecipe)) and recipe.base:  # rebuilt when its base is
         fields["base_stamp"] = _stamp(recipe.base, RECIPES[recipe.base])
     text = json.dumps({"name": name, "version": RECIPE_VERSION, **fields}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -403,6 +440,139 @@ def _make_llama(folder: Path, recipe: Recipe, tokenizer) -> str:
     return note
 
 
+def _permute_rope(weight, heads: int):
+    """llama.cpp's converter stores Llama Q/K rows in the interleaved rotary
+    order (its `permute`): the same rows, each head's halves interleaved."""
+    rows = weight.shape[0]
+    return (weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:])
+            .swapaxes(1, 2).reshape(weight.shape))
+
+
+# mlx-lm parameter path parts -> llama.cpp tensor names.
+_GGUF_NAMES = {
+    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm",
+    "post_attention_layernorm": "ffn_norm",
+}
+
+
+def _gguf_name(path: str) -> str:
+    stem, _, suffix = path.rpartition(".")
+    if stem == "model.embed_tokens":
+        return f"token_embd.{suffix}"
+    if stem == "model.norm":
+        return f"output_norm.{suffix}"
+    if stem == "lm_head":
+        return f"output.{suffix}"
+    _, _, layer, part = stem.split(".", 3)  # model.layers.N.<part>
+    return f"blk.{layer}.{_GGUF_NAMES[part]}.{suffix}"
+
+
+def _k_quant_blocks(kind, rows: int, columns: int, rng):
+    """Random K-quant blocks whose float16 scales are small and finite (random
+    bytes there would be NaNs and huge values)."""
+    import gguf
+    import numpy as np
+
+    block, size = gguf.GGML_QUANT_SIZES[kind]
+    blocks = rng.integers(0, 256, size=(rows * columns // block, size), dtype=np.uint8)
+    scale = np.frombuffer(np.float16(0.002).tobytes(), dtype=np.uint8)
+    at = {gguf.GGMLQuantizationType.Q2_K: [80, 82], gguf.GGMLQuantizationType.Q4_K: [0, 2],
+          gguf.GGMLQuantizationType.Q6_K: [208]}[kind]
+    for offset in at:
+        blocks[:, offset:offset + 2] = scale
+    return blocks.reshape(rows, columns // block * size)
+
+
+def _gguf_tensor(writer, name: str, array, kind, rng) -> None:
+    import gguf
+    import numpy as np
+
+    types = gguf.GGMLQuantizationType
+    if array.ndim == 1 or kind == types.F32:
+        writer.add_tensor(name, array.astype(np.float32))
+    elif kind == types.F16:
+        writer.add_tensor(name, array.astype(np.float16))
+    elif kind in (types.Q2_K, types.Q4_K, types.Q6_K):
+        writer.add_tensor(name, _k_quant_blocks(kind, *array.shape, rng), raw_dtype=kind)
+    else:
+        writer.add_tensor(name, gguf.quants.quantize(array.astype(np.float32), kind),
+                          raw_dtype=kind)
+
+
+def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizer, out: Path) -> str:
+    import gguf
+    import mlx.core as mx
+    import numpy as np
+    from mlx.utils import tree_flatten
+
+    intermediate = recipe.hidden * 2
+    if recipe.base:
+        weights = {key: np.array(value, dtype=np.float32)
+                   for key, value in mx.load(str(out / recipe.base / "model.safetensors")).items()}
+    else:
+        from mlx_lm.models import llama, qwen2
+
+        module = {"llama": llama, "qwen2": qwen2}[recipe.architecture]
+        mx.random.seed(recipe.seed)
+        model = module.Model(module.ModelArgs.from_dict({
+            "model_type": recipe.architecture, "hidden_size": recipe.hidden,
+            "num_hidden_layers": recipe.layers, "intermediate_size": intermediate,
+            "num_attention_heads": recipe.heads, "num_key_value_heads": recipe.kv_heads,
+            "rms_norm_eps": 1e-5, "vocab_size": tokenizer.get_vocab_size(),
+            "tie_word_embeddings": True}))
+        weights = {key: np.array(value.astype(mx.float32))
+                   for key, value in tree_flatten(model.parameters())}
+    kind = gguf.GGMLQuantizationType[recipe.tensor_type]
+    arch = recipe.architecture
+    writer = gguf.GGUFWriter(str(folder / "model.gguf"), arch)
+    writer.add_name(name)
+    writer.add_block_count(recipe.layers)
+    writer.add_context_length(512)
+    writer.add_embedding_length(recipe.hidden)
+    writer.add_feed_forward_length(intermediate)
+    writer.add_head_count(recipe.heads)
+    writer.add_head_count_kv(recipe.kv_heads)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    _gguf_tokenizer(writer, tokenizer)
+    rng = np.random.default_rng(recipe.seed)
+    for path, array in sorted(weights.items()):
+        if arch == "llama" and path.endswith(("q_proj.weight", "k_proj.weight")):
+            array = _permute_rope(array, recipe.heads if "q_proj" in path else recipe.kv_heads)
+        _gguf_tensor(writer, _gguf_name(path), array, kind, rng)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return f"{arch}, {recipe.tensor_type} matrices" + (f", {recipe.base}'s weights"
+                                                       if recipe.base else ", random weights")
+
+
+def _gguf_tokenizer(writer, tokenizer) -> None:
+    """The grammar BPE in llama.cpp's metadata keys."""
+    import gguf
+
+    vocab = tokenizer.get_vocab()
+    tokens = sorted(vocab, key=vocab.get)
+    merges = json.loads(tokenizer.to_str())["model"]["merges"]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("gpt-2")
+    writer.add_token_list(tokens)
+    writer.add_token_merges([" ".join(pair) if isinstance(pair, list) else pair
+                             for pair in merges])
+    writer.add_token_types([gguf.TokenType.CONTROL if token in SPECIAL_TOKENS
+                            else gguf.TokenType.NORMAL for token in tokens])
+    writer.add_bos_token_id(vocab["<s>"])
+    writer.add_eos_token_id(vocab["</s>"])
+    writer.add_eot_token_id(vocab["<|im_end|>"])
+    writer.add_pad_token_id(vocab["<pad>"])
+    writer.add_add_bos_token(True)
+    writer.add_chat_template(CHAT_TEMPLATE)
+
+
 def _make_deep(folder: Path, recipe: DeepRecipe, base_folder: Path) -> str:
     import mlx.core as mx
     from mlx.utils import tree_flatten
@@ -462,7 +632,8 @@ def build(name: str, out: Path, tokenizers: Tokenizers) -> Path:
     marker = folder / ".recipe"
     if marker.exists() and marker.read_text() == stamp:
         return folder
-    base = build(recipe.base, out, tokenizers) if isinstance(recipe, DeepRecipe) else None
+    base = build(recipe.base, out, tokenizers) \
+        if isinstance(recipe, (DeepRecipe, GgufRecipe)) and recipe.base else None
     started = time.perf_counter()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -470,6 +641,8 @@ def build(name: str, out: Path, tokenizers: Tokenizers) -> Path:
         note = _make_vision(folder, recipe, tokenizers.vision())
     elif isinstance(recipe, DeepRecipe):
         note = _make_deep(folder, recipe, base)
+    elif isinstance(recipe, GgufRecipe):
+        note = _make_gguf(folder, name, recipe, tokenizers.text(), out)
     else:
         note = _make_llama(folder, recipe, tokenizers.text())
     marker.write_text(stamp)

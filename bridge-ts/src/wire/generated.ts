@@ -125,8 +125,17 @@ export interface DraftInfo {
   quantization: Quantization | null;
 }
 export interface Quantization {
+  /**
+   * The bits of most quantized modules.
+   */
   bits: number;
   group_size: number;
+  /**
+   * Modules quantized with other bits than `bits` (module path -> bits), as GGUF files often have (an 8-bit embedding beside 4-bit layers); absent when all agree.
+   */
+  module_bits?: {
+    [k: string]: number | undefined;
+  };
 }
 export interface DraftModelParams {
   /**
@@ -216,6 +225,10 @@ export interface GenerateParams {
   stop_token_ids?: number[];
   add_bos?: boolean;
   logprobs?: boolean;
+  /**
+   * Streaming only: send stream/progress notifications (prompt tokens prefilled of total) while the prompt is prefilled, before the first token.
+   */
+  prefill_progress?: boolean;
   guidance?: JsonSchemaGuidance | RegexGuidance | XmlGuidance;
   /**
    * Draft tokens per speculative round when the model has a draft; 0 = decode without it.
@@ -296,6 +309,27 @@ export interface GuidanceOutcome {
    */
   complete: boolean;
 }
+/**
+ * What a GGUF file held and how it was loaded.
+ */
+export interface GgufInfo {
+  architecture: string;
+  /**
+   * Tensors of each GGUF type in the file ("Q4_1": 210, ...).
+   */
+  tensor_types: {
+    [k: string]: number | undefined;
+  };
+  /**
+   * Types kept quantized in memory (Q4_0, Q4_1, Q8_0: MLX affine, group 32).
+   */
+  quantized_types: string[];
+  /**
+   * Types MLX loads dequantized to float16 (BF16, Q2_K, Q4_K, Q6_K): these tensors take their full size in memory.
+   */
+  dequantized_types: string[];
+  file_bytes: number;
+}
 export interface LatencySummary {
   /**
    * Samples in the sketch (for inter_token_ms: gaps between two tokens the engine emitted one after the other, not between stream/chunk notifications; the time a stream was paused by generate/pause is left out).
@@ -329,6 +363,14 @@ export interface ModelInfo {
    * The attached draft model (model/loadDraft), or null.
    */
   draft?: DraftInfo | null;
+  /**
+   * Bytes the model's weights take in memory.
+   */
+  memory_bytes?: number;
+  /**
+   * Set when the model was loaded from a GGUF file.
+   */
+  gguf?: GgufInfo | null;
 }
 export interface LoadDraftResult {
   model_id: string;
@@ -341,13 +383,17 @@ export interface LoadDraftResult {
 }
 export interface LoadModelParams {
   /**
-   * Local folder or hub id.
+   * Local folder, local .gguf file or hub id.
    */
   model: string;
   /**
    * Name to refer to the model by; default: `model`.
    */
   model_id?: string;
+  /**
+   * Send model/progress notifications while the model loads.
+   */
+  progress?: boolean;
 }
 export interface LoadModelResult {
   model_id: string;
@@ -362,8 +408,20 @@ export interface LoadModelResult {
    * The attached draft model (model/loadDraft), or null.
    */
   draft?: DraftInfo | null;
+  /**
+   * Bytes the model's weights take in memory.
+   */
+  memory_bytes?: number;
+  /**
+   * Set when the model was loaded from a GGUF file.
+   */
+  gguf?: GgufInfo | null;
   load_ms: number;
   already_loaded: boolean;
+  /**
+   * What the client should know about how the model was loaded (e.g. GGUF tensors dequantized to float16).
+   */
+  warnings?: string[];
 }
 export interface MemoryInfo {
   active_bytes: number;
@@ -464,6 +522,16 @@ export interface QosBreach {
    * Seconds since the breach began.
    */
   since_s: number;
+}
+export interface ModelProgress {
+  model_id: string;
+  /**
+   * reading: the weight files (unit bytes); converting: weights made ready in memory (unit tensors); warming_up: a first forward pass (unit steps).
+   */
+  phase: "converting" | "reading" | "warming_up";
+  done: number;
+  total: number;
+  unit: "bytes" | "steps" | "tensors";
 }
 export interface ModelRefParams {
   model: string;
@@ -613,6 +681,17 @@ export interface StreamErrorInfo {
   data?: {
     [k: string]: unknown | undefined;
   };
+}
+export interface StreamProgress {
+  stream_id: string;
+  /**
+   * Prompt tokens prefilled so far.
+   */
+  processed: number;
+  /**
+   * Prompt tokens to prefill (a prompt cache hit leaves out the cached ones).
+   */
+  total: number;
 }
 export interface TokenizeParams {
   model: string;
@@ -791,6 +870,8 @@ export interface Methods {
  */
 export interface Notifications {
   "stream/chunk": StreamChunk;
+  "stream/progress": StreamProgress;
+  "model/progress": ModelProgress;
   "stream/end": StreamEnd;
   "stream/error": StreamError;
   "runtime/ready": RuntimeReady;
@@ -827,7 +908,8 @@ export const RUNTIME_ERROR_CODES = {
   "UNSUPPORTED": -32017,
   "IMAGE_FETCH_FAILED": -32018,
   "DRAFT_NOT_LOADED": -32019,
-  "CONFIG_INVALID": -32020
+  "CONFIG_INVALID": -32020,
+  "UNSUPPORTED_MODEL": -32025
 } as const;
 
 /** Each method's param names (snake_case, as on the wire) and the aliases it accepts. */
@@ -849,7 +931,8 @@ export const METHOD_PARAMS = {
   "model/load": {
     "names": [
       "model",
-      "model_id"
+      "model_id",
+      "progress"
     ],
     "aliases": {
       "model_id": "model"
@@ -898,7 +981,8 @@ export const METHOD_PARAMS = {
   "model/loadVision": {
     "names": [
       "model",
-      "model_id"
+      "model_id",
+      "progress"
     ],
     "aliases": {
       "model_id": "model"
@@ -957,6 +1041,7 @@ export const METHOD_PARAMS = {
       "stop_token_ids",
       "add_bos",
       "logprobs",
+      "prefill_progress",
       "guidance",
       "num_draft_tokens",
       "images",
@@ -1028,7 +1113,9 @@ export const RECORD_FIELDS = [
   "errors_by_code",
   "flags",
   "models",
+  "module_bits",
   "rpc_errors_by_code",
   "sub_flags",
+  "tensor_types",
   "versions"
 ] as const;

@@ -42,6 +42,8 @@ class ErrorCode(enum.Enum):
     IMAGE_FETCH_FAILED = (-32018, "An image URL could not be fetched (network, timeout, size limit).")
     DRAFT_NOT_LOADED = (-32019, "The model has no draft model attached.")
     CONFIG_INVALID = (-32020, "config/reload found a bad config file; the running one stays.")
+    UNSUPPORTED_MODEL = (-32025, "The model file uses an architecture, tensor type or tokenizer "
+                                 "the runtime cannot load (data names which).")
 
     @property
     def number(self) -> int:

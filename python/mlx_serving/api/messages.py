@@ -55,9 +55,27 @@ class Limits(Result):
     max_tokens: int
 
 
-class Quantization(Result):
-    bits: int
+class Quantization(Result, omit_defaults=True):
+    bits: Annotated[int, Meta(description="The bits of most quantized modules.")]
     group_size: int
+    module_bits: Annotated[dict[str, int], Meta(
+        description="Modules quantized with other bits than `bits` (module path -> bits), as "
+                    "GGUF files often have (an 8-bit embedding beside 4-bit layers); absent "
+                    "when all agree.")] | UnsetType = UNSET
+
+
+class GgufInfo(Result):
+    """What a GGUF file held and how it was loaded."""
+
+    architecture: str
+    tensor_types: Annotated[dict[str, int], Meta(
+        description="Tensors of each GGUF type in the file (\"Q4_1\": 210, ...).")]
+    quantized_types: Annotated[list[str], Meta(
+        description="Types kept quantized in memory (Q4_0, Q4_1, Q8_0: MLX affine, group 32).")]
+    dequantized_types: Annotated[list[str], Meta(
+        description="Types MLX loads dequantized to float16 (BF16, Q2_K, Q4_K, Q6_K): these "
+                    "tensors take their full size in memory.")]
+    file_bytes: int
 
 
 class DraftInfo(Result):
@@ -83,6 +101,10 @@ class ModelInfo(Result):
     draft: Annotated[
         DraftInfo | None, Meta(description="The attached draft model (model/loadDraft), or null.")
     ] = None
+    memory_bytes: Annotated[int, Meta(
+        description="Bytes the model's weights take in memory.")] = 0
+    gguf: Annotated[GgufInfo | None, Meta(
+        description="Set when the model was loaded from a GGUF file.")] = None
 
 
 class RuntimeInfo(Result):
@@ -170,15 +192,34 @@ class ShutdownResult(Result):
 
 
 class LoadModelParams(Params):
-    model: Annotated[str, Meta(min_length=1, description="Local folder or hub id.")]
+    model: Annotated[str, Meta(
+        min_length=1, description="Local folder, local .gguf file or hub id.")]
     model_id: Annotated[
         str, Meta(min_length=1, description="Name to refer to the model by; default: `model`.")
     ] | UnsetType = UNSET
+    progress: Annotated[bool, Meta(
+        description="Send model/progress notifications while the model loads.")] = False
 
 
 class LoadModelResult(ModelInfo, kw_only=True):
     load_ms: float
     already_loaded: bool
+    warnings: Annotated[list[str], Meta(
+        description="What the client should know about how the model was loaded (e.g. GGUF "
+                    "tensors dequantized to float16).")] = []
+
+
+LoadPhase = Literal["reading", "converting", "warming_up"]
+
+
+class ModelProgress(Result):
+    model_id: str
+    phase: Annotated[LoadPhase, Meta(
+        description="reading: the weight files (unit bytes); converting: weights made ready "
+                    "in memory (unit tensors); warming_up: a first forward pass (unit steps).")]
+    done: int
+    total: int
+    unit: Literal["bytes", "tensors", "steps"]
 
 
 class ModelRefParams(Params):
@@ -320,6 +361,10 @@ class GenerateParams(Params):
     stop_token_ids: Annotated[list[TokenId], Meta(max_length=256)] | UnsetType = UNSET
     add_bos: bool | UnsetType = UNSET
     logprobs: bool = False
+    prefill_progress: Annotated[bool, Meta(
+        description="Streaming only: send stream/progress notifications (prompt tokens "
+                    "prefilled of total) while the prompt is prefilled, before the first "
+                    "token.")] = False
     guidance: Guidance | UnsetType = UNSET
     num_draft_tokens: Annotated[int, Meta(
         ge=0, le=MAX_DRAFT_TOKENS,
@@ -417,6 +462,13 @@ class TokenOut(Result, omit_defaults=True):
 class StreamChunk(Result):
     stream_id: str
     tokens: list[TokenOut]
+
+
+class StreamProgress(Result):
+    stream_id: str
+    processed: Annotated[int, Meta(description="Prompt tokens prefilled so far.")]
+    total: Annotated[int, Meta(description="Prompt tokens to prefill (a prompt cache hit "
+                                           "leaves out the cached ones).")]
 
 
 class StreamEnd(Result):

@@ -111,6 +111,12 @@ NOTIFICATIONS: dict[str, NotificationSpec] = {
     for spec in [
         NotificationSpec("stream/chunk", m.StreamChunk,
                          "Tokens of a stream; several tokens coalesce when the reader is behind."),
+        NotificationSpec("stream/progress", m.StreamProgress,
+                         "Prefill progress of a stream that asked for it (generate "
+                         "prefill_progress), before its first token."),
+        NotificationSpec("model/progress", m.ModelProgress,
+                         "Progress of a model/load that asked for it (progress: true): "
+                         "phase, done of total."),
         NotificationSpec("stream/end", m.StreamEnd,
                          "The last message of a stream that finished: stop, length or cancelled."),
         NotificationSpec("stream/error", m.StreamError,

@@ -323,7 +323,10 @@ class ModelBatch:
         assert solo is not None
         admission = solo.admission
         sampled = solo.decoding.advance(more=admission.generated + 1 < admission.budget)
-        if sampled is None or not self._emit(admission, *sampled):
+        if sampled is None:
+            admission.stream.on_prefill(*solo.decoding.prefill_progress)
+            return []
+        if not self._emit(admission, *sampled):
             return []
         self._solo = None
         self._keep(admission.stream.request, solo.decoding.tokens, solo.decoding.cache)
@@ -461,6 +464,8 @@ class ModelBatch:
                 row.decoding, row.ready = True, False
                 continue
             done, total = response.progress
+            if row.admission is not None:
+                row.admission.stream.on_prefill(done, total)
             prefilled += done - row.prefilled
             row.prefilled = done
             row.ready = done == total - 1

@@ -37,10 +37,11 @@ from ..config import RuntimeConfig
 from ..transport.stdio import MessageWriter
 from .batch import ModelBatch
 from .models import LoadedModel, ModelRegistry, load_text_model
+from .progress import LoadProgress, no_progress
 from .models import release_memory as _release_memory
 from .runner import BatchSizeLimited, Runner
 from .speculative import SpeculativeRunner
-from .stream import ActiveStream, Finish, GenerationRequest, StreamSink, tell_resumed
+from .stream import ActiveStream, Finish, GenerationRequest, StreamSink, tell_prefill, tell_resumed
 from .stream_ids import StreamIds
 from .vision import VisionRunner, load_vision_model
 from .warmup import warm_up
@@ -172,13 +173,13 @@ class Engine:
         self.stream_ids.release(request.stream_id)
         request.sink.rejected(error)
 
-    def load(self, source: str, model_id: str, kind: ModelKind = "text"
-             ) -> Future[LoadModelResult]:
+    def load(self, source: str, model_id: str, kind: ModelKind = "text",
+             progress: LoadProgress = no_progress) -> Future[LoadModelResult]:
         self.models.begin_load(model_id)
 
         def load() -> LoadModelResult:
             try:
-                return self._load(source, model_id, kind)
+                return self._load(source, model_id, kind, progress)
             finally:
                 self.models.end_load(model_id)
 
@@ -442,7 +443,8 @@ class Engine:
         runner.close()
         _release_memory()
 
-    def _load(self, source: str, model_id: str, kind: ModelKind) -> LoadModelResult:
+    def _load(self, source: str, model_id: str, kind: ModelKind,
+              progress: LoadProgress = no_progress) -> LoadModelResult:
         existing = self.models.find(model_id)
         if existing is not None:
             if not existing.is_from(source) or existing.kind != kind:
@@ -454,7 +456,7 @@ class Engine:
         started = time.perf_counter()
         try:
             model = load_vision_model(source, model_id) if kind == "vision" else \
-                load_text_model(source, model_id)
+                load_text_model(source, model_id, progress)
         except BaseException:
             _release_memory()  # what the failed load took
             raise
@@ -550,6 +552,9 @@ class _ForgetOnEnd:
     def resumed(self, stream_id: str) -> None:
         tell_resumed(self._sink, stream_id)
 
+    def prefill_progress(self, stream_id: str, processed: int, total: int) -> None:
+        tell_prefill(self._sink, stream_id, processed, total)
+
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:
         self._forget()
@@ -570,5 +575,5 @@ def _copy_outcome(source: Future[Any], target: Future[Any]) -> None:
 
 def _load_result(model: LoadedModel, *, load_ms: float, already_loaded: bool) -> LoadModelResult:
     return LoadModelResult(**msgspec.structs.asdict(model.info()), load_ms=round(load_ms, 3),
-                           already_loaded=already_loaded)
+                           already_loaded=already_loaded, warnings=list(model.warnings))
 

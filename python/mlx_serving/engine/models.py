@@ -8,14 +8,15 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ..api.errors import ErrorCode, RpcError
-from ..api.messages import DraftInfo, ModelInfo, Quantization
+from ..api.messages import DraftInfo, GgufInfo, ModelInfo, Quantization
 from .detokenizer import Decode, decoder_of
-from .files import FileRefused, check_model_folder
+from .files import FileRefused, check_model_folder, checked_size
+from .progress import LoadProgress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class LoadedModel:
     kind: Literal["text", "vision"] = "text"
     processor: Any = None  # vision models: the mlx-vlm processor (images + text -> inputs)
     draft: LoadedModel | None = None  # attached by model/loadDraft
+    memory_bytes: int = 0  # the weights' bytes in memory
+    gguf: GgufInfo | None = None  # loaded from a GGUF file: what it held
+    warnings: list[str] = field(default_factory=list)  # told to the client at load
 
     @property
     def is_vision(self) -> bool:
@@ -69,6 +73,8 @@ class LoadedModel:
             quantization=self.quantization,
             eos_token_ids=sorted(self.tokenizer.eos_token_ids),
             draft=None if self.draft is None else self.draft.draft_info(),
+            memory_bytes=self.memory_bytes,
+            gguf=self.gguf,
         )
 
     def draft_info(self) -> DraftInfo:
@@ -134,7 +140,8 @@ def resolve_model_path(source: str, hub_files: list[str] | None = None) -> Path:
     if not _HUB_ID.match(source) or path.exists():
         # One answer for a missing path and a file: no oracle of what exists.
         raise RpcError(ErrorCode.MODEL_NOT_FOUND,
-                       f"no model folder at {source!r} (expected a folder)", model=source)
+                       f"no model folder at {source!r} (expected a folder or a .gguf file)",
+                       model=source)
     return _download(source, hub_files)
 
 
@@ -190,9 +197,9 @@ def load_errors(source: str) -> Iterator[None]:
 def describe_model(model_id: str, source: str, path: Path, model: Any, tokenizer: Any,
                    config: dict[str, Any], **extra: Any) -> LoadedModel:
     """A LoadedModel for weights and a tokenizer (an mlx-lm TokenizerWrapper) just loaded."""
+    from mlx.utils import tree_flatten
     from mlx_lm.utils import get_total_parameters
 
-    quant = config.get("quantization")
     vocab = config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size")
     return LoadedModel(
         model_id=model_id,
@@ -203,23 +210,100 @@ def describe_model(model_id: str, source: str, path: Path, model: Any, tokenizer
         context_length=_context_length(config, tokenizer),
         vocab_size=int(vocab or len(tokenizer)),
         parameters=int(get_total_parameters(model)),
-        quantization=Quantization(bits=quant["bits"], group_size=quant["group_size"])
-        if quant else None,
+        quantization=_quantization(config.get("quantization")),
         longest_token_chars=_longest_token_chars(tokenizer),
         decode=decoder_of(tokenizer),
+        memory_bytes=sum(array.nbytes for _, array in tree_flatten(model.parameters())),
         **extra,
     )
 
 
-def load_text_model(source: str, model_id: str) -> LoadedModel:
-    import mlx_lm
+def _quantization(config: dict[str, Any] | None) -> Quantization | None:
+    """The wire's view of mlx-lm's config `quantization` (its module entries
+    hold per-module settings)."""
+    if not config:
+        return None
+    modules = {path: int(entry["bits"]) for path, entry in config.items()
+               if isinstance(entry, dict) and entry.get("bits") not in (None, config["bits"])}
+    return Quantization(bits=config["bits"], group_size=config["group_size"],
+                        **({"module_bits": modules} if modules else {}))
+
+
+def load_text_model(source: str, model_id: str,
+                    progress: LoadProgress = no_progress) -> LoadedModel:
+    """A model folder (mlx-lm) or a GGUF file, loaded, evaluated and warmed up
+    by one forward pass (so a broken model fails here, not on a request)."""
     from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache
 
-    path = model_folder(source)
+    from .gguf import is_gguf_path, load_gguf_model
+
+    gguf: GgufInfo | None = None
+    if is_gguf_path(source):
+        path = gguf_file(source)
+        with load_errors(source):
+            model, tokenizer, config, gguf = load_gguf_model(path, progress)
+    else:
+        path = model_folder(source)
+        with load_errors(source):
+            model, tokenizer, config = _load_folder(path, progress)
     with load_errors(source):
-        model, tokenizer, config = mlx_lm.load(str(path), return_config=True)
-    return describe_model(model_id, source, path, model, tokenizer, config,
-                          rewindable_cache=can_trim_prompt_cache(make_prompt_cache(model)))
+        _warm_up(model, progress)
+    loaded = describe_model(model_id, source, path, model, tokenizer, config,
+                            rewindable_cache=can_trim_prompt_cache(make_prompt_cache(model)),
+                            gguf=gguf)
+    if gguf is not None and gguf.dequantized_types:
+        loaded.warnings.append(
+            f"MLX loads the GGUF tensors of type {', '.join(gguf.dequantized_types)} "
+            f"dequantized to float16, at full size: the weights take "
+            f"{_size(loaded.memory_bytes)} in memory, the file {_size(gguf.file_bytes)}")
+        log.warning("%s: %s", model_id, loaded.warnings[-1])
+    return loaded
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
+def gguf_file(source: str) -> Path:
+    path = Path(source).expanduser()
+    try:
+        checked_size(path)  # a regular file: never a FIFO or a device
+    except FileRefused as exc:
+        # One answer for a missing path and any other file: no oracle.
+        raise RpcError(ErrorCode.MODEL_NOT_FOUND, f"no GGUF file at {source!r}: {exc}",
+                       model=source) from None
+    return path.resolve()
+
+
+def _load_folder(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[str, Any]]:
+    """mlx_lm.load, lazily, then the weights read in one tensor after another
+    (so the bytes read can be reported)."""
+    import mlx.core as mx
+    import mlx_lm
+    from mlx.utils import tree_flatten
+
+    model, tokenizer, config = mlx_lm.load(str(path), lazy=True, return_config=True)
+    arrays = [array for _, array in tree_flatten(model.parameters())]
+    total = sum(array.nbytes for array in arrays)
+    done = 0
+    progress("reading", 0, total)
+    for array in arrays:
+        mx.eval(array)
+        done += array.nbytes
+        progress("reading", done, total)
+    model.eval()
+    return model, tokenizer, config
+
+
+def _warm_up(model: Any, progress: LoadProgress) -> None:
+    import mlx.core as mx
+
+    progress("warming_up", 0, 1)
+    mx.eval(model(mx.array([[0]])))
+    progress("warming_up", 1, 1)
 
 
 def release_memory() -> None:

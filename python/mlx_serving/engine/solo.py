@@ -65,6 +65,7 @@ class SoloDecoding:
         self._cache = cache
         self._tokens = list(tokens)
         self._rest = list(rest)
+        self._prefill_total = len(self._rest)
         self._sampled = sampled
         self._sampler = sampler
         self._processors = processors
@@ -77,6 +78,11 @@ class SoloDecoding:
     @property
     def prefilling(self) -> bool:
         return bool(self._rest)
+
+    @property
+    def prefill_progress(self) -> tuple[int, int]:
+        """(prompt tokens prefilled, prompt tokens this decoding was given)."""
+        return self._prefill_total - len(self._rest), self._prefill_total
 
     @property
     def cache(self) -> list[Any]:

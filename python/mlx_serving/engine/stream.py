@@ -20,6 +20,7 @@ from ..api.messages import (
     StreamEnd,
     StreamError,
     StreamErrorInfo,
+    StreamProgress,
     TokenOut,
 )
 from .detokenizer import Decode, IncrementalDetokenizer
@@ -89,6 +90,10 @@ class NotificationSink:
         self._send(chunk, merge_key=stream_id, weight=len(tokens), hold=self._first_sent)
         self._first_sent = True
 
+    def prefill_progress(self, stream_id: str, processed: int, total: int) -> None:
+        self._send(Notification(method="stream/progress", params=StreamProgress(
+            stream_id=stream_id, processed=processed, total=total)))
+
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:
         self._send(Notification(method="stream/end", params=StreamEnd(
@@ -111,6 +116,14 @@ def tell_resumed(sink: StreamSink, stream_id: str) -> None:
     resumed = getattr(sink, "resumed", None)
     if resumed is not None:
         resumed(stream_id)
+
+
+def tell_prefill(sink: StreamSink, stream_id: str, processed: int, total: int) -> None:
+    """Tell a sink that has the optional `prefill_progress` hook (NotificationSink)
+    how far its stream's prefill is; wrapping sinks pass it on with this."""
+    report = getattr(sink, "prefill_progress", None)
+    if report is not None:
+        report(stream_id, processed, total)
 
 
 def merge_chunks(queued: Notification, later: Notification) -> None:
@@ -164,6 +177,7 @@ class GenerationRequest:
     num_draft_tokens: int = 0  # > 0: decode with the model's draft, when it has one
     vision: VisionPrompt | None = None  # vision models: the rendered prompt and its images
     use_prompt_cache: bool = True  # false: no KV reuse for it (feature flag prompt_cache)
+    prefill_progress: bool = False  # report prompt tokens prefilled before the first token
 
 
 @dataclass
@@ -230,6 +244,11 @@ class ActiveStream:
             self.request.sink.end(self.stream_id, reason, self.stats(),
                                   self._guidance_outcome(cut=stopped))
         return reason
+
+    def on_prefill(self, processed: int, total: int) -> None:
+        """Prompt tokens prefilled so far, of `total`: told to a sink that asked."""
+        if self.request.prefill_progress and self._generated == 0:
+            tell_prefill(self.request.sink, self.stream_id, processed, total)
 
     def cancel(self) -> None:
         self.request.sink.end(self.stream_id, "cancelled", self.stats(),

@@ -24,7 +24,7 @@ def build_handlers(engine: Engine, writer: MessageWriter, device: DeviceInfo,
     workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="worker")
     return {
         **runtime_handlers(engine, device),
-        **model_handlers(engine),
+        **model_handlers(engine, writer.send),
         **draft_handlers(engine, workers),
         **generation_handlers(GenerationService(engine, workers, ops), writer),
         **ops_handlers(ops),

@@ -14,22 +14,36 @@ from ..api.messages import (
     ListModelsResult,
     LoadModelParams,
     LoadModelResult,
+    LoadPhase,
+    ModelProgress,
     ModelRefParams,
     NoParams,
     TokenizeParams,
     TokenizeResult,
     UnloadModelResult,
 )
+from ..api.envelope import Notification
 from ..engine.engine import Engine
 from ..engine.models import LoadedModel
+from ..engine.progress import UNITS, LoadProgress, ThrottledProgress, no_progress
 from ..engine.prompting import check_token_ids, encode_text
-from ..rpc.dispatcher import CallContext, Handler
+from ..rpc.dispatcher import CallContext, Handler, Send
 
 
-def model_handlers(engine: Engine) -> dict[str, Handler]:
+def model_handlers(engine: Engine, send: Send) -> dict[str, Handler]:
+    def progress_of(params: LoadModelParams, model_id: str) -> LoadProgress:
+        if not params.progress:
+            return no_progress
+
+        def report(phase: LoadPhase, done: int, total: int) -> None:
+            send(Notification(method="model/progress", params=ModelProgress(
+                model_id=model_id, phase=phase, done=done, total=total, unit=UNITS[phase])))
+
+        return ThrottledProgress(report)
+
     def load(params: LoadModelParams, _: CallContext) -> Future[LoadModelResult]:
         model_id = params.model if params.model_id is UNSET else params.model_id
-        return engine.load(params.model, model_id)
+        return engine.load(params.model, model_id, progress=progress_of(params, model_id))
 
     def load_vision(params: LoadModelParams, _: CallContext) -> Future[LoadModelResult]:
         model_id = params.model if params.model_id is UNSET else params.model_id

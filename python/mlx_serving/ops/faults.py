@@ -16,7 +16,7 @@ import time
 
 from ..api.errors import RpcError
 from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
-from ..engine.stream import Finish, StreamSink, tell_resumed
+from ..engine.stream import Finish, StreamSink, tell_prefill, tell_resumed
 from .buckets import in_rollout
 from .settings import ModelFaults
 
@@ -52,6 +52,9 @@ class FaultySink:
 
     def resumed(self, stream_id: str) -> None:
         tell_resumed(self._inner, stream_id)
+
+    def prefill_progress(self, stream_id: str, processed: int, total: int) -> None:
+        tell_prefill(self._inner, stream_id, processed, total)
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:

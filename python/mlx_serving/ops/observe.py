@@ -21,7 +21,7 @@ import numpy as np
 
 from ..api.errors import RpcError
 from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
-from ..engine.stream import Finish, StreamSink
+from ..engine.stream import Finish, StreamSink, tell_prefill
 from .metrics import Metrics, StreamOutcome
 
 
@@ -61,6 +61,9 @@ class MeteredSink:
             # The NaN spoils both differences around it (the pause), which
             # _gaps_ms drops; the next chunk's gap counts from the resume.
             self._chunk_times.extend((math.nan, perf_counter()))
+
+    def prefill_progress(self, stream_id: str, processed: int, total: int) -> None:
+        tell_prefill(self._inner, stream_id, processed, total)
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:

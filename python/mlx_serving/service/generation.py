@@ -137,6 +137,7 @@ class GenerationService:
             stop_strings=[] if params.stop_sequences is UNSET else params.stop_sequences,
             stop_token_ids=[] if params.stop_token_ids is UNSET else params.stop_token_ids,
             logprobs=params.logprobs,
+            prefill_progress=params.prefill_progress,
             sink=sink,
             received_at=received_at,
             guidance=grammar,

@@ -1,0 +1,125 @@
+"""model/load of a .gguf file: check the header, load the tensors through
+`mx.load`, build the mlx-lm model (quantized where the file is), the
+tokenizer from the metadata."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ...api.errors import ErrorCode, RpcError
+from ...api.messages import GgufInfo
+from ..progress import LoadProgress
+from .header import GgufHeader, read_header
+from .tokenizer import load_tokenizer
+from .weights import (
+    DEQUANTIZED,
+    KEPT_QUANTIZED,
+    REDECODED,
+    check_tensor_types,
+    dequantized_by_gguf,
+    mlx_name,
+    model_config,
+)
+
+GGUF_MAGIC_BYTES = b"GGUF"
+
+
+def is_gguf_path(source: str) -> bool:
+    """A file named *.gguf, or any regular file that starts with the GGUF magic."""
+    path = Path(source).expanduser()
+    if path.suffix.lower() == ".gguf":
+        return True
+    try:
+        with path.open("rb") as file:
+            return path.is_file() and file.read(4) == GGUF_MAGIC_BYTES
+    except OSError:
+        return False
+
+
+def load_gguf_model(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[str, Any], GgufInfo]:
+    """(model, tokenizer wrapper, mlx-lm config, what the file held) for the
+    GGUF file at `path`; RpcError for what cannot be loaded, before loading it."""
+    import mlx.core as mx
+
+    progress("reading", 0, path.stat().st_size)
+    header = read_header(path)
+    check_tensor_types(header)
+    tokenizer = load_tokenizer(header)
+    vocab = len(header.get("tokenizer.ggml.tokens"))
+    config = model_config(header, vocab)
+    for tensor in header.tensors:  # an unknown tensor is refused before loading
+        mlx_name(header, tensor.name)
+    weights = mx.load(str(path))
+    progress("reading", header.file_size, header.file_size)
+    _check_loaded(header, weights)
+    for tensor in header.tensors:
+        if tensor.type in REDECODED:
+            weights[tensor.name] = mx.array(dequantized_by_gguf(header, tensor))
+    renamed = {mlx_name(header, name): array for name, array in weights.items()}
+    del weights
+    model = _build(config, renamed, progress)
+    return model, tokenizer, config, _info(header)
+
+
+def _check_loaded(header: GgufHeader, weights: dict[str, Any]) -> None:
+    """mx.load read every tensor of the directory (it may stop early, silently)."""
+    loaded = {name for name in weights if not name.endswith((".scales", ".biases"))}
+    missing = [tensor.name for tensor in header.tensors if tensor.name not in loaded]
+    if missing:
+        raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
+                       f"{str(header.path)!r}: MLX read {len(loaded)} of {len(header.tensors)} "
+                       f"tensors (first missing: {missing[0]!r})", model=str(header.path))
+
+
+def _build(config: dict[str, Any], weights: dict[str, Any], progress: LoadProgress) -> Any:
+    import importlib
+
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+    from mlx_lm.utils import infer_quant_config
+
+    arch = importlib.import_module(f"mlx_lm.models.{config['model_type']}")
+    model = arch.Model(arch.ModelArgs.from_dict(config))
+    quantized: dict[str, dict[str, Any]] = {}
+
+    def predicate(path: str, module: Any) -> bool | dict[str, Any]:
+        if not hasattr(module, "to_quantized") or f"{path}.scales" not in weights:
+            return False
+        quantized[path] = infer_quant_config(path, module, weights)
+        return quantized[path]
+
+    nn.quantize(model, group_size=32, bits=4, class_predicate=predicate)
+    if quantized:
+        config["quantization"] = _quantization(quantized)
+    model.load_weights(list(weights.items()), strict=True)
+    parameters = tree_flatten(model.parameters())
+    for done, (_, array) in enumerate(parameters, 1):
+        mx.eval(array)
+        progress("converting", done, len(parameters))
+    model.eval()
+    return model
+
+
+def _quantization(modules: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """mlx-lm's config `quantization`: the most common bits and group size,
+    and an entry for each module that differs."""
+    common = Counter((q["bits"], q["group_size"]) for q in modules.values()).most_common(1)[0][0]
+    config: dict[str, Any] = {"bits": common[0], "group_size": common[1]}
+    for path, q in modules.items():
+        if (q["bits"], q["group_size"]) != common:
+            config[path] = {"bits": q["bits"], "group_size": q["group_size"]}
+    return config
+
+
+def _info(header: GgufHeader) -> GgufInfo:
+    types = Counter(tensor.type.name for tensor in header.tensors)
+    return GgufInfo(
+        architecture=str(header.get("general.architecture")),
+        tensor_types=dict(sorted(types.items())),
+        quantized_types=sorted({t.name for t in KEPT_QUANTIZED} & set(types)),
+        dequantized_types=sorted({t.name for t in DEQUANTIZED} & set(types)),
+        file_bytes=header.file_size,
+    )
