@@ -22,7 +22,7 @@ from .lines import LineSplitter
 
 STDERR_TAIL_LINES = 40
 _MAX_STDERR_LINE_BYTES = 64 * 1024
-_READ_BYTES = 256 * 1024
+_READ_BYTES = 64 * 1024
 # After exit, how long to wait for the pipes to reach EOF (a grandchild may hold them).
 _DRAIN_AFTER_EXIT_S = 1.0
 _LOG_LINE_CHARS = 2000
