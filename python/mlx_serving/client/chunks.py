@@ -1,0 +1,77 @@
+"""What a generator yields: one chunk per token, then one metadata chunk (the
+stream finished) or one error chunk (it failed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from msgspec import UnsetType
+
+from ..api.messages import FinishReason, GenerationStats, GuidanceOutcome, StreamEnd, TokenOut
+from .errors import EngineError
+from .rpc import StreamFailure
+
+
+@dataclass(frozen=True, slots=True)
+class TokenChunk:
+    # The text this token released; "" while text is held back (a possible stop
+    # sequence) and for the token that ends the stream.
+    token: str
+    token_id: int
+    # With logprobs=True: the token's log-probability.
+    logprob: float | None = None
+    # Streams decoded with a draft model: True when the draft proposed this token and the model accepted it.
+    from_draft: bool | None = None
+    type: Literal["token"] = "token"
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataChunk:
+    finish_reason: FinishReason
+    # prompt_tokens, cached_tokens, generated_tokens, ttft_ms, tokens_per_second, total_ms (+ draft figures).
+    stats: GenerationStats
+    # The model id that ran the stream (the canary's when a canary did), and which side of a rollout it was.
+    model: str
+    variant: str
+    # Requests with guidance: whether the output is whole and valid.
+    guidance: GuidanceOutcome | None = None
+    type: Literal["metadata"] = "metadata"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorChunk:
+    error: EngineError
+    # Streams the runtime failed (or refused after routing them): who ran, or would have run, it.
+    model: str | None = None
+    variant: str | None = None
+    type: Literal["error"] = "error"
+
+
+Chunk = TokenChunk | MetadataChunk | ErrorChunk
+
+
+T = TypeVar("T")
+
+
+def or_none(value: T | UnsetType) -> T | None:
+    """A wire field left out (msgspec's UNSET) as None, the Python way."""
+    return None if isinstance(value, UnsetType) else value
+
+
+def token_chunk(token: TokenOut) -> TokenChunk:
+    return TokenChunk(token.text, token.id, or_none(token.logprob), or_none(token.from_draft))
+
+
+def metadata_chunk(end: StreamEnd) -> MetadataChunk:
+    return MetadataChunk(end.finish_reason, end.stats, end.model, end.variant, or_none(end.guidance))
+
+
+def error_chunk(error: EngineError, failed: StreamFailure | None = None) -> ErrorChunk:
+    """A failed stream's last chunk; a refused generate names who would have served it in its error data."""
+    if failed is not None:
+        return ErrorChunk(error, failed.model, failed.variant)
+    model, variant = error.data.get("model"), error.data.get("variant")
+    if isinstance(model, str) and variant in ("stable", "canary"):
+        return ErrorChunk(error, model, str(variant))
+    return ErrorChunk(error)
