@@ -3,7 +3,8 @@
 Threads: the main thread runs the engine (it owns MLX), a reader thread
 turns stdin lines into calls, a writer thread owns stdout. The process exits
 0 after runtime/shutdown, at EOF on stdin (after finishing in-flight
-streams), or on SIGTERM/SIGINT (after cancelling them).
+streams), or on SIGTERM/SIGINT (after cancelling them; signals.py sees to
+it that a signal is never missed and that a stuck engine cannot outlast it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .handlers import build_handlers
 from .ops.flags import FeatureFlagsFile, default_flags_path, load_flags
 from .ops.service import Ops
 from .rpc.dispatcher import Dispatcher
+from .signals import SignalWatcher
 from .transport.stdio import MessageWriter, read_lines
 
 log = logging.getLogger("mlx_serving")
@@ -81,17 +83,21 @@ def main(argv: list[str], protocol_fd: int) -> int:
     dispatcher = Dispatcher(build_handlers(engine, writer, _detect_device(), ops), writer.send,
                             on_error=lambda error: ops.metrics.rpc_error(error.code.name))
 
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("%s: cancelling in-flight streams", signal.Signals(signum).name)
+    def on_stop(signum: signal.Signals) -> None:
+        log.info("%s: cancelling in-flight streams", signum.name)
         engine.shutdown(drain=False)
 
-    def on_hangup(_signum: int, _frame: object) -> None:
-        # Reading files is no work for a signal handler on the engine thread.
+    def on_hangup(_: signal.Signals) -> None:
         threading.Thread(target=ops.reload_logged, name="reload", daemon=True).start()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, on_hangup)
+    def exit_now() -> None:
+        writer.close(timeout=1.0)
+        logging.shutdown()
+        os._exit(1)
+
+    stops = frozenset({signal.SIGTERM, signal.SIGINT})
+    SignalWatcher({signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hangup},
+                  stops, config.transport.stop_grace_s, exit_now).install()
     ops.start()
     threading.Thread(target=_serve_stdin, name="reader", daemon=True,
                      args=(dispatcher, engine, config.transport.max_message_bytes)).start()

@@ -35,6 +35,7 @@ class TransportConfig(_Section):
     max_message_bytes: Annotated[int, Meta(ge=1024)] = 8 * 1024 * 1024
     writer_backlog_tokens: PositiveInt = 65536
     chunk_interval_ms: Annotated[float, Meta(ge=0, le=1000)] = 4.0
+    stop_grace_s: Annotated[float, Meta(gt=0, le=600)] = 10.0
 
 
 class SamplingDefaults(_Section):

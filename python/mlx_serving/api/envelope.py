@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET, Meta, UnsetType
 
-RequestId = int | str | None
+# Integer ids are those JavaScript (the bridge, most clients) holds exactly:
+# a larger one would come back as another number. Strings are not limited.
+SAFE_INTEGER = 2**53 - 1
+RequestId = Annotated[int, Meta(ge=-SAFE_INTEGER, le=SAFE_INTEGER)] | str | None
 
 
 class Request(msgspec.Struct, kw_only=True):

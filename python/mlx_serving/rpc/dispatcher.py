@@ -22,7 +22,8 @@ import msgspec
 from ..api.envelope import ErrorObject, Request, RequestId, Response
 from ..api.errors import ErrorCode, RpcError
 from ..api.methods import METHODS, resolve
-from ..transport.codec import ParseError, decode_line
+from ..api.envelope import SAFE_INTEGER
+from ..transport.codec import ParseError, TooDeep, decode_line
 from ..transport.stdio import OversizedLine
 from .params import decode_params
 
@@ -107,6 +108,12 @@ class Dispatcher:
         except ParseError as exc:
             self._reply_error(self._send, None, RpcError(ErrorCode.PARSE_ERROR, f"parse error: {exc}"))
             return
+        except TooDeep as exc:
+            self._reply_error(self._send, _usable_id(exc.request_id), RpcError(
+                ErrorCode.INVALID_REQUEST,
+                "invalid request: arrays and objects nested too deeply (about 1000 levels "
+                "is the most the runtime decodes)"))
+            return
         if isinstance(message, list):
             if not message:
                 self._reply_error(self._send, None, RpcError(
@@ -181,5 +188,12 @@ class Dispatcher:
 
 def _salvage_id(message: dict[str, Any]) -> RequestId:
     """The id of an invalid request, where it has a usable one."""
-    request_id = message.get("id")
-    return request_id if isinstance(request_id, (int, str)) and not isinstance(request_id, bool) else None
+    return _usable_id(message.get("id"))
+
+
+def _usable_id(request_id: Any) -> RequestId:
+    """`request_id` if it is one a reply may carry (an integer beyond what
+    JavaScript holds exactly is never echoed: it would come back as another)."""
+    if isinstance(request_id, bool) or not isinstance(request_id, (int, str)):
+        return None
+    return request_id if isinstance(request_id, str) or abs(request_id) <= SAFE_INTEGER else None
