@@ -56,7 +56,8 @@ class GenerationConfig(_Section):
 
 class BatchingConfig(_Section):
     enabled: bool = True
-    max_batch_size: PositiveInt = 32
+    # "auto": chosen per model from its size and the device (engine/batch_sizing.py).
+    max_batch_size: PositiveInt | Literal["auto"] = "auto"
     prefill_batch_size: PositiveInt = 8
     prefill_step_size: PositiveInt = 2048
     adaptive_sizing: bool = True
@@ -69,6 +70,14 @@ class BatchingConfig(_Section):
     def __post_init__(self) -> None:
         if isinstance(self.buckets, list) and sorted(set(self.buckets)) != self.buckets:
             raise ValueError(f"batching.buckets must be strictly increasing, got {self.buckets}")
+
+
+class QuantizedConfig(_Section):
+    """How quantized layers run (engine/quantized_layers.py)."""
+
+    rows: Literal["auto", "on", "off"] = "auto"
+    dense: Literal["auto", "on", "off"] = "auto"
+    dense_memory_share: Annotated[float, Meta(gt=0.0, le=1.0)] = 0.5
 
 
 class PromptCacheConfig(_Section):
@@ -119,6 +128,7 @@ class RuntimeConfig(_Section):
     transport: TransportConfig = msgspec.field(default_factory=TransportConfig)
     generation: GenerationConfig = msgspec.field(default_factory=GenerationConfig)
     batching: BatchingConfig = msgspec.field(default_factory=BatchingConfig)
+    quantized: QuantizedConfig = msgspec.field(default_factory=QuantizedConfig)
     guidance: GuidanceConfig = msgspec.field(default_factory=GuidanceConfig)
     speculative: SpeculativeConfig = msgspec.field(default_factory=SpeculativeConfig)
     vision: VisionConfig = msgspec.field(default_factory=VisionConfig)

@@ -187,4 +187,15 @@ def test_runtime_state_shows_the_batch(start) -> None:
     assert batch["decoding"] == 1 and batch["waiting"] == 0 and batch["buckets"] == []
     assert batch["solo"] is True  # alone: the single-stream path
     assert batch["prefill_chunk"] > 0
+    assert batch["max_batch_size"] == 32  # auto, on the CPU
+    assert client.result("runtime/info")["limits"]["max_batch_size"] == 32
     client.result("generate/cancel", {"stream_id": "long"})
+
+
+def test_a_configured_max_batch_size_overrides_the_choice(start) -> None:
+    client = start({"batching": {"max_batch_size": 3}})
+    client.result("generate", {"model": "tiny", "prompt": PROMPT, "stream_id": "s",
+                               "max_tokens": 4})
+    client.stream_end("s")
+    assert client.result("runtime/state")["models"][0]["batch"]["max_batch_size"] == 3
+    assert client.result("runtime/info")["limits"]["max_batch_size"] == 3

@@ -20,6 +20,10 @@ export interface BatchState {
    */
   pad_rows: number;
   /**
+   * Streams decoded together at most: batching.max_batch_size, or chosen for the model and the device at load.
+   */
+  max_batch_size: number;
+  /**
    * Decode batch sizes in use; [] when buckets are off.
    */
   buckets: number[];

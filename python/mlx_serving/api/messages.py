@@ -137,6 +137,9 @@ class BatchState(Result):
         "The only stream decodes on its own, outside the batch (batching.solo): "
         "as fast as mlx_lm.stream_generate."))]
     pad_rows: Annotated[int, Meta(description="Idle rows that keep the decode batch at a bucket size.")]
+    max_batch_size: Annotated[int, Meta(description=(
+        "Streams decoded together at most: batching.max_batch_size, or chosen for "
+        "the model and the device at load."))]
     buckets: Annotated[list[int], Meta(description="Decode batch sizes in use; [] when buckets are off.")]
     prefill_chunk: Annotated[int, Meta(description="Prompt tokens per prefilling stream in the next step (adaptive sizing).")]
     decode_step_ms: float

@@ -36,6 +36,7 @@ from typing import Any
 
 from ..api.messages import BatchState
 from ..config import BatchingConfig, PromptCacheConfig
+from .batch_sizing import batch_size_of
 from .buckets import bucket_of, bucket_sizes, join_group
 from .kv_cache import LeanKVCache, new_cache
 from .models import LoadedModel
@@ -93,12 +94,13 @@ class ModelBatch:
 
         self.model = model
         self._config = config
+        self.max_batch_size = batch_size_of(config, model.max_batch_size)
         # The generator's own limits never bind: admission and buckets decide.
         self._generator = BatchGenerator(
             model.model,
             sampler=greedy_sampler,
-            completion_batch_size=2 * config.max_batch_size + config.prefill_batch_size,
-            prefill_batch_size=config.max_batch_size + config.prefill_batch_size,
+            completion_batch_size=2 * self.max_batch_size + config.prefill_batch_size,
+            prefill_batch_size=self.max_batch_size + config.prefill_batch_size,
             prefill_step_size=config.prefill_step_size,
         )
         self._no_stops = StopSequences()
@@ -108,13 +110,13 @@ class ModelBatch:
         self._solo: _Solo | None = None
         self._parked: dict[str, _Admission] = {}  # paused streams, by stream id
         self._pausing: set[str] = set()  # asked to pause while prefilling in the generator
-        self.bucket_sizes = bucket_sizes(config.buckets, config.max_batch_size,
+        self.bucket_sizes = bucket_sizes(config.buckets, self.max_batch_size,
                                          on_gpu=mx.default_device().type == mx.gpu)
         self._pacer = PrefillPacer(config.prefill_step_size, config.min_prefill_chunk,
                                    config.target_step_ms, config.adaptive_sizing)
         self.prompt_cache = PromptCache(cache_config) if cache_config.enabled else None
         # Lowered by QoS reduce_batch or the batching flag (Engine.set_batch_limit).
-        self._max_batch_size = config.max_batch_size
+        self._max_batch_size = self.max_batch_size
 
     @property
     def streams(self) -> list[ActiveStream]:
@@ -143,9 +145,10 @@ class ModelBatch:
             budget=min(request.max_tokens, model.context_length - len(request.prompt)),
         ))
 
-    def set_max_batch_size(self, size: int) -> None:
-        """Streams beyond `size` wait for a free slot; none is dropped."""
-        self._max_batch_size = size
+    def set_max_batch_size(self, size: int | None) -> None:
+        """Streams beyond `size` wait for a free slot; none is dropped. None:
+        back to its own size."""
+        self._max_batch_size = self.max_batch_size if size is None else size
 
     def pause(self, stream: ActiveStream) -> None:
         """Stop decoding `stream` until resume(); it keeps its caches. A
@@ -244,6 +247,7 @@ class ModelBatch:
             + (solo is not None and not solo_prefilling),
             solo=solo is not None,
             pad_rows=sum(1 for row in decoding if not row.admission),
+            max_batch_size=self.max_batch_size,
             buckets=list(self.bucket_sizes),
             prefill_chunk=pacer.chunk,
             decode_step_ms=pacer.decode_step_ms,
@@ -279,7 +283,7 @@ class ModelBatch:
     def _limit(self) -> int:
         """How many streams may be in the generator (or alone) at once."""
         config = self._config
-        return min(self._max_batch_size, config.max_batch_size if config.enabled else 1)
+        return min(self._max_batch_size, self.max_batch_size if config.enabled else 1)
 
     def _start(self, admission: _Admission) -> tuple[list[Any], list[int], list[int]]:
         """A new stream's cache, the prompt tokens it holds and those still to feed."""

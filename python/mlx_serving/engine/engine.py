@@ -280,7 +280,7 @@ class Engine:
                     batch, model, prompt_lengths=entry.warmup_prompt_tokens,
                     bucket_sizes=batch.bucket_sizes, rounds=entry.warmup_requests,
                     max_tokens=entry.max_tokens,
-                    batched=batching.enabled and batching.max_batch_size > 1,
+                    batched=batching.enabled and batch.max_batch_size > 1,
                 ) if entry.warmup_requests else (0.0, [])
                 if batch.prompt_cache is not None:
                     batch.prompt_cache.clear()
@@ -411,10 +411,9 @@ class Engine:
             self._batch_limits.pop(model_id, None)
         else:
             self._batch_limits[model_id] = limit
-        size = self.config.batching.max_batch_size if limit is None else limit
         for runner in self.runners_of(model_id):
             if isinstance(runner, BatchSizeLimited):
-                runner.set_max_batch_size(size)
+                runner.set_max_batch_size(limit)
 
     def _notify_models(self, event: str, model_id: str) -> None:
         for listener in self.model_listeners:
@@ -455,8 +454,13 @@ class Engine:
             return _load_result(existing, load_ms=0.0, already_loaded=True)
         started = time.perf_counter()
         try:
-            model = load_vision_model(source, model_id) if kind == "vision" else \
-                load_text_model(source, model_id, progress)
+            if kind == "vision":
+                model = load_vision_model(source, model_id)
+            else:
+                from .device_fit import fit_to_device  # imports mlx
+
+                model = load_text_model(source, model_id, progress)
+                fit_to_device(model, self.config)
         except BaseException:
             _release_memory()  # what the failed load took
             raise

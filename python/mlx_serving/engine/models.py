@@ -45,6 +45,9 @@ class LoadedModel:
     memory_bytes: int = 0  # the weights' bytes in memory
     gguf: GgufInfo | None = None  # loaded from a GGUF file: what it held
     warnings: list[str] = field(default_factory=list)  # told to the client at load
+    # Streams decoded together unless batching.max_batch_size names a number:
+    # chosen for the device at load (engine/device_fit.py).
+    max_batch_size: int = 32
 
     @property
     def is_vision(self) -> bool:

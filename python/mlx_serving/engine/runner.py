@@ -53,4 +53,6 @@ class Runner(Protocol):
 class BatchSizeLimited(Protocol):
     """A runner whose max batch size can be lowered (and raised back) while it runs."""
 
-    def set_max_batch_size(self, size: int) -> None: ...
+    def set_max_batch_size(self, size: int | None) -> None:
+        """Lower it to `size`; None: back to the runner's own."""
+        ...

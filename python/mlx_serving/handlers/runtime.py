@@ -21,6 +21,7 @@ from ..api.messages import (
     ShutdownResult,
 )
 from ..api.methods import METHODS, PROTOCOL_VERSION
+from ..engine.batch_sizing import CPU_SIZE, GPU_MAX, batch_size_of
 from ..engine.engine import Engine
 from ..rpc.dispatcher import CallContext, Handler
 
@@ -61,7 +62,8 @@ def runtime_handlers(engine: Engine, device: DeviceInfo) -> dict[str, Handler]:
             models=[model.info() for model in engine.models.all()],
             limits=Limits(
                 max_message_bytes=config.transport.max_message_bytes,
-                max_batch_size=config.batching.max_batch_size,
+                max_batch_size=batch_size_of(
+                    config.batching, GPU_MAX if device.type == "gpu" else CPU_SIZE),
                 max_tokens=MAX_TOKENS_LIMIT,
             ),
             methods=sorted(METHODS),

@@ -31,6 +31,7 @@ from ..api.messages import (
     Result,
 )
 from ..config import RELOADABLE_SECTIONS, ConfigError, RuntimeConfig, load_config
+from ..engine import batch_sizing
 from ..engine.engine import Engine
 from .admission import Admission
 from .canary import CanaryRouter
@@ -229,7 +230,7 @@ class Ops:
             limits.append(1)
         if self.qos.reduces_batch(model_id):
             factor = self._config.qos.reduce_batch_factor
-            limits.append(max(1, int(self._config.batching.max_batch_size * factor)))
+            limits.append(max(1, int(self._batch_size(model_id) * factor)))
         limit = min(limits, default=None)
         with self._limits_lock:
             if self._batch_limits.get(model_id) == limit:
@@ -241,6 +242,12 @@ class Ops:
             else:
                 self._batch_limits[model_id] = limit
         log.info("max batch size of %s: %s", model_id, limit or "as configured")
+
+    def _batch_size(self, model_id: str) -> int:
+        """The model's own max batch size: the config's, or the one chosen at load."""
+        model = self._engine.models.find(model_id)
+        chosen = model.max_batch_size if model else batch_sizing.CPU_SIZE
+        return batch_sizing.batch_size_of(self._config.batching, chosen)
 
     def _tick(self, now: float) -> None:
         self.qos.evaluate(now)

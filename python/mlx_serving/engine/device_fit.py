@@ -1,0 +1,46 @@
+"""A text model just loaded, fitted to the device: how its quantized layers
+run (quantized_layers.py) and how many streams it decodes together
+(batch_sizing.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import mlx.core as mx
+from mlx.utils import tree_flatten
+
+from ..config import RuntimeConfig
+from .batch_sizing import choose_batch_size
+from .models import LoadedModel
+from .quantized_layers import adapt_quantized
+
+log = logging.getLogger(__name__)
+
+
+def device_memory() -> int | None:
+    """The GPU's memory in bytes; None on the CPU (or when MLX does not say)."""
+    if mx.default_device().type != mx.gpu:
+        return None
+    info = mx.device_info()
+    size = info.get("total_memory") or info.get("memory_size")
+    return size if isinstance(size, int) and size > 0 else None
+
+
+def weight_bytes(model: LoadedModel) -> int:
+    return sum(array.nbytes for _, array in tree_flatten(model.model.parameters()))
+
+
+def fit_to_device(model: LoadedModel, config: RuntimeConfig) -> None:
+    memory = device_memory()
+    quantized = config.quantized
+    route = adapt_quantized(model.model, quantized.dense, quantized.rows,
+                            quantized.dense_memory_share, memory, model.memory_bytes)
+    if route == "dense":
+        before, model.memory_bytes = model.memory_bytes, weight_bytes(model)
+        model.warnings.append(
+            f"quantized layers run as dense copies of their weights (quantized.dense): "
+            f"{model.memory_bytes / 1e9:.2f} GB in memory instead of {before / 1e9:.2f} GB")
+    model.max_batch_size = choose_batch_size(model.path, model.memory_bytes,
+                                             model.context_length, memory)
+    log.info("%s: quantized layers %s, weights %.2f GB, batch size %d", model.model_id,
+             route, model.memory_bytes / 1e9, model.max_batch_size)
