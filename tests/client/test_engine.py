@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from engine_helpers import LONG_SEEDS, PROMPT, active_streams, end_of, eventually, text_of, tokens_of
 from mlx_serving import Engine, EngineError
-from mlx_serving.client import ErrorChunk, MetadataChunk, TokenChunk
+from mlx_serving.api.messages import ModelProgress
+from mlx_serving.client import ErrorChunk, MetadataChunk, ProgressChunk, TokenChunk
 
 
 def test_a_generator_yields_one_chunk_per_token_then_the_metadata_and_generate_returns_the_same_text(
@@ -43,6 +44,14 @@ def test_params_take_either_spelling_and_aliases_and_two_that_disagree_are_refus
     with pytest.raises(EngineError) as streaming:
         engine.generate(model="tiny", prompt=PROMPT, stream=True)
     assert streaming.value.code == "INVALID_OPTIONS" and "create_generator()" in streaming.value.message
+
+
+def test_prefill_progress_comes_as_chunks_before_the_first_token(engine: Engine) -> None:
+    chunks = list(engine.create_generator(model="tiny", prompt=PROMPT * 20, max_tokens=2, prefill_progress=True))
+    progress = [chunk for chunk in chunks if isinstance(chunk, ProgressChunk)]
+    assert progress and chunks[:len(progress)] == progress, "progress first, then the tokens"
+    assert all(0 <= chunk.processed <= chunk.total for chunk in progress)
+    assert len(tokens_of(chunks)) == 2
 
 
 def test_logprobs_ride_along_on_each_token_chunk(engine: Engine) -> None:
@@ -180,8 +189,11 @@ def test_models_drafts_and_the_info_that_tracks_them(engine: Engine, models: Pat
     with pytest.raises(EngineError) as none:
         engine.unload_draft_model("tiny")
     assert none.value.code == "DRAFT_NOT_LOADED"
-    second = engine.load_model({"model": str(models / "tiny-4bit"), "modelId": "tiny4"})
+    seen: list[ModelProgress] = []
+    second = engine.load_model({"model": str(models / "tiny-4bit"), "modelId": "tiny4"}, progress=seen.append)
     assert second.model_id == "tiny4" and engine.get_info().models == ["tiny", "tiny4"]
+    assert seen and {progress.model_id for progress in seen} == {"tiny4"}
+    assert seen[-1].done == seen[-1].total and "reading" in {progress.phase for progress in seen}
     assert engine.unload_model("tiny4").model_id == "tiny4"
     assert engine.get_info().models == ["tiny"]
 

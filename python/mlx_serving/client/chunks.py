@@ -27,6 +27,15 @@ class TokenChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class ProgressChunk:
+    """With prefill_progress=True: prompt tokens prefilled so far, of `total`, before the first token."""
+
+    processed: int
+    total: int
+    type: Literal["progress"] = "progress"
+
+
+@dataclass(frozen=True, slots=True)
 class MetadataChunk:
     finish_reason: FinishReason
     # prompt_tokens, cached_tokens, generated_tokens, ttft_ms, tokens_per_second, total_ms (+ draft figures).
@@ -48,7 +57,7 @@ class ErrorChunk:
     type: Literal["error"] = "error"
 
 
-Chunk = TokenChunk | MetadataChunk | ErrorChunk
+Chunk = TokenChunk | ProgressChunk | MetadataChunk | ErrorChunk
 
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -22,7 +22,7 @@ import msgspec
 from ..api import messages as m
 from ..api.methods import METHODS
 from .errors import EngineError
-from .events import Emitter, Listener
+from .events import Emitter, Listener, NotificationEvent
 from .flow import FlowControl
 from .generator import TokenGenerator
 from .launch import LaunchOptions, Session
@@ -119,23 +119,39 @@ class Engine:
             options.restart, options.force_kill_after, self._events)
         self.flow = FlowControl(options.high_water_mark, self._supervisor.set_backpressure)
         self._open: set[TokenGenerator] = set()
+        # load_model() progress callbacks by the model id of the load in flight.
+        self._progress: dict[str, Callable[[m.ModelProgress], None]] = {}
+        self._events.on("notification", self._load_progress)
         self._stream_ids = itertools.count(1)
         self._supervisor.start()
 
     # --- models --------------------------------------------------------------
 
     def load_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
-                   timeout: float | None = None, **params: Any) -> m.LoadModelResult:
-        """Loads a text model (a local folder, or a hub id where a network exists); it is loaded again
-        after a restart."""
-        return self._load("model/load", _by_id(model, model_id, params), timeout, "load_model", "model",
-                          m.LoadModelResult)
+                   progress: Callable[[m.ModelProgress], None] | None = None, timeout: float | None = None,
+                   **params: Any) -> m.LoadModelResult:
+        """Loads a text model (a local folder or .gguf file, or a hub id where a network exists); it is
+        loaded again after a restart. `progress(ModelProgress)` is called (on a client thread) as the
+        load goes: phase reading, converting, warming_up; done of total in unit."""
+        wire = wire_params("model/load", _by_id(model, model_id, params), "load_model")
+        if progress is None:
+            return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
+        if not callable(progress):
+            raise EngineError.invalid_options("`load_model` takes `progress` as a callable that gets each "
+                                              "ModelProgress.")
+        key = str(wire.get("model_id", wire.get("model")))
+        self._progress[key] = progress
+        try:
+            return self._load("model/load", {**wire, "progress": True}, timeout, "load_model", "model",
+                              m.LoadModelResult)
+        finally:
+            self._progress.pop(key, None)
 
     def load_vision_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
                           timeout: float | None = None, **params: Any) -> m.LoadModelResult:
         """Loads a vision-language model (mlx-vlm); its generations take `images`."""
-        return self._load("model/loadVision", _by_id(model, model_id, params), timeout, "load_vision_model",
-                          "model", m.LoadModelResult)
+        wire = wire_params("model/loadVision", _by_id(model, model_id, params), "load_vision_model")
+        return self._load("model/loadVision", wire, timeout, "load_vision_model", "model", m.LoadModelResult)
 
     def unload_model(self, model: str | Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                      **params: Any) -> m.UnloadModelResult:
@@ -153,8 +169,8 @@ class Engine:
                          **kwargs: Any) -> m.LoadDraftResult:
         """Attaches a draft model (`draft_model`: a folder) to the loaded text model `model`: its
         generations then decode speculatively. DRAFT_INCOMPATIBLE names the reasons."""
-        return self._load("model/loadDraft", merge_params(params, kwargs, "load_draft_model"), timeout,
-                          "load_draft_model", "draft", m.LoadDraftResult)
+        wire = wire_params("model/loadDraft", merge_params(params, kwargs, "load_draft_model"), "load_draft_model")
+        return self._load("model/loadDraft", wire, timeout, "load_draft_model", "draft", m.LoadDraftResult)
 
     def unload_draft_model(self, model: str | Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                            **params: Any) -> m.UnloadDraftResult:
@@ -339,14 +355,27 @@ class Engine:
         raw = client.wait(client.request(method, wire), _left(limit, started))
         return _typed(raw, result_type, method)
 
-    def _load(self, method: str, params: dict[str, Any], timeout: float | None, caller: str, kind: ReplayKind,
+    def _load(self, method: str, wire: dict[str, Any], timeout: float | None, caller: str, kind: ReplayKind,
               result_type: type[L]) -> L:
         """A load the runtime must be given again after a restart: remembered under the id its result
-        names, with the params as sent."""
-        wire = wire_params(method, params, caller)
+        names, with the params as sent (`wire`: folded already)."""
         result = self._send(method, wire, timeout, caller, result_type)
-        self._supervisor.models.remember(kind, result.model_id, method, wire)
+        replayed = {name: value for name, value in wire.items() if name != "progress"}  # nobody listens then
+        self._supervisor.models.remember(kind, result.model_id, method, replayed)
         return result
+
+    def _load_progress(self, event: NotificationEvent) -> None:
+        if event.method != "model/progress" or not self._progress:
+            return
+        try:
+            progress = msgspec.convert(event.params, m.ModelProgress)
+        except msgspec.ValidationError as exc:
+            self._supervisor.protocol_error(EngineError(
+                "PROTOCOL_ERROR", f"the runtime wrote a malformed model/progress: {exc}", data={"params": event.params}))
+            return
+        callback = self._progress.get(progress.model_id)
+        if callback is not None:
+            callback(progress)
 
     def _generate_params(self, params: Mapping[str, Any] | None, kwargs: Mapping[str, Any], streaming: bool,
                          caller: str) -> dict[str, Any]:

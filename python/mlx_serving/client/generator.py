@@ -22,8 +22,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from ..api.messages import FinishReason, GenerateAccepted, GenerationStats, GuidanceOutcome, StreamChunk, StreamEnd
-from .chunks import Chunk, ErrorChunk, MetadataChunk, error_chunk, metadata_chunk, token_chunk
+from ..api.messages import (
+    FinishReason,
+    GenerateAccepted,
+    GenerationStats,
+    GuidanceOutcome,
+    StreamChunk,
+    StreamEnd,
+    StreamProgress,
+)
+from .chunks import Chunk, ErrorChunk, MetadataChunk, ProgressChunk, error_chunk, metadata_chunk, token_chunk
 from .errors import EngineError
 from .flow import FlowControl
 from .launch import Session
@@ -262,6 +270,12 @@ class TokenGenerator:
             self._buffer.extend(token_chunk(token) for token in params.tokens)
             self._host.flow.report(self, len(self._buffer))
             self._notify()
+
+    def progress(self, params: StreamProgress) -> None:
+        with self._cond:
+            if not (self._left or self._finished):
+                self._buffer.append(ProgressChunk(params.processed, params.total))
+                self._notify()
 
     def end(self, params: StreamEnd) -> None:
         with self._cond:

@@ -20,12 +20,12 @@ from typing import Any, Protocol
 
 import msgspec
 
-from ..api.messages import StreamChunk, StreamEnd
+from ..api.messages import StreamChunk, StreamEnd, StreamProgress
 from .errors import EngineError
 from .incoming import Error, Invalid, Notification, Result, is_error_object, parse_line
 
 _encoder = msgspec.json.Encoder()
-STREAM_METHODS = ("stream/chunk", "stream/end", "stream/error")
+STREAM_METHODS = ("stream/chunk", "stream/progress", "stream/end", "stream/error")
 
 
 class Wire(Protocol):
@@ -53,6 +53,8 @@ class StreamFailure:
 
 class StreamListener(Protocol):
     def chunk(self, params: StreamChunk) -> None: ...
+    # Prefill progress, for a stream that asked for it (prefill_progress).
+    def progress(self, params: StreamProgress) -> None: ...
     def end(self, params: StreamEnd) -> None: ...
     # A stream/error (`failed`: its params), or the client's own failure (the runtime died, ...).
     def error(self, error: EngineError, failed: StreamFailure | None) -> None: ...
@@ -233,6 +235,10 @@ class RpcClient:
                 chunk = msgspec.convert(params, StreamChunk)
                 if listener is not None:
                     listener.chunk(chunk)
+            elif method == "stream/progress":
+                progress = msgspec.convert(params, StreamProgress)
+                if listener is not None:
+                    listener.progress(progress)
             elif method == "stream/end":
                 end = msgspec.convert(params, StreamEnd)
                 if listener is not None:
