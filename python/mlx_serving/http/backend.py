@@ -58,7 +58,8 @@ class Backend:
         model = self._engine.models.find(model_id)
         return ChatFormat() if model is None else ChatFormat.of(model)
 
-    def generate(self, params: GenerateParams, received_at: float, open_sink: OpenSink) -> Future:
+    def generate(self, params: GenerateParams, received_at: float,
+                 open_sink: OpenSink) -> Future[Any]:
         return self._service.generate(params, received_at, open_sink)
 
     def cancel(self, stream_id: str) -> Future[CancelResult]:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -70,7 +70,7 @@ async def start(backend: Backend, params: GenerateParams, high_water: int) -> Ge
     params = msgspec.structs.replace(params, stream_id=stream_id, streaming=True)
     flow = Flow(backend, stream_id, high_water)
 
-    def open_sink(future: Future, served: Served) -> LoopSink:
+    def open_sink(future: Future[Any], served: Served) -> LoopSink:
         return LoopSink(loop, future, served, flow)
 
     # Validation, chat templates and grammar compiles are blocking work: off the loop.

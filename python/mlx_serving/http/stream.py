@@ -8,6 +8,7 @@ import asyncio
 import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from ..api.errors import RpcError
 from ..api.messages import GenerateAccepted, GenerationStats, GuidanceOutcome, TokenOut
@@ -36,7 +37,7 @@ class LoopSink:
     """StreamSink whose events land in an asyncio queue of the request's loop
     (call_soon_threadsafe: the engine thread never waits on the reader)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, future: Future, served: Served,
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: Future[Any], served: Served,
                  flow: Flow) -> None:
         self._loop = loop
         self.future = future
@@ -105,9 +106,9 @@ class Flow:
             _quietly(self._backend.cancel(self.stream_id), "cancel")
 
 
-def _quietly(future: Future, what: str) -> None:
+def _quietly(future: Future[Any], what: str) -> None:
     # A stream that ended meanwhile answers STREAM_NOT_FOUND: nothing to do then.
-    def settled(done: Future) -> None:
+    def settled(done: Future[Any]) -> None:
         error = done.exception()
         if error is not None and not isinstance(error, RpcError):
             log.warning("%s of an HTTP stream failed: %r", what, error)
