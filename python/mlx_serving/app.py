@@ -1,10 +1,13 @@
-"""Wiring: config, stdio transport, dispatcher, engine; the process lifecycle.
+"""Wiring: config, stdio transport, dispatcher, engine, HTTP front; the
+process lifecycle.
 
 Threads: the main thread runs the engine (it owns MLX), a reader thread
-turns stdin lines into calls, a writer thread owns stdout. The process exits
-0 after runtime/shutdown, at EOF on stdin (after finishing in-flight
-streams), or on SIGTERM/SIGINT (after cancelling them; signals.py sees to
-it that a signal is never missed and that a stuck engine cannot outlast it).
+turns stdin lines into calls, a writer thread owns stdout, and with --http
+an event loop thread serves HTTP. The process exits 0 after
+runtime/shutdown, at EOF on stdin (after finishing in-flight streams), or on
+SIGTERM/SIGINT (after cancelling them; with --no-stdio after finishing them;
+signals.py sees to it that a signal is never missed and that a stuck engine
+cannot outlast it).
 """
 
 from __future__ import annotations
@@ -15,19 +18,25 @@ import os
 import signal
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .api.envelope import Notification
 from .api.messages import DeviceInfo
-from .config import DEFAULT_CONFIG_PATH, ConfigError, RuntimeConfig, load_config
+from .config import DEFAULT_CONFIG_PATH, ConfigError, PreloadModel, RuntimeConfig, load_config
 from .engine.engine import Engine, PreloadError
 from .engine.stream import merge_chunks
 from .handlers import build_handlers
 from .ops.flags import FeatureFlagsFile, default_flags_path, load_flags
 from .ops.service import Ops
 from .rpc.dispatcher import Dispatcher
+from .service.generation import GenerationService
 from .signals import SignalWatcher
 from .transport.stdio import MessageWriter, read_lines
+
+if TYPE_CHECKING:
+    from .http.server import HttpServer
 
 log = logging.getLogger("mlx_serving")
 
@@ -43,7 +52,33 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
                              "config/feature-flags.yaml)")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
                         help="overrides logging.level of the config")
-    return parser.parse_args(argv)
+    parser.add_argument("--http", metavar="HOST:PORT",
+                        help="also serve the OpenAI and Anthropic APIs over HTTP "
+                             "(HOST defaults to 127.0.0.1; port 0 picks a free one)")
+    parser.add_argument("--model", action="append", default=[], metavar="PATH[=ID]",
+                        help="load and warm up this model (a folder or a .gguf file) at "
+                             "start-up; its id is the folder or file name unless =ID names "
+                             "one. Repeatable; added to the config's model_preload")
+    parser.add_argument("--no-stdio", action="store_true",
+                        help="serve HTTP alone: no JSON-RPC on stdin/stdout; run until "
+                             "SIGTERM/SIGINT, which finishes in-flight streams first")
+    parser.add_argument("--api-key", default=os.environ.get("MLX_SERVING_API_KEY") or None,
+                        help="HTTP requests must send it (Bearer or x-api-key); default "
+                             "$MLX_SERVING_API_KEY, none when unset")
+    args = parser.parse_args(argv)
+    if args.no_stdio and not args.http:
+        parser.error("--no-stdio needs --http: there would be nothing to serve")
+    return args
+
+
+def _model_entry(text: str) -> PreloadModel:
+    """--model PATH[=ID]: the id defaults to the folder name, or the file name
+    without .gguf."""
+    path, _, model_id = text.rpartition("=") if "=" in text else (text, "", "")
+    local = Path(path).expanduser()
+    default = local.stem if local.suffix == ".gguf" else local.name
+    return PreloadModel(path=str(local.resolve()) if local.exists() else path,
+                        model_id=model_id or default or path)
 
 
 def _detect_device() -> DeviceInfo:
@@ -62,6 +97,22 @@ def _serve_stdin(dispatcher: Dispatcher, engine: Engine, max_bytes: int) -> None
     engine.shutdown(drain=True)
 
 
+def _http_server(args: argparse.Namespace, config: RuntimeConfig, engine: Engine,
+                 service: GenerationService, ops: Ops) -> HttpServer | None:
+    if not args.http:
+        return None
+    # Imported only here: a stdio-only runtime starts without the ASGI stack.
+    from .http.app import HttpSettings, build_app
+    from .http.backend import Backend
+    from .http.server import HttpServer, parse_address
+
+    host, port = parse_address(args.http)
+    settings = HttpSettings(max_body_bytes=config.http.max_body_bytes,
+                            stream_buffer_tokens=config.http.stream_buffer_tokens,
+                            cors_origins=config.http.cors_origins, api_key=args.api_key)
+    return HttpServer(build_app(Backend(engine, service, ops), settings), host, port)
+
+
 def main(argv: list[str], protocol_fd: int) -> int:
     args = _parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
@@ -73,19 +124,30 @@ def main(argv: list[str], protocol_fd: int) -> int:
         log.error("bad config: %s", exc)
         return 2
     logging.getLogger().setLevel((args.log_level or config.logging.level).upper())
+    config.model_preload.models.extend(_model_entry(text) for text in args.model)
 
-    out = os.fdopen(protocol_fd, "wb")
+    # HTTP alone: notifications (runtime/ready, qos/violation) have no reader.
+    out = open(os.devnull, "wb") if args.no_stdio else os.fdopen(protocol_fd, "wb")
     writer = MessageWriter(out, merge=merge_chunks,
                            on_broken=lambda: engine.shutdown(drain=False),
                            hold_s=config.transport.chunk_interval_ms / 1000)
     engine = Engine(config, writer)
     ops = Ops(config, args.config, flags, args.flags, engine, writer.send)
-    dispatcher = Dispatcher(build_handlers(engine, writer, _detect_device(), ops), writer.send,
+    workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="worker")
+    service = GenerationService(engine, workers, ops)
+    dispatcher = Dispatcher(build_handlers(engine, writer, _detect_device(), ops, workers,
+                                           service), writer.send,
                             on_error=lambda error: ops.metrics.rpc_error(error.code.name))
+    try:
+        http = _http_server(args, config, engine, service, ops)
+    except (OSError, ValueError) as exc:
+        log.error("--http %s: %s", args.http, exc)
+        return 2
 
     def on_stop(signum: signal.Signals) -> None:
-        log.info("%s: cancelling in-flight streams", signum.name)
-        engine.shutdown(drain=False)
+        drain = args.no_stdio  # HTTP alone: the signal is its only way to stop
+        log.info("%s: %s in-flight streams", signum.name, "finishing" if drain else "cancelling")
+        engine.shutdown(drain=drain)
 
     def on_hangup(_: signal.Signals) -> None:
         threading.Thread(target=ops.reload_logged, name="reload", daemon=True).start()
@@ -99,18 +161,25 @@ def main(argv: list[str], protocol_fd: int) -> int:
     SignalWatcher({signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hangup},
                   stops, config.transport.stop_grace_s, exit_now).install()
     ops.start()
-    threading.Thread(target=_serve_stdin, name="reader", daemon=True,
-                     args=(dispatcher, engine, config.transport.max_message_bytes)).start()
+    if http is not None:
+        http.start()
+    if not args.no_stdio:
+        threading.Thread(target=_serve_stdin, name="reader", daemon=True,
+                         args=(dispatcher, engine, config.transport.max_message_bytes)).start()
 
     try:
         engine.preload(announce=lambda ready: writer.send(
             Notification(method="runtime/ready", params=ready)))
     except PreloadError as exc:
         log.error("preload failed: %s", exc)
+        if http is not None:
+            http.stop()
         ops.stop()
         writer.close()
         return 2
     engine.run()
+    if http is not None:
+        http.stop()
     ops.stop()
     writer.close()
     log.info("bye")

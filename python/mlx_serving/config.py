@@ -120,6 +120,14 @@ class VisionConfig(_Section):
     fetch_timeout_s: Annotated[float, Meta(gt=0.0, le=600.0)] = 10.0
 
 
+class HttpConfig(_Section):
+    """The OpenAI/Anthropic HTTP front (--http)."""
+
+    max_body_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024 * 1024
+    stream_buffer_tokens: PositiveInt = 1024
+    cors_origins: list[str] = msgspec.field(default_factory=list)
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -135,6 +143,7 @@ class RuntimeConfig(_Section):
     prompt_cache: PromptCacheConfig = msgspec.field(default_factory=PromptCacheConfig)
     model_preload: PreloadConfig = msgspec.field(default_factory=PreloadConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     # Ops features (ops/settings.py): reloadable by config/reload and SIGHUP.
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     qos: QosConfig = msgspec.field(default_factory=QosConfig)

@@ -74,7 +74,36 @@ export interface CancelResult {
 }
 export interface ChatMessage {
   role: string;
-  content: string;
+  content?: string;
+  /**
+   * role assistant: the calls it made (answered by role tool messages).
+   */
+  tool_calls?: ToolCall[];
+  /**
+   * role tool: the id of the call this message answers.
+   */
+  tool_call_id?: string;
+  /**
+   * role tool: the function whose result this is.
+   */
+  name?: string;
+}
+/**
+ * A function call an assistant message made; the chat template renders it.
+ */
+export interface ToolCall {
+  id?: string;
+  type?: "function";
+  function: ToolCallFunction;
+}
+export interface ToolCallFunction {
+  name: string;
+  /**
+   * The call's arguments, decoded.
+   */
+  arguments: {
+    [k: string]: unknown | undefined;
+  };
 }
 export interface ConfigReloadResult {
   config_path: string;
@@ -207,6 +236,14 @@ export interface GenerateParams {
    * @minItems 1
    */
   messages?: ChatMessage[];
+  /**
+   * With `messages`: function tools the chat template shows the model (OpenAI's format: {type: "function", function: {name, description, parameters}}).
+   *
+   * @maxItems 128
+   */
+  tools?: {
+    [k: string]: unknown | undefined;
+  }[];
   stream_id?: string;
   streaming?: boolean;
   max_tokens?: number;
@@ -1029,6 +1066,7 @@ export const METHOD_PARAMS = {
       "model",
       "prompt",
       "messages",
+      "tools",
       "stream_id",
       "streaming",
       "max_tokens",

@@ -307,9 +307,34 @@ class DetokenizeResult(Result):
 # --- generation ------------------------------------------------------------
 
 
+class ToolCallFunction(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: NonEmptyStr
+    arguments: Annotated[dict[str, Any], Meta(description="The call's arguments, decoded.")]
+
+
+class ToolCall(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A function call an assistant message made; the chat template renders it."""
+
+    id: str | UnsetType = UNSET
+    type: Literal["function"] = "function"
+    function: ToolCallFunction
+
+
 class ChatMessage(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     role: NonEmptyStr
-    content: str
+    content: str = ""
+    tool_calls: Annotated[list[ToolCall], Meta(
+        description="role assistant: the calls it made (answered by role tool messages).")
+    ] | UnsetType = UNSET
+    tool_call_id: Annotated[str, Meta(
+        description="role tool: the id of the call this message answers.")] | UnsetType = UNSET
+    name: Annotated[str, Meta(
+        description="role tool: the function whose result this is.")] | UnsetType = UNSET
+
+    def template_dict(self) -> dict[str, Any]:
+        """The message as chat templates read it (HF's chat format; unset fields left out)."""
+        turn: dict[str, Any] = msgspec.to_builtins(self)
+        return turn
 
 
 class JsonSchemaGuidance(msgspec.Struct, tag_field="mode", tag="json_schema", kw_only=True,
@@ -348,6 +373,12 @@ class GenerateParams(Params):
     model: NonEmptyStr
     prompt: str | list[TokenId] | UnsetType = UNSET
     messages: Annotated[list[ChatMessage], Meta(min_length=1)] | UnsetType = UNSET
+    tools: Annotated[list[dict[str, Any]], Meta(
+        max_length=128,
+        description="With `messages`: function tools the chat template shows the model "
+                    "(OpenAI's format: {type: \"function\", function: {name, description, "
+                    "parameters}}).")
+    ] | UnsetType = UNSET
     stream_id: StreamId | UnsetType = UNSET
     streaming: bool = True
     max_tokens: Annotated[int, Meta(ge=1, le=MAX_TOKENS_LIMIT)] | UnsetType = UNSET

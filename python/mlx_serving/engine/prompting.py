@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from msgspec import UNSET
 
 from ..api.errors import ErrorCode, RpcError
@@ -42,7 +44,8 @@ def encode_text(model: LoadedModel, text: str, add_bos: bool | object = UNSET) -
     return tokenizer.encode(text, add_special_tokens=bool(add_bos))
 
 
-def render_chat(model: LoadedModel, messages: list[ChatMessage]) -> str:
+def render_chat(model: LoadedModel, messages: list[ChatMessage],
+                tools: list[dict[str, Any]] | None = None) -> str:
     tokenizer = model.tokenizer
     if not tokenizer.has_chat_template:
         raise RpcError(ErrorCode.UNSUPPORTED,
@@ -50,7 +53,8 @@ def render_chat(model: LoadedModel, messages: list[ChatMessage]) -> str:
                        "of `messages`", model=model.model_id)
     try:
         return tokenizer.apply_chat_template(
-            [{"role": msg.role, "content": msg.content} for msg in messages],
+            [msg.template_dict() for msg in messages],
+            tools=tools,
             add_generation_prompt=True,
             tokenize=False,
         )
@@ -65,6 +69,7 @@ def prompt_tokens(
     prompt: str | list[int] | object,
     messages: list[ChatMessage] | object,
     add_bos: bool | object,
+    tools: list[dict[str, Any]] | object = UNSET,
 ) -> list[int]:
     """Validated prompt token ids: non-empty and shorter than the context."""
     if (prompt is UNSET) == (messages is UNSET):
@@ -76,7 +81,8 @@ def prompt_tokens(
         if isinstance(prompt, str):
             text = prompt
         else:
-            text = render_chat(model, messages)  # type: ignore[arg-type]
+            text = render_chat(model, messages,  # type: ignore[arg-type]
+                               None if tools is UNSET else tools)  # type: ignore[arg-type]
             # Chat templates write their own BOS; add one only when asked.
             add_bos = False if add_bos is UNSET else add_bos
         # Cheap early refusal of huge texts: no token covers more characters

@@ -18,14 +18,15 @@ from .runtime import runtime_handlers
 
 
 def build_handlers(engine: Engine, writer: MessageWriter, device: DeviceInfo,
-                   ops: Ops) -> dict[str, Handler]:
-    # Blocking work that needs no MLX (image files and downloads, tokenizer
-    # files) runs here, off both the reader and the engine thread.
-    workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="worker")
+                   ops: Ops, workers: ThreadPoolExecutor,
+                   service: GenerationService) -> dict[str, Handler]:
+    """`workers` run blocking work that needs no MLX (image files and downloads,
+    tokenizer files), off both the reader and the engine thread; `service`
+    is shared with the HTTP front."""
     return {
         **runtime_handlers(engine, device),
         **model_handlers(engine, writer.send),
         **draft_handlers(engine, workers),
-        **generation_handlers(GenerationService(engine, workers, ops), writer),
+        **generation_handlers(service, writer),
         **ops_handlers(ops),
     }

@@ -76,7 +76,11 @@ class GenerationService:
             raise RpcError(ErrorCode.UNSUPPORTED,
                            f"model {model.model_id!r} is a text model and takes no images; "
                            "load a vision model with model/loadVision", model=model.model_id)
-        tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos)
+        if params.tools is not UNSET and params.messages is UNSET:
+            raise RpcError(ErrorCode.INVALID_PARAMS,
+                           "`tools` go with `messages` (the chat template shows them)")
+        tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos,
+                               params.tools)
         request, answer = self._new_request(model, params, received_at, tokens, admission,
                                             open_sink)
         self._engine.submit(request)
@@ -92,6 +96,10 @@ class GenerationService:
                            limit=self._vision.max_images)
         if (params.prompt is UNSET) == (params.messages is UNSET):
             raise RpcError(ErrorCode.INVALID_PARAMS, "give exactly one of `prompt` and `messages`")
+        if params.tools is not UNSET:
+            raise RpcError(ErrorCode.UNSUPPORTED,
+                           f"vision model {model.model_id!r} takes no `tools` here; use a "
+                           "text model for tool calls", model=model.model_id)
         if params.add_bos is not UNSET:
             raise RpcError(ErrorCode.UNSUPPORTED,
                            "`add_bos` is for text models; a vision model's chat template "

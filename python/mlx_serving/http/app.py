@@ -1,0 +1,228 @@
+"""The ASGI app: routes of both APIs, /health and /metrics, and the
+middleware (CORS, API key, body limit)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..api.errors import RpcError
+from ..api.messages import GenerateParams
+from . import anthropic, openai, sse
+from .auth import ApiKeyMiddleware
+from .backend import Backend
+from .body import decode
+from .chat import Assembled, assemble, pieces
+from .errors import HttpError, internal
+from .generation import Generation, new_id, start, until_disconnect
+from .limits import BodyLimitMiddleware, BodyTooLarge
+from .respond import api_of, error_response
+
+log = logging.getLogger(__name__)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    max_body_bytes: int
+    stream_buffer_tokens: int  # a stream pauses while more wait for its reader
+    cors_origins: list[str]
+    api_key: str | None
+
+
+def build_app(backend: Backend, settings: HttpSettings) -> Starlette:
+    routes = Routes(backend, settings.stream_buffer_tokens)
+    middleware = [Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)]
+    if settings.api_key:
+        middleware.insert(0, Middleware(ApiKeyMiddleware, api_key=settings.api_key))
+    if settings.cors_origins:
+        middleware.insert(0, Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                                        allow_methods=["GET", "POST", "OPTIONS"],
+                                        allow_headers=["*"]))
+    return Starlette(routes=[
+        Route("/v1/chat/completions", _guarded(routes.chat), methods=["POST"]),
+        Route("/v1/completions", _guarded(routes.completions), methods=["POST"]),
+        Route("/v1/models", _guarded(routes.models), methods=["GET"]),
+        Route("/v1/models/{model_id:path}", _guarded(routes.model), methods=["GET"]),
+        Route("/v1/messages", _guarded(routes.messages), methods=["POST"]),
+        Route("/v1/messages/count_tokens", _guarded(routes.count_tokens), methods=["POST"]),
+        Route("/health", routes.health, methods=["GET"]),
+        Route("/metrics", _guarded(routes.metrics), methods=["GET"]),
+    ], middleware=middleware)
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    """Every failure answers in the route's API envelope; never a stack trace."""
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except HttpError as error:
+            return error_response(request.url.path, error)
+        except (asyncio.CancelledError, BodyTooLarge):  # the body limit answers the latter
+            raise
+        except Exception as exc:
+            log.exception("%s %s failed", request.method, request.url.path)
+            return error_response(request.url.path, internal(exc))
+
+    return guarded
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns once the client hangs up (the body was read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+class Routes:
+    def __init__(self, backend: Backend, high_water: int) -> None:
+        self._backend = backend
+        self._high_water = high_water
+
+    async def _start(self, request: Request, params: GenerateParams) -> Generation:
+        return await until_disconnect(_disconnected(request),
+                                      start(self._backend, params, self._high_water))
+
+    def _stream(self, request: Request, chunks: AsyncIterator[bytes]) -> Response:
+        return StreamingResponse(_sse_errors(request, chunks), media_type=sse.MEDIA_TYPE,
+                                 headers=sse.HEADERS)
+
+    # --- OpenAI ---
+
+    async def chat(self, request: Request) -> Response:
+        body = decode(await request.body(), openai.ChatRequest)
+        params, plan = openai.chat_params(body)
+        generation = await self._start(request, params)
+        chat_format = self._backend.chat_format(generation.model)
+        response_id = new_id("chatcmpl-")
+        if not body.stream:
+            answer: Assembled = await until_disconnect(
+                _disconnected(request), assemble(generation, plan, chat_format))
+            outcome = generation.outcome
+            return JSONResponse(openai.chat_response(
+                response_id, generation.model, answer, outcome.finish_reason, outcome.stats,
+                bool(body.logprobs)))
+        chunks = openai.ChatStream(response_id, generation.model, bool(body.logprobs),
+                                   body.include_usage)
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield chunks.start()
+            async for batch in pieces(generation, plan, chat_format):
+                yield chunks.batch(batch)
+            yield chunks.end(generation.outcome.finish_reason, generation.outcome.stats)
+
+        return self._stream(request, stream())
+
+    async def completions(self, request: Request) -> Response:
+        body = decode(await request.body(), openai.CompletionRequest)
+        generation = await self._start(request, openai.completion_params(body))
+        response_id = new_id("cmpl-")
+
+        async def texts() -> AsyncIterator[str]:
+            async for tokens in generation.tokens():
+                text = "".join(token.text for token in tokens)
+                if text:
+                    yield text
+
+        if not body.stream:
+            async def whole() -> str:
+                return "".join([text async for text in texts()])
+
+            text = await until_disconnect(_disconnected(request), whole())
+            return JSONResponse(openai.completion_response(
+                response_id, generation.model, text, generation.outcome.finish_reason,
+                generation.outcome.stats))
+        return self._stream(request, openai.completion_stream(
+            response_id, generation.model, texts(), body.include_usage,
+            lambda: generation.outcome))
+
+    async def models(self, _: Request) -> Response:
+        return JSONResponse({"object": "list",
+                             "data": [_model_card(m.model_id) for m in self._backend.models()]})
+
+    async def model(self, request: Request) -> Response:
+        model_id = request.path_params["model_id"]
+        if not any(m.model_id == model_id for m in self._backend.models()):
+            raise HttpError(404, f"model {model_id!r} is not loaded", "model", "MODEL_NOT_LOADED")
+        return JSONResponse(_model_card(model_id))
+
+    # --- Anthropic ---
+
+    async def messages(self, request: Request) -> Response:
+        body = decode(await request.body(), anthropic.MessagesRequest)
+        params, plan = anthropic.messages_params(body)
+        generation = await self._start(request, params)
+        chat_format = self._backend.chat_format(generation.model)
+        message_id = new_id("msg_")
+        if not body.stream:
+            answer = await until_disconnect(_disconnected(request),
+                                            assemble(generation, plan, chat_format))
+            outcome = generation.outcome
+            return JSONResponse(anthropic.message_response(
+                message_id, generation.model, answer, outcome.finish_reason, outcome.stats))
+        events = anthropic.MessageStream(message_id, generation.model)
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield events.start()
+            async for batch in pieces(generation, plan, chat_format):
+                yield events.batch(batch)
+            yield events.end(generation.outcome.finish_reason, generation.outcome.stats)
+
+        return self._stream(request, stream())
+
+    async def count_tokens(self, request: Request) -> Response:
+        body = decode(await request.body(), anthropic.CountTokensRequest)
+        params = anthropic.count_params(body)
+        if self._backend.status == "starting":
+            raise HttpError(503, "the runtime is still loading its models; retry shortly",
+                            code="STARTING")
+        try:
+            count = await asyncio.get_running_loop().run_in_executor(
+                None, self._backend.count_tokens, params)
+        except RpcError as exc:
+            raise HttpError.of(exc) from None
+        return JSONResponse({"input_tokens": count})
+
+    # --- operations ---
+
+    async def health(self, _: Request) -> Response:
+        status = self._backend.status
+        return JSONResponse({"status": status, "models": [m.model_id for m in
+                                                          self._backend.models()]},
+                            status_code=200 if status == "ready" else 503)
+
+    async def metrics(self, _: Request) -> Response:
+        result = self._backend.prometheus()
+        return Response(result.text, media_type=result.content_type)
+
+
+def _model_card(model_id: str) -> dict[str, object]:
+    return {"id": model_id, "object": "model", "created": int(time.time()),
+            "owned_by": "mlx-serving"}
+
+
+async def _sse_errors(request: Request, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A failure after the stream began: the headers are gone, so it goes out
+    as a last event in the API's envelope."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except Exception as exc:
+        if isinstance(exc, HttpError):
+            error = exc
+        else:
+            log.exception("the stream of %s failed", request.url.path)
+            error = internal(exc)
+        api = api_of(request.url.path)
+        yield (sse.event("error", error.body(api)) if api == "anthropic"
+               else sse.data(error.body(api)))
