@@ -253,10 +253,10 @@ class Runtime:
         import yaml
 
         self._decode = msgspec.json.Decoder().decode
-        self._config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        self._config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115 -- outlives this method: the runtime reads it, close() unlinks it
         yaml.safe_dump(config or {}, self._config)
         self._config.close()
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- the runtime's stderr for its whole life
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[threading.Event, list[Any]]] = {}
         self.streams: dict[str, Stream] = {}
@@ -388,7 +388,7 @@ class Bridge:
         if not (ROOT / "bridge-ts" / "dist" / "index.js").is_file():
             sys.exit("bench: --client bridge needs the built bridge: npm run build")
         self._node = node
-        self._config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        self._config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115 -- outlives this method: the runtime reads it, close() unlinks it
         yaml.safe_dump(config or {}, self._config)
         self._config.close()
         self.proc: subprocess.Popen[str] | None = None

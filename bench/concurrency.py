@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import time
 
-from common import (BENCH_CONFIG, Raw, Runtime, median, parser, percentile, prompt_tokens,
-                    start)
+from common import BENCH_CONFIG, Raw, Runtime, median, parser, percentile, prompt_tokens, start
 
 
 def batched(runtime: Runtime, prompts: list[list[int]], tokens: int) -> tuple[float, list[float]]:

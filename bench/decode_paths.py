@@ -122,7 +122,7 @@ def main() -> None:
             tokens[name] = ids
     baseline = "mlx_lm.stream_generate"
     for name in paths:
-        ratios = [a / b for a, b in zip(rates[name], rates[baseline])]
+        ratios = [a / b for a, b in zip(rates[name], rates[baseline], strict=False)]
         report.emit("decode_tok_s", median(rates[name]), "tok/s", path=name,
                     baseline=median(rates[baseline]), baseline_of=baseline,
                     ratio=median(ratios), tokens=args.tokens, runs=rates[name],

@@ -31,9 +31,11 @@ sys.path.insert(0, str(ROOT / "python"))
 def _set_rows(model: Any, folded: bool) -> None:
     import mlx.nn as nn
 
-    from mlx_serving.engine.quantized_layers import (RowBatchedQuantizedEmbedding,
-                                                   RowBatchedQuantizedLinear,
-                                                   batch_quantized_rows)
+    from mlx_serving.engine.quantized_layers import (
+        RowBatchedQuantizedEmbedding,
+        RowBatchedQuantizedLinear,
+        batch_quantized_rows,
+    )
     if folded:
         batch_quantized_rows(model, "on")
         return

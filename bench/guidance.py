@@ -276,7 +276,7 @@ def _full_length_seeds(runtime: Runtime, tokens: int, wanted: int) -> list[int]:
         results = _results(runtime, [runtime.send("generate", {
             "model": "m", "prompt": PROMPT, "max_tokens": tokens, "temperature": 1.0,
             "seed": seed, "stream": False}) for seed in seeds])
-        found += [seed for seed, r in zip(seeds, results)
+        found += [seed for seed, r in zip(seeds, results, strict=False)
                   if r["stats"]["generated_tokens"] == tokens]
         if len(found) >= wanted:
             return sorted(found)[:wanted]

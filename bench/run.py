@@ -12,6 +12,7 @@ rest. bench/README.md lists the figures and the plans.
 from __future__ import annotations
 
 import argparse
+import itertools
 import subprocess
 import sys
 import time
@@ -61,7 +62,7 @@ FIGURE_OPTIONS = ("--client", "--prompt-tokens")  # these change what a bench me
 
 
 def _figure_options(extra: list[str]) -> list[str]:
-    return [f"{option}={value}" for option, value in zip(extra, extra[1:])
+    return [f"{option}={value}" for option, value in itertools.pairwise(extra)
             if option in FIGURE_OPTIONS]
 
 

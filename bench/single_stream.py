@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common import (BENCH_CONFIG, Bridge, Raw, Runtime, decode_rate, median, parser,
-                    prompt_tokens, start)
+from common import BENCH_CONFIG, Bridge, Raw, Runtime, decode_rate, median, parser, prompt_tokens, start
 
 # Peak HBM bandwidth in GB/s, by a piece of the device name.
 HBM_GBPS = {"H200": 4800, "H100 NVL": 3900, "H100 PCIe": 2000, "H100": 3350,
@@ -62,7 +61,7 @@ def main() -> None:
             ours.append(decode_rate(stream.times))
             theirs.append(decode_rate(times))
             same_tokens &= stream.tokens == tokens
-    ratios = [a / b for a, b in zip(ours, theirs)]
+    ratios = [a / b for a, b in zip(ours, theirs, strict=False)]
     target = args.target or (0.99 if Path(args.model).name.startswith("llama-") else 0.97)
     extra = {}
     gbps = hbm_gbps(report.context["device"], args.hbm_gbps)

@@ -42,8 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import (BENCH_CONFIG, MODELS, ROOT, Raw, Reporter, Runtime, decode_rate, median,
-                    model_path, parse, parser)
+from common import BENCH_CONFIG, MODELS, ROOT, Raw, Reporter, Runtime, decode_rate, median, model_path, parse, parser
 
 PROMPTS = ["The old man", "A small bird looks at", "My sister remembers the blue sea.",
            "<|im_start|>user\nWhere is the fox going?<|im_end|>\n<|im_start|>assistant\n"]
@@ -121,7 +120,7 @@ def measure(raw: Raw, draft: Raw, runtime: Runtime, prompts: list[list[int]], k:
         ours_drafted = runtime.generate(prompt, tokens, num_draft_tokens=k)
         if index == 0:
             continue  # the warm-up
-        for name, times in zip(PATHS, (plain, drafted, ours.times, ours_drafted.times)):
+        for name, times in zip(PATHS, (plain, drafted, ours.times, ours_drafted.times), strict=False):
             rates[name].append(decode_rate(times))
         acceptance.append(ours_drafted.end["stats"]["draft_acceptance_rate"])
         generated.append(len(ours_drafted.tokens))

@@ -85,9 +85,9 @@ class Window:
 def measure_runtime(path: Path, prompt: list[int], tokens: int, meter: GcMeter) -> Cost:
     """The runtime's engine and writer, in this process."""
     from mlx_serving.config import RuntimeConfig
+    from mlx_serving.engine import stream as stream_module
     from mlx_serving.engine.engine import Engine
     from mlx_serving.engine.sampling import SamplingSettings
-    from mlx_serving.engine import stream as stream_module
     from mlx_serving.engine.stream import GenerationRequest, NotificationSink, merge_chunks
     from mlx_serving.transport.stdio import MessageWriter
 

@@ -28,7 +28,7 @@ def main() -> None:
             prompt = prompt_tokens(raw.tokenizer, args.prompt_tokens, variant=run)
             ours.append(runtime.generate(prompt, args.tokens).ttft * 1000)
             theirs.append(raw.stream(prompt, args.tokens)[0] * 1000)
-    added = median([a - b for a, b in zip(ours, theirs)])
+    added = median([a - b for a, b in zip(ours, theirs, strict=False)])
     on_cpu = report.context["device"].startswith("cpu")
     report.emit("ttft_overhead_ms", added, "ms", baseline=median(theirs),
                 baseline_of="mlx_lm.stream_generate time to first token",

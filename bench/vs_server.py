@@ -38,7 +38,7 @@ class Server:
 
     def __init__(self, path: Path, concurrency: int) -> None:
         self.port = _free_port()
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- the server's log for its whole life
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mlx_lm.server", "--model", str(path), "--host", "127.0.0.1",
              "--port", str(self.port), "--decode-concurrency", str(concurrency),

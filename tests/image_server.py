@@ -24,7 +24,7 @@ def png(size: tuple[int, int] = (40, 30), color=(250, 20, 20)) -> bytes:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         if self.path not in ("/red.png", "/slow.png", "/trickle.png"):
             self.send_error(404, "Not Found")
             return

@@ -127,9 +127,12 @@ def main(argv: list[str], protocol_fd: int) -> int:
     config.model_preload.models.extend(_model_entry(text) for text in args.model)
 
     # HTTP alone: notifications (runtime/ready, qos/violation) have no reader.
-    out = open(os.devnull, "wb") if args.no_stdio else os.fdopen(protocol_fd, "wb")
-    writer = MessageWriter(out, merge=merge_chunks,
-                           on_broken=lambda: engine.shutdown(drain=False),
+    out = open(os.devnull, "wb") if args.no_stdio else os.fdopen(protocol_fd, "wb")  # noqa: SIM115 -- the writer owns it
+
+    def on_broken() -> None:  # nobody reads our answers: stop
+        engine.shutdown(drain=False)
+
+    writer = MessageWriter(out, merge=merge_chunks, on_broken=on_broken,
                            hold_s=config.transport.chunk_interval_ms / 1000)
     engine = Engine(config, writer)
     ops = Ops(config, args.config, flags, args.flags, engine, writer.send)

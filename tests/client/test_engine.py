@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import LONG_SEEDS, PROMPT, active_streams, end_of, eventually, text_of, tokens_of
+
 from mlx_serving import Engine, EngineError
 from mlx_serving.api.messages import ModelProgress
 from mlx_serving.client import ErrorChunk, MetadataChunk, ProgressChunk, TokenChunk

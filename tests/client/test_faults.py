@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 from engine_helpers import fake_engine
+
 from mlx_serving import EngineError, create_engine
 from mlx_serving.client import MetadataChunk, TokenChunk
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import LONG_SEEDS, PROMPT, end_of, eventually, tokens_of
+
 from mlx_serving import EngineError, create_engine
 from mlx_serving.client import ErrorChunk, ExitEvent, MetadataChunk, RestartEvent, TokenChunk
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import LONG_SEEDS, PROMPT, active_streams, eventually
+
 from mlx_serving import Engine, EngineError, create_engine
 from mlx_serving.client import ErrorChunk, TokenChunk
 

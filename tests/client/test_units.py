@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from mlx_serving.api.messages import StreamChunk, StreamEnd
 from mlx_serving.client.errors import EngineError
 from mlx_serving.client.flow import FlowControl

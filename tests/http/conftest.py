@@ -8,7 +8,6 @@ from pathlib import Path
 import anthropic
 import openai
 import pytest
-
 from http_runtime import HttpRuntime
 
 

@@ -7,7 +7,6 @@ import json
 
 import openai
 import pytest
-
 from http_runtime import HttpRuntime
 
 HELLO = [{"role": "user", "content": "Tell me about the fox and the dog."}]

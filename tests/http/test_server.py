@@ -17,9 +17,8 @@ from pathlib import Path
 import anthropic
 import openai
 import pytest
-from PIL import Image
-
 from http_runtime import HttpRuntime
+from PIL import Image
 
 ASK = [{"role": "user", "content": "Tell me about the fox."}]
 

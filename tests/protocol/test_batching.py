@@ -7,6 +7,7 @@ the prompt cache, with batching on or off.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def _alone(client: RuntimeClient, requests: list[dict[str, Any]]) -> list[tuple]
 def _together(client: RuntimeClient, requests: list[dict[str, Any]], tag: str) -> list[tuple]:
     """All requests at once: (token ids, text, finish_reason) of each."""
     ids = [f"{tag}{i}" for i in range(len(requests))]
-    for stream_id, params in zip(ids, requests):
+    for stream_id, params in zip(ids, requests, strict=False):
         client.result("generate", {"model": "tiny", "stream_id": stream_id, **params})
     results = []
     for stream_id in ids:
@@ -64,7 +65,7 @@ def _together(client: RuntimeClient, requests: list[dict[str, Any]], tag: str) -
 def _switches(client: RuntimeClient, stream_ids: list[str]) -> int:
     order = [n["params"]["stream_id"] for n in client.notifications
              if n["method"] == "stream/chunk" and n["params"]["stream_id"] in stream_ids]
-    return sum(1 for a, b in zip(order, order[1:]) if a != b)
+    return sum(1 for a, b in itertools.pairwise(order) if a != b)
 
 
 def test_same_seed_same_tokens_batched_or_alone(start) -> None:
@@ -124,7 +125,7 @@ def test_32_concurrent_requests_with_mixed_params_all_finish_correctly(start) ->
     assert client.result("runtime/state")["models"][0]["batch"]["decoding"] == 0
     reasons = {finish for _, _, finish in together}
     assert reasons == {"length", "stop"}
-    for params, (ids, text, finish) in zip(requests, together):
+    for params, (ids, text, finish) in zip(requests, together, strict=False):
         assert len(ids) <= params["max_tokens"]
         assert finish == "stop" or len(ids) == params["max_tokens"]
         if "stop_sequences" in params:

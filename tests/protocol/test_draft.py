@@ -205,7 +205,7 @@ def test_greedy_output_is_the_same_with_a_draft(client: RuntimeClient, models: P
     plain = [ids(run(client, **settings)[0]) for settings in ({"temperature": 0}, VARIED)]
     client.result("model/loadDraft", {"model": "tiny", "draft_model": str(models / draft)})
     try:
-        for settings, expected in zip(({"temperature": 0}, VARIED), plain):
+        for settings, expected in zip(({"temperature": 0}, VARIED), plain, strict=False):
             for k in (1, 4):
                 tokens, end = run(client, num_draft_tokens=k, **settings)
                 assert ids(tokens) == expected
@@ -257,7 +257,7 @@ def test_logprobs_match_the_plain_lane(drafted: RuntimeClient) -> None:
     plain, _ = run(drafted, num_draft_tokens=0, logprobs=True, **VARIED)
     speculative, _ = run(drafted, num_draft_tokens=3, logprobs=True, **VARIED)
     assert ids(plain) == ids(speculative)
-    for a, b in zip(plain, speculative):
+    for a, b in zip(plain, speculative, strict=False):
         assert a["logprob"] == pytest.approx(b["logprob"], abs=1e-4)
 
 
@@ -402,7 +402,7 @@ def test_greedy_output_is_the_same_with_the_demo_draft(demo_models: Path) -> Non
         runtime.result("model/loadDraft", {"model": "demo",
                                            "draft_model": str(demo_models / "demo-draft")})
         rates = []
-        for prompt, expected in zip(prompts, plain):
+        for prompt, expected in zip(prompts, plain, strict=False):
             tokens, end = run(runtime, "demo", prompt=prompt, num_draft_tokens=3, **settings)
             assert ids(tokens) == expected
             rates.append(end["stats"]["draft_acceptance_rate"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -211,7 +212,7 @@ def test_four_concurrent_streams_interleave(shared_tiny: RuntimeClient) -> None:
         assert len(shared_tiny.stream_tokens(stream_id)) == 40
     order = [n["params"]["stream_id"] for n in shared_tiny.notifications
              if n["method"] == "stream/chunk" and n["params"]["stream_id"] in ids]
-    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches > len(ids)  # batched: not one stream after another
 
 

@@ -41,7 +41,7 @@ def test_legacy_load_model_with_model_id_only(runtime: RuntimeClient, models: Pa
 def test_quantized_model_loads_and_generates(runtime: RuntimeClient, models: Path) -> None:
     result = runtime.result("model/load", {"model": str(models / "tiny-4bit"), "model_id": "q"})
     assert result["quantization"] == {"bits": 4, "group_size": 32}
-    text, end = runtime.generate_stream({"model": "q", "prompt": "The fox", "max_tokens": 5,
+    _text, end = runtime.generate_stream({"model": "q", "prompt": "The fox", "max_tokens": 5,
                                          "temperature": 0})
     assert end["params"]["stats"]["generated_tokens"] == 5
 

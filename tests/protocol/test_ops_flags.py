@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_ops_qos import run_two_streams
 
 from mlx_serving.ops.buckets import in_rollout
 from ops_runtime import MODELS, start
 from runtime_client import RUNTIME, RuntimeClient
-from test_ops_qos import run_two_streams
 
 
 def test_bad_flags_file_stops_start_up_naming_the_key(tmp_path: Path) -> None:

@@ -14,8 +14,7 @@ import pytest
 from guidance_corpus import NOTE_DTD, check_xml, grammar_accepts
 from mlx_serving.guidance.dtd import dtd_rules
 from mlx_serving.guidance.errors import GrammarError
-from mlx_serving.guidance.rules import (Alt, Pattern, Ref, Repeat, Rules, Seq, Text, to_lark,
-                                        to_regex)
+from mlx_serving.guidance.rules import Alt, Pattern, Ref, Repeat, Rules, Seq, Text, to_lark, to_regex
 
 SHAPES = """
 <!ELEMENT shape (circle | line+)>

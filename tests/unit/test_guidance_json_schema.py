@@ -9,10 +9,9 @@ import jsonschema
 import pytest
 from rfc3339_validator import validate_rfc3339
 
-from mlx_serving.guidance.errors import GrammarError
 from guidance_corpus import JSON_CASES, check_json
-from mlx_serving.guidance.json_schema import (STRICT_FORMATS, check_schema, subschemas,
-                                              with_strict_formats)
+from mlx_serving.guidance.errors import GrammarError
+from mlx_serving.guidance.json_schema import STRICT_FORMATS, check_schema, subschemas, with_strict_formats
 from mlx_serving.guidance.outlines_backend import _check_enforceable
 
 

@@ -140,10 +140,7 @@ def _sample_seeded(schedule, masked: bool, steps: int = 24, vocab_size: int = 70
         logits = _logits(width, seed=100 + step)
         allowed = schedule(step)
         allowed_sets.append(allowed)
-        if guide is not None:
-            logits = guide(mx.array([0, *tokens]), logits)
-        else:
-            logits = mx.array(_expected(logits, allowed))
+        logits = guide(mx.array([0, *tokens]), logits) if guide is not None else mx.array(_expected(logits, allowed))
         sampled = sampler(logits - mx.logsumexp(logits, axis=-1, keepdims=True))
         tokens.append(sampled.item())
     return tokens, allowed_sets
@@ -160,4 +157,4 @@ def test_seeded_sampling_is_the_same_through_every_fast_path() -> None:
     guided, allowed_sets = _sample_seeded(schedule, masked=True)
     plain, _ = _sample_seeded(schedule, masked=False)
     assert guided == plain
-    assert all(token in allowed for token, allowed in zip(guided, allowed_sets))
+    assert all(token in allowed for token, allowed in zip(guided, allowed_sets, strict=False))

@@ -120,7 +120,7 @@ def _nested(*bounds: str, across_elements: bool = False) -> str:
     """Particles nested one in another, each with these occurrence bounds
     (`minOccurs="..." maxOccurs="..."`), around one xs:string element; sequences
     in one content model, or each level an element of its own."""
-    body = '<xs:element name="leaf" type="xs:string" {}/>'.format(bounds[-1])
+    body = f'<xs:element name="leaf" type="xs:string" {bounds[-1]}/>'
     for depth, occurs in enumerate(reversed(bounds[:-1])):
         body = (f'<xs:element name="e{depth}" {occurs}><xs:complexType><xs:sequence>{body}'
                 "</xs:sequence></xs:complexType></xs:element>" if across_elements

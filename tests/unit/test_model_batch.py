@@ -187,16 +187,15 @@ def test_batching_disabled_runs_one_stream_at_a_time(tiny: LoadedModel) -> None:
 
 
 def test_prompt_cache_keeps_to_its_entry_and_byte_budgets(tiny: LoadedModel) -> None:
-    from mlx_lm.models.cache import make_prompt_cache
-
     import mlx.core as mx
+    from mlx_lm.models.cache import make_prompt_cache
 
     def kv(tokens: list[int]) -> list[Any]:
         cache = make_prompt_cache(tiny.model.model)
         tiny.model.model(mx.array([tokens]), cache=cache)
         return cache
 
-    sequences = [[5 + i] + list(range(20, 60)) for i in range(4)]
+    sequences = [[5 + i, *list(range(20, 60))] for i in range(4)]
     by_count = PromptCache(PromptCacheConfig(max_entries=2, max_bytes=1 << 30))
     for tokens in sequences:
         by_count.store(tokens, kv(tokens))

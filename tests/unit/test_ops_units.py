@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from mlx_serving.api.messages import GenerationStats
+from mlx_serving.ops import observe as observe_module
 from mlx_serving.ops.buckets import in_rollout, percent_bucket
 from mlx_serving.ops.canary import CanaryRoute
-from mlx_serving.ops import observe as observe_module
 from mlx_serving.ops.metrics import Metrics, SlidingWindow, StreamOutcome, TrafficStats
 from mlx_serving.ops.observe import MeteredSink
 from mlx_serving.ops.qos import observe

@@ -13,6 +13,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 import pytest
+from test_solo import _Sink
 
 from mlx_serving.config import BatchingConfig, PromptCacheConfig
 from mlx_serving.engine.batch import ModelBatch
@@ -26,8 +27,6 @@ from mlx_serving.engine.quantized_layers import (
 )
 from mlx_serving.engine.sampling import SamplingSettings
 from mlx_serving.engine.stream import ActiveStream, GenerationRequest
-
-from test_solo import _Sink
 
 GREEDY = SamplingSettings(temperature=0.0, top_p=1.0, top_k=0, min_p=0.0, seed=0,
                           repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0,

@@ -114,7 +114,7 @@ def _alone(model: LoadedModel, make: Request, solo: bool = True) -> _Sink:
 def _same(a: _Sink, b: _Sink) -> None:
     assert a.ids == b.ids and a.finish == b.finish and a.complete == b.complete
     assert len(a.logprobs) == len(b.logprobs)
-    assert all(math.isclose(x, y, abs_tol=1e-4) for x, y in zip(a.logprobs, b.logprobs))
+    assert all(math.isclose(x, y, abs_tol=1e-4) for x, y in zip(a.logprobs, b.logprobs, strict=False))
 
 
 @pytest.mark.parametrize("sampling", [GREEDY, SEEDED], ids=["greedy", "seeded"])
@@ -205,7 +205,7 @@ def test_batching_off_runs_every_stream_alone_one_after_another(tiny: LoadedMode
         batch.step()
         state = batch.stats()
         assert state.decoding + state.prefilling <= 1 and (state.solo or not state.decoding)
-    for make, stream in zip(makes, streams):
+    for make, stream in zip(makes, streams, strict=False):
         _same(_sink(stream), _alone(tiny, make))
 
 
@@ -367,5 +367,5 @@ def test_a_lowered_batch_limit_lets_the_last_stream_go_solo(tiny: LoadedModel) -
     state = batch.stats()
     assert state.solo and state.waiting == 1  # the waiting one could not join anyway
     _finish(batch)
-    for make, stream in zip(makes, (short, long, waiting)):
+    for make, stream in zip(makes, (short, long, waiting), strict=False):
         _same(_sink(stream), _alone(tiny, make))

@@ -50,11 +50,11 @@ def build_contract() -> dict[str, Any]:
     specs = list(METHODS.values())
     result_types = [t for spec in specs for t in _results(spec.result)]
     notification_types = [spec.params for spec in NOTIFICATIONS.values()]
-    schemas, defs = msgspec.json.schema_components(
+    components, defs = msgspec.json.schema_components(
         [spec.params for spec in specs] + result_types + notification_types + [ErrorObject],
         ref_template=_REF,
     )
-    schemas = list(schemas)
+    schemas = list(components)
     params_schemas = [schemas.pop(0) for _ in specs]
     result_schemas = []
     for spec in specs:
@@ -63,7 +63,7 @@ def build_contract() -> dict[str, Any]:
     notification_schemas = [schemas.pop(0) for _ in notification_types]
     error_object_schema = schemas.pop(0)
 
-    x_methods = {
+    x_methods: dict[str, dict[str, Any]] = {
         spec.name: {
             "summary": spec.summary,
             "params": params_schema,
@@ -75,11 +75,11 @@ def build_contract() -> dict[str, Any]:
                 if target in spec.params.__struct_fields__
             },
         }
-        for spec, params_schema, result_schema in zip(specs, params_schemas, result_schemas)
+        for spec, params_schema, result_schema in zip(specs, params_schemas, result_schemas, strict=False)
     }
-    x_notifications = {
+    x_notifications: dict[str, dict[str, Any]] = {
         spec.name: {"summary": spec.summary, "params": schema}
-        for spec, schema in zip(NOTIFICATIONS.values(), notification_schemas)
+        for spec, schema in zip(NOTIFICATIONS.values(), notification_schemas, strict=False)
     }
     x_errors = {
         code.name: {"code": code.number, "meaning": code.meaning} for code in ErrorCode

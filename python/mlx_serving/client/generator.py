@@ -320,10 +320,9 @@ class TokenGenerator:
         self._cond.notify_all()
         waiters, self._async_waiters = self._async_waiters, []
         for loop, woken in waiters:
-            try:
+            # A closed event loop raises RuntimeError: nobody waits there any more.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_wake, woken)
-            except RuntimeError:  # that event loop is closed: nobody waits there any more
-                pass
 
 
 def _wake(woken: asyncio.Future[None]) -> None:

@@ -7,6 +7,7 @@ protocol lines on, in order. Flow control pauses it (see flow.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -122,10 +123,8 @@ class RuntimeProcess:
 
     def kill(self, sig: signal.Signals) -> None:
         if self.alive:
-            try:
+            with contextlib.suppress(OSError):
                 self._proc.send_signal(sig)
-            except OSError:
-                pass
 
     def wait_exit(self, timeout: float | None) -> bool:
         """Whether the exit was reported within `timeout` seconds."""

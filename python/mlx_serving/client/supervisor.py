@@ -4,6 +4,7 @@ flight with RUNTIME_EXITED first), reloads its models, and stops it."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -261,10 +262,8 @@ def _stop_session(session: Session, drain: bool, grace: float, force_kill_after:
     if process.alive:
         # The answer comes at once (the runtime drains in the background); a
         # dead or stuck runtime is caught by the waits below.
-        try:
+        with contextlib.suppress(EngineError):
             client.wait(client.request("runtime/shutdown", {"drain": drain}), force_kill_after or None)
-        except EngineError:
-            pass
         process.close_input()
     if process.wait_exit(grace):
         return

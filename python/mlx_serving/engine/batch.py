@@ -261,7 +261,7 @@ class ModelBatch:
         (a solo stream emits its pending token when it joins the generator)."""
         config = self._config
         limit = self._limit()
-        ended = []
+        ended: list[ActiveStream] = []
         if self._solo is not None:
             if limit < 2:
                 return ended  # it keeps the model to itself; the others wait
@@ -290,7 +290,8 @@ class ModelBatch:
         request = admission.stream.request
         prompt = request.prompt
         # A request can opt out (feature flag prompt_cache): no reuse, and its KV is not kept.
-        hit = self.prompt_cache.fetch(prompt) if self._caches(request) else None
+        cache = self.prompt_cache
+        hit = cache.fetch(prompt) if cache is not None and request.use_prompt_cache else None
         admission.stream.cached_tokens = hit.reused if hit else 0
         if hit is None:
             return new_cache(self.model.model), [], prompt
@@ -492,8 +493,8 @@ class ModelBatch:
 
     def _keep(self, request: GenerationRequest, tokens: list[int], cache: list[Any]) -> None:
         """Give the KV cache of a stream that left to the prompt cache."""
-        if self._caches(request):
-            self.prompt_cache.store(tokens, cache)  # type: ignore[union-attr]
+        if self.prompt_cache is not None and request.use_prompt_cache:
+            self.prompt_cache.store(tokens, cache)
 
     def _caches(self, request: GenerationRequest) -> bool:
         return self.prompt_cache is not None and request.use_prompt_cache

@@ -7,11 +7,10 @@ from __future__ import annotations
 import logging
 
 import mlx.core as mx
-from mlx.utils import tree_flatten
 
 from ..config import RuntimeConfig
 from .batch_sizing import choose_batch_size
-from .models import LoadedModel
+from .models import LoadedModel, parameter_arrays
 from .quantized_layers import adapt_quantized
 
 log = logging.getLogger(__name__)
@@ -27,7 +26,7 @@ def device_memory() -> int | None:
 
 
 def weight_bytes(model: LoadedModel) -> int:
-    return sum(array.nbytes for _, array in tree_flatten(model.model.parameters()))
+    return sum(array.nbytes for array in parameter_arrays(model.model))
 
 
 def fit_to_device(model: LoadedModel, config: RuntimeConfig) -> None:

@@ -138,7 +138,7 @@ def _shared_ids(target_tokenizer: Any, draft: DraftCandidate) -> list[str]:
 
 
 def _special_tokens(tokenizer: Any) -> dict[str, int]:
-    return dict(zip(tokenizer.all_special_tokens, tokenizer.all_special_ids))
+    return dict(zip(tokenizer.all_special_tokens, tokenizer.all_special_ids, strict=False))
 
 
 def check_compatibility(target: LoadedModel, draft_model: str, loaded: LoadedModel | None,

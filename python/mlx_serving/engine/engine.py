@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from queue import Empty, SimpleQueue
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -37,8 +37,8 @@ from ..config import RuntimeConfig
 from ..transport.stdio import MessageWriter
 from .batch import ModelBatch
 from .models import LoadedModel, ModelRegistry, load_text_model
-from .progress import LoadProgress, no_progress
 from .models import release_memory as _release_memory
+from .progress import LoadProgress, no_progress
 from .runner import BatchSizeLimited, Runner
 from .speculative import SpeculativeRunner
 from .stream import ActiveStream, Finish, GenerationRequest, StreamSink, tell_prefill, tell_resumed
@@ -185,24 +185,27 @@ class Engine:
 
         return self.call(load)
 
-    def with_model(self, model_id: str, fn: Callable[[LoadedModel], Any]) -> Any:
+    def with_model(self, model_id: str, fn: Callable[[LoadedModel], T]) -> Future[T]:
         """fn(model) now, or, while a load of that model is queued, on the
         engine thread right after it: requests piped in after a model/load
-        see the model, as a shell user expects."""
+        see the model, as a shell user expects. Run now, fn's error (and an
+        unknown model's) is raised here; run later, it fails the future."""
+        return self.with_model_then(model_id, lambda model: _resolved(fn(model)))
+
+    def with_model_then(self, model_id: str,
+                        fn: Callable[[LoadedModel], Future[T]]) -> Future[T]:
+        """with_model for an fn that answers later: its future's outcome is the call's."""
         if not self.models.loading(model_id):
             return fn(self.models.get(model_id))
-        outer: Future[Any] = Future()
+        outer: Future[T] = Future()
 
         def later() -> None:
             try:
-                result = fn(self.models.get(model_id))
+                inner = fn(self.models.get(model_id))
             except BaseException as exc:
                 outer.set_exception(exc)
                 return
-            if isinstance(result, Future):
-                result.add_done_callback(lambda done: _copy_outcome(done, outer))
-            else:
-                outer.set_result(result)
+            inner.add_done_callback(lambda done: _copy_outcome(done, outer))
 
         self._post(later, outer.set_exception)
         return outer
@@ -569,7 +572,13 @@ class _ForgetOnEnd:
         self._sink.error(stream_id, error, stats)
 
 
-def _copy_outcome(source: Future[Any], target: Future[Any]) -> None:
+def _resolved(value: T) -> Future[T]:
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
+
+
+def _copy_outcome(source: Future[T], target: Future[T]) -> None:
     exc = source.exception()
     if exc is None:
         target.set_result(source.result())

@@ -205,10 +205,10 @@ def _decode(data: bytes, source: str, index: int, limits: ImageLimits) -> Any:
                      f"{', '.join(SUPPORTED_FORMATS.values())}")
     try:
         image.load()
-        image = ImageOps.exif_transpose(image).convert("RGB")
+        rgb = ImageOps.exif_transpose(image).convert("RGB")
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ... on bad data
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
                      f"corrupt {name} data ({exc})") from None
-    if max(image.size) > limits.max_side:
-        image.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
-    return image
+    if max(rgb.size) > limits.max_side:
+        rgb.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
+    return rgb

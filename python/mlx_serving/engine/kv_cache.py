@@ -29,7 +29,9 @@ class LeanKVCache(KVCache):
         if not any(cache.size() for cache in caches):
             # BatchKVCache.merge makes a plain BatchKVCache for empty caches.
             return LeanBatchKVCache([0] * len(caches))
-        return LeanBatchKVCache.merge(caches)
+        merge: Any = LeanBatchKVCache.merge  # mlx-lm leaves it unannotated
+        merged: LeanBatchKVCache = merge(caches)
+        return merged
 
     @classmethod
     def adopt(cls, cache: Any) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ..api.errors import ErrorCode, RpcError
 from ..api.messages import DraftInfo, GgufInfo, ModelInfo, Quantization
@@ -200,7 +200,6 @@ def load_errors(source: str) -> Iterator[None]:
 def describe_model(model_id: str, source: str, path: Path, model: Any, tokenizer: Any,
                    config: dict[str, Any], **extra: Any) -> LoadedModel:
     """A LoadedModel for weights and a tokenizer (an mlx-lm TokenizerWrapper) just loaded."""
-    from mlx.utils import tree_flatten
     from mlx_lm.utils import get_total_parameters
 
     vocab = config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size")
@@ -216,7 +215,7 @@ def describe_model(model_id: str, source: str, path: Path, model: Any, tokenizer
         quantization=_quantization(config.get("quantization")),
         longest_token_chars=_longest_token_chars(tokenizer),
         decode=decoder_of(tokenizer),
-        memory_bytes=sum(array.nbytes for _, array in tree_flatten(model.parameters())),
+        memory_bytes=sum(array.nbytes for array in parameter_arrays(model)),
         **extra,
     )
 
@@ -286,10 +285,10 @@ def _load_folder(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[str
     (so the bytes read can be reported)."""
     import mlx.core as mx
     import mlx_lm
-    from mlx.utils import tree_flatten
-
-    model, tokenizer, config = mlx_lm.load(str(path), lazy=True, return_config=True)
-    arrays = [array for _, array in tree_flatten(model.parameters())]
+    loaded = mlx_lm.load(str(path), lazy=True, return_config=True)
+    # return_config=True: the three-item member of load's union.
+    model, tokenizer, config = cast(tuple[Any, Any, dict[str, Any]], loaded)
+    arrays = parameter_arrays(model)
     total = sum(array.nbytes for array in arrays)
     done = 0
     progress("reading", 0, total)
@@ -307,6 +306,14 @@ def _warm_up(model: Any, progress: LoadProgress) -> None:
     progress("warming_up", 0, 1)
     mx.eval(model(mx.array([[0]])))
     progress("warming_up", 1, 1)
+
+
+def parameter_arrays(model: Any) -> list[Any]:
+    """A model's weight arrays (tree_flatten of a module gives (name, array) pairs)."""
+    from mlx.utils import tree_flatten
+
+    pairs = cast(list[tuple[str, Any]], tree_flatten(model.parameters()))
+    return [array for _, array in pairs]
 
 
 def release_memory() -> None:

@@ -78,7 +78,7 @@ def _fit(layer: Any) -> None:
     import mlx.core as mx
     from mlx_lm.models.cache import KVCache
 
-    if isinstance(layer, KVCache) and layer.keys is not None and \
-            layer.keys.shape[2] > layer.offset:
+    if isinstance(layer, KVCache) and layer.keys is not None and layer.values is not None \
+            and layer.keys.shape[2] > layer.offset:
         layer.keys = mx.contiguous(layer.keys[..., :layer.offset, :])
         layer.values = mx.contiguous(layer.values[..., :layer.offset, :])

@@ -41,7 +41,8 @@ def encode_text(model: LoadedModel, text: str, add_bos: bool | object = UNSET) -
     if add_bos is UNSET:
         bos = tokenizer.bos_token
         add_bos = bos is None or not text.startswith(bos)
-    return tokenizer.encode(text, add_special_tokens=bool(add_bos))
+    ids: list[int] = tokenizer.encode(text, add_special_tokens=bool(add_bos))
+    return ids
 
 
 def render_chat(model: LoadedModel, messages: list[ChatMessage],
@@ -52,7 +53,7 @@ def render_chat(model: LoadedModel, messages: list[ChatMessage],
                        f"model {model.model_id!r} has no chat template; send `prompt` instead "
                        "of `messages`", model=model.model_id)
     try:
-        return tokenizer.apply_chat_template(
+        text: str = tokenizer.apply_chat_template(
             [msg.template_dict() for msg in messages],
             tools=tools,
             add_generation_prompt=True,
@@ -62,6 +63,7 @@ def render_chat(model: LoadedModel, messages: list[ChatMessage],
         raise RpcError(ErrorCode.INVALID_PARAMS,
                        f"the chat template of {model.model_id!r} rejected the messages: {exc}"
                        ) from None
+    return text
 
 
 def prompt_tokens(

@@ -1,6 +1,6 @@
 """How a quantized model's layers run: rows folded into one matrix, or dense copies.
 
-Rows. 
+Rows.
 A decode step gives every layer its activations shaped (B, 1, K): one row
 per stream, each a batch of its own. MLX's `quantized_matmul` on CUDA then
 runs B matrix-vector products; the same rows shaped (1, B, K) go through one
@@ -27,7 +27,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import mlx.core as mx
-import mlx.nn as nn
+
+# From their modules: mypy does not follow mlx.nn's star import of its layers.
+from mlx.nn.layers.base import Module
+from mlx.nn.layers.embedding import Embedding
+from mlx.nn.layers.linear import Linear
+from mlx.nn.layers.quantized import QuantizedEmbedding, QuantizedLinear
 
 Setting = Literal["auto", "on", "off"]
 
@@ -41,27 +46,26 @@ def _folds(x: mx.array) -> bool:
     return x.ndim >= 3 and x.shape[0] > 1
 
 
-class RowBatchedQuantizedLinear(nn.QuantizedLinear):
+class RowBatchedQuantizedLinear(QuantizedLinear):
     def __call__(self, x: mx.array) -> mx.array:
-        if not _folds(x):
-            return super().__call__(x)
-        out: mx.array = super().__call__(_as_rows(x))
-        return out.reshape(*x.shape[:-1], out.shape[-1])
+        folds = _folds(x)
+        # mlx.nn leaves it unannotated (untyped_calls_exclude misses super() calls).
+        out: mx.array = super().__call__(_as_rows(x) if folds else x)  # type: ignore[no-untyped-call]
+        return out.reshape(*x.shape[:-1], out.shape[-1]) if folds else out
 
 
-class RowBatchedQuantizedEmbedding(nn.QuantizedEmbedding):
+class RowBatchedQuantizedEmbedding(QuantizedEmbedding):
     """The tied output layer (`as_linear`) is the widest product of a small model."""
 
     def as_linear(self, x: mx.array) -> mx.array:
-        if not _folds(x):
-            return super().as_linear(x)
-        out: mx.array = super().as_linear(_as_rows(x))
-        return out.reshape(*x.shape[:-1], out.shape[-1])
+        folds = _folds(x)
+        out: mx.array = super().as_linear(_as_rows(x) if folds else x)  # type: ignore[no-untyped-call]
+        return out.reshape(*x.shape[:-1], out.shape[-1]) if folds else out
 
 
-_RETYPED: dict[type[nn.Module], type[nn.Module]] = {
-    nn.QuantizedLinear: RowBatchedQuantizedLinear,
-    nn.QuantizedEmbedding: RowBatchedQuantizedEmbedding,
+_RETYPED: dict[type[Module], type[Module]] = {
+    QuantizedLinear: RowBatchedQuantizedLinear,
+    QuantizedEmbedding: RowBatchedQuantizedEmbedding,
 }
 
 
@@ -81,8 +85,8 @@ def batch_quantized_rows(model: Any, setting: Setting) -> int:
     return retyped
 
 
-def _quantized(model: Any) -> list[tuple[str, nn.Module]]:
-    kinds = (nn.QuantizedLinear, nn.QuantizedEmbedding)
+def _quantized(model: Any) -> list[tuple[str, Module]]:
+    kinds = (QuantizedLinear, QuantizedEmbedding)
     return [(name, module) for name, module in model.named_modules()
             if type(module) in kinds or type(module) in _RETYPED.values()]
 
@@ -110,10 +114,10 @@ def densify(model: Any) -> int:
     replaced = _quantized(model)
     for name, module in replaced:
         weight = _dequantized(module)
-        if isinstance(module, nn.QuantizedEmbedding):
-            dense: nn.Module = nn.Embedding(*weight.shape)
+        if isinstance(module, QuantizedEmbedding):
+            dense: Module = Embedding(*weight.shape)
         else:
-            dense = nn.Linear(weight.shape[1], weight.shape[0], bias="bias" in module)
+            dense = Linear(weight.shape[1], weight.shape[0], bias="bias" in module)
             if "bias" in module:
                 dense.bias = module["bias"]
         dense.weight = weight

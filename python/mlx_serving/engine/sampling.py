@@ -9,8 +9,9 @@ lets mlx-lm's BatchGenerator take a single argmax over the whole batch.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from msgspec import UNSET
 

@@ -22,7 +22,7 @@ Streams of this lane run one after another (sequential.py), not batched.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ..api.errors import ErrorCode, RpcError
 from .models import LoadedModel
@@ -104,7 +104,7 @@ class SpeculativeDecoding:
         chunk = mx.array(self._prompt[self._prefilled:end])[None]
         caches = list(self._target_cache)
         self._target(chunk, cache=self._target_cache)
-        if self._draft is not None:
+        if self._draft is not None and self._draft_cache is not None:
             self._draft(chunk, cache=self._draft_cache)
             caches += self._draft_cache
         mx.eval([cache.state for cache in caches])
@@ -130,10 +130,8 @@ class SpeculativeDecoding:
             trim_prompt_cache(self._draft_cache, max(k - 1 - accepted, 0))
         self._target_input = chosen[-1:]
         self._draft_input = [drafts[-1], chosen[-1]] if k and accepted == k else chosen[-1:]
-        for row, token in enumerate(chosen):
-            if self._emit(token, logprobs, row, from_draft=row < accepted):
-                return True
-        return False
+        return any(self._emit(token, logprobs, row, from_draft=row < accepted)
+                   for row, token in enumerate(chosen))
 
     def _propose(self, k: int) -> Any:
         """k draft tokens, lazily: the draft's most likely continuation."""
@@ -177,11 +175,11 @@ class SpeculativeDecoding:
         if self._greedy:
             picks = mx.argmax(logprobs, axis=-1)
             mx.eval(picks, proposed)
-            targets, drafts = picks.tolist(), proposed.tolist()
+            targets, drafts = _token_list(picks), _token_list(proposed)
             n = next((i for i in range(k) if targets[i] != drafts[i]), k)
-            return drafts, drafts[:n] + [targets[n]]
+            return drafts, [*drafts[:n], targets[n]]
         mx.eval(proposed)
-        drafts = proposed.tolist()
+        drafts = _token_list(proposed)
         chosen: list[int] = []
         # Row by row, so the sampler draws exactly one key per emitted token.
         for row in range(k + 1):
@@ -199,3 +197,8 @@ class SpeculativeDecoding:
             finish = "length" if self._emitted >= self._budget else None
         logprob = logprobs[row, token].item() if self.stream.request.logprobs else None
         return self.stream.on_token(token, logprob, finish, from_draft=from_draft) is not None
+
+
+def _token_list(tokens: Any) -> list[int]:
+    """A 1-d array of token ids as a list (tolist() is typed for any shape)."""
+    return cast(list[int], tokens.tolist())

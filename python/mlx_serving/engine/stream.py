@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .vision import VisionPrompt
 
 Finish = Literal["stop", "length", "cancelled"]
+# What answers a generate call: the accepted stream, or a whole result.
+GenerateAnswer = GenerateAccepted | GenerateResult
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class NotificationSink:
     """The generate response {stream_id} once the stream is in the batch, then
     stream/chunk notifications and one stream/end or stream/error."""
 
-    def __init__(self, send: Any, future: Future, served: Served) -> None:
+    def __init__(self, send: Any, future: Future[GenerateAnswer], served: Served) -> None:
         self._send = send  # MessageWriter.send
         self.future = future
         self.served = served
@@ -134,7 +136,7 @@ def merge_chunks(queued: Notification, later: Notification) -> None:
 class ResultSink:
     """Collects the text and resolves `future` with a GenerateResult."""
 
-    def __init__(self, future: Future, served: Served) -> None:
+    def __init__(self, future: Future[GenerateAnswer], served: Served) -> None:
         self.future = future
         self.served = served
         self._parts: list[str] = []

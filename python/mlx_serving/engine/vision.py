@@ -15,9 +15,9 @@ images into arrays and the model runs on the engine thread (`VisionRunner`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from msgspec import UNSET
 
@@ -43,10 +43,9 @@ def load_vision_model(source: str, model_id: str) -> LoadedModel:
     # every request; the warning tells a user nothing they can act on.
     logging.getLogger("transformers.processing_utils").setLevel(logging.ERROR)
     with load_errors(source):
-        import mlx_vlm
-        from mlx_vlm.utils import load_config
+        from mlx_vlm.utils import load, load_config
 
-        model, processor = mlx_vlm.load(str(path))
+        model, processor = load(str(path))
         config = load_config(path)
         eos = getattr(model.config, "eos_token_id", None)
         tokenizer = TokenizerWrapper(getattr(processor, "tokenizer", processor),
@@ -82,8 +81,9 @@ def render_prompt(model: LoadedModel, prompt: str | list[int] | Any,
     turns: str | list[dict[str, str]] = prompt if prompt is not UNSET else [
         {"role": message.role, "content": message.content} for message in messages]
     try:
-        text = apply_chat_template(model.processor, model.model.config, turns,
-                                   num_images=len(images))
+        # Untokenized, the template gives text (its union also covers tokens).
+        text = cast(str, apply_chat_template(model.processor, model.model.config, turns,
+                                             num_images=len(images)))
     except Exception as exc:  # no template, roles it rejects, too many images for the family
         raise RpcError(ErrorCode.UNSUPPORTED,
                        f"could not build the prompt of vision model {model.model_id!r}: "
@@ -108,13 +108,15 @@ class VisionDecoding:
 
         request = stream.request
         self.stream = stream
+        assert request.vision is not None, "the service renders a vision prompt first"
         input_ids, pixel_values, mask, extra = _model_inputs(model, request.vision)
         request.prompt = input_ids[0].tolist()
         check_fits(model, request.prompt)
         self._budget = min(request.max_tokens, model.context_length - len(request.prompt))
         self._emitted = 0
         self._stop_ids = set(model.tokenizer.eos_token_ids) | set(request.stop_token_ids)
-        self._tokens: Iterator[tuple[int, Any]] = generate_step(
+        # (token id, logprobs): mlx-vlm annotates the id as an array; it yields an int.
+        self._tokens: Generator[tuple[Any, Any], None, None] = generate_step(
             input_ids, model.model, pixel_values, mask,
             max_tokens=self._budget,
             sampler=make_sampler(request.sampling, model.vocab_size),
@@ -135,10 +137,11 @@ class VisionDecoding:
         return self.stream.on_token(token, logprob, finish) is not None
 
     def close(self) -> None:
-        self._tokens.close()  # type: ignore[attr-defined]
+        self._tokens.close()
 
 
-def _model_inputs(model: LoadedModel, prompt: VisionPrompt) -> tuple[Any, Any, Any, dict]:
+def _model_inputs(model: LoadedModel, prompt: VisionPrompt
+                  ) -> tuple[Any, Any, Any, dict[str, Any]]:
     """(input_ids, pixel_values, attention mask, model-specific extras) for generate_step."""
     import mlx.core as mx
     from mlx_vlm.utils import prepare_inputs, should_add_special_tokens

@@ -109,4 +109,4 @@ def _tokenizer_key(model: LoadedModel) -> tuple[str, int]:
 
 
 def _mode(guidance: Guidance) -> str:
-    return type(guidance).__struct_config__.tag
+    return str(type(guidance).__struct_config__.tag)

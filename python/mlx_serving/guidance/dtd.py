@@ -29,14 +29,16 @@ value can spell out any declaration, and nothing here needs them.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal, cast
 
 from .errors import GrammarError
 from .rules import Alt, Expr, Pattern, Ref, Repeat, Rules, Seq, Text
 from .xml_text import WHITESPACE, attribute_text, bounded, escape_attribute, text
 
 _NAME_CHARS = r"[A-Za-z0-9._:\-]"
-_OCCURRENCE = {"once": None, "opt": "?", "mult": "*", "plus": "+"}
+_OCCURRENCE: dict[str, Literal["?", "*", "+"] | None] = {
+    "once": None, "opt": "?", "mult": "*", "plus": "+"}
 _UNWRITABLE_ATTRIBUTES = {"id", "idref", "idrefs", "entity", "entities", "notation"}
 _DOCTYPE = re.compile(r"^\s*<!DOCTYPE\s+([^\s\[>]+)\s*\[(.*)\]\s*>\s*$", re.DOTALL)
 _EXTERNAL = re.compile(r"<!(?:ENTITY|NOTATION)[^>]*\b(?:SYSTEM|PUBLIC)\b")
@@ -67,7 +69,7 @@ def _parse(dtd: str) -> Any:
         tree = etree.fromstring(document.encode(), parser).getroottree()
     except etree.XMLSyntaxError as exc:
         where = "; ".join(f"line {error.line - 1}, column {error.column}: {error.message}"
-                          for error in exc.error_log)
+                          for error in cast(Iterable[Any], exc.error_log))  # lxml-stubs: no __iter__
         raise GrammarError(f"malformed DTD: {where or exc}") from None
     return tree.docinfo.internalDTD
 
@@ -164,7 +166,7 @@ class _Converter:
         return prefixed[0]
 
     def _attributes(self, element: str, decl: Any) -> list[Expr]:
-        written = []
+        written: list[Expr] = []
         for attribute in decl.iterattributes():
             name = _qualified(attribute)
             if attribute.type in _UNWRITABLE_ATTRIBUTES:

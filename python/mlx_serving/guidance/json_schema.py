@@ -108,8 +108,10 @@ def _forbidden_required(node: dict[str, Any]) -> str | None:
 
 def required_unlisted(node: dict[str, Any]) -> str | None:
     """The first name of `required` that `properties` does not list."""
-    listed = node.get("properties") if isinstance(node.get("properties"), dict) else {}
-    required = node.get("required") if isinstance(node.get("required"), list) else []
+    properties, required = node.get("properties"), node.get("required")
+    listed: dict[str, Any] = properties if isinstance(properties, dict) else {}
+    if not isinstance(required, list):
+        required = []
     return next((name for name in required if name not in listed), None)
 
 

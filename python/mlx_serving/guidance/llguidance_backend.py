@@ -10,7 +10,7 @@ gets a deep copy, which shares the compiled lexer and parser tables.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,12 +18,16 @@ from .errors import GrammarError
 from .json_schema import with_strict_formats
 from .rules import Rules, to_lark
 
+if TYPE_CHECKING:
+    from llguidance import LLMatcher
+    from llguidance._lib import JsonCompileOptions  # the stubs define it, the package does not export it
+
 # Compact JSON; a schema's "x-guidance" object may still turn whitespace on.
-_JSON_DEFAULTS = {"whitespace_flexible": False}
+_JSON_DEFAULTS: JsonCompileOptions = {"whitespace_flexible": False}
 
 
 class LlguidanceMatcher:
-    def __init__(self, matcher: Any) -> None:
+    def __init__(self, matcher: LLMatcher) -> None:
         self._matcher = matcher
 
     def consume(self, token: int) -> bool:

@@ -54,7 +54,7 @@ class OutlinesMatcher:
         self._guide.write_mask_into(words.ctypes.data, words.size, words.itemsize)
 
     def is_accepting(self) -> bool:
-        return self._guide.is_finished()
+        return bool(self._guide.is_finished())
 
     def error(self) -> str:
         return self._error

@@ -15,7 +15,8 @@ ops, keeping the stream's recent masks on the device.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

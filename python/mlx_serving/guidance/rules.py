@@ -121,13 +121,13 @@ def _regex(expr: Expr, grammar: Rules, open_rules: tuple[str, ...],
         return f"(?:{expr.regex})"
     if isinstance(expr, Ref):
         if expr.rule in open_rules:
-            loop = open_rules[open_rules.index(expr.rule):] + (expr.rule,)
+            loop = (*open_rules[open_rules.index(expr.rule):], expr.rule)
             cycle = " > ".join(grammar.labels.get(rule, rule) for rule in loop)
             raise GrammarError(f"the grammar is recursive ({cycle}), which a regular "
                                "expression cannot express")
         if expr.rule not in written:  # a rule reads the same wherever it is referred to
             written[expr.rule] = _regex(grammar.rules[expr.rule], grammar,
-                                        open_rules + (expr.rule,), written)
+                                        (*open_rules, expr.rule), written)
         return written[expr.rule]
     if isinstance(expr, Seq):
         return _joined((_regex(item, grammar, open_rules, written) for item in expr.items), "")

@@ -122,7 +122,7 @@ def _children(node: Any) -> list[Any]:
 
 
 def _local(node: Any) -> str:
-    return node.tag.rpartition("}")[2]
+    return str(node.tag).rpartition("}")[2]
 
 
 class _Converter:
@@ -285,7 +285,7 @@ def _occurs(expr: Expr, at_least: int, at_most: int | None) -> Expr:
     the grammar stays unambiguous)."""
     items: list[Expr] = [expr] * at_least
     if at_most is None:
-        items = items[:-1] + [Repeat(expr, "+")] if items else [Repeat(expr, "*")]
+        items = [*items[:-1], Repeat(expr, "+")] if items else [Repeat(expr, "*")]
     else:
         optional: Expr | None = None
         for _ in range(at_most - at_least):

@@ -7,19 +7,19 @@ from __future__ import annotations
 from concurrent.futures import Future
 
 from ..api.messages import CancelParams, CancelResult, FlowParams, FlowResult, GenerateParams
-from ..engine.stream import NotificationSink, ResultSink, Served
+from ..engine.stream import GenerateAnswer, NotificationSink, ResultSink, Served
 from ..rpc.dispatcher import CallContext, Handler
 from ..service.generation import GenerationService
 from ..transport.stdio import MessageWriter
 
 
 def generation_handlers(service: GenerationService, writer: MessageWriter) -> dict[str, Handler]:
-    def notifications(future: Future, served: Served) -> NotificationSink:
+    def notifications(future: Future[GenerateAnswer], served: Served) -> NotificationSink:
         return NotificationSink(writer.send, future, served)
 
     # Validation and tokenization happen in the service, on the reader
     # thread, so bad requests are answered at once and the engine only gets good ones.
-    def generate(params: GenerateParams, context: CallContext) -> Future:
+    def generate(params: GenerateParams, context: CallContext) -> Future[GenerateAnswer]:
         return service.generate(params, context.received_at,
                                 notifications if params.streaming else ResultSink)
 

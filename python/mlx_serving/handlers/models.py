@@ -6,6 +6,7 @@ from concurrent.futures import Future
 
 from msgspec import UNSET
 
+from ..api.envelope import Notification
 from ..api.messages import (
     BatchTokenizeParams,
     BatchTokenizeResult,
@@ -22,7 +23,6 @@ from ..api.messages import (
     TokenizeResult,
     UnloadModelResult,
 )
-from ..api.envelope import Notification
 from ..engine.engine import Engine
 from ..engine.models import LoadedModel
 from ..engine.progress import UNITS, LoadProgress, ThrottledProgress, no_progress
@@ -50,22 +50,23 @@ def model_handlers(engine: Engine, send: Send) -> dict[str, Handler]:
         return engine.load(params.model, model_id, kind="vision")
 
     def unload(params: ModelRefParams, _: CallContext) -> Future[UnloadModelResult]:
-        return engine.with_model(params.model, lambda model: engine.unload(model.model_id))
+        return engine.with_model_then(params.model, lambda model: engine.unload(model.model_id))
 
     def list_models(_: NoParams, __: CallContext) -> ListModelsResult:
         return ListModelsResult(models=[model.info() for model in engine.models.all()])
 
     # Tokenizers are thread-safe and need no MLX: these run on the reader
     # thread and never wait behind a decode step.
-    def tokenize(params: TokenizeParams, _: CallContext) -> TokenizeResult:
+    def tokenize(params: TokenizeParams, _: CallContext) -> Future[TokenizeResult]:
         return engine.with_model(params.model, lambda model: TokenizeResult(
             tokens=encode_text(model, params.text, params.add_bos)))
 
-    def batch_tokenize(params: BatchTokenizeParams, _: CallContext) -> BatchTokenizeResult:
+    def batch_tokenize(params: BatchTokenizeParams, _: CallContext
+                       ) -> Future[BatchTokenizeResult]:
         return engine.with_model(params.model, lambda model: BatchTokenizeResult(
             tokens=[encode_text(model, text, params.add_bos) for text in params.texts]))
 
-    def detokenize(params: DetokenizeParams, _: CallContext) -> DetokenizeResult:
+    def detokenize(params: DetokenizeParams, _: CallContext) -> Future[DetokenizeResult]:
         def run(model: LoadedModel) -> DetokenizeResult:
             check_token_ids(model, params.tokens)
             return DetokenizeResult(text=model.tokenizer.decode(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 from ..api.errors import ErrorCode, RpcError
 from ..engine.stream import Served, StreamSink
@@ -21,6 +21,8 @@ from .flags import FlagName, FlagSet
 from .metrics import Metrics, StreamOutcome
 from .observe import MeteredSink
 from .settings import ModelFaults
+
+T = TypeVar("T")
 
 
 class Admission:
@@ -47,15 +49,14 @@ class Admission:
             return self._sink
         return FaultySink(self._sink, self._faults, self.key)
 
-    def run(self, start: Callable[[], Any]) -> Any:
+    def run(self, start: Callable[[], Future[T]]) -> Future[T]:
         """start() and its outcome: a refusal, now or from its future, is recorded."""
         try:
             result = start()
         except RpcError as exc:
             self.rejected(exc)
             raise self.served.attribute(exc) from None
-        if isinstance(result, Future):
-            result.add_done_callback(self._settled)
+        result.add_done_callback(self._settled)
         return result
 
     def rejected(self, error: BaseException) -> None:
@@ -63,7 +64,7 @@ class Admission:
         self._metrics.record(StreamOutcome(self.model_id, "rejected", error_code=code,
                                            at=time.monotonic()))
 
-    def _settled(self, future: Future) -> None:
+    def _settled(self, future: Future[Any]) -> None:
         # A stream that was accepted records its own end; only refusals here.
         error = future.exception()
         if error is not None and (self._sink is None or not self._sink.was_accepted):

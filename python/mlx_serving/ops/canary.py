@@ -23,8 +23,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from ..api.errors import RpcError
-from ..api.messages import CanaryPhase, CanaryState, Result
-from ..engine.engine import Engine
+from ..api.messages import CanaryPhase, CanaryState, LoadModelResult, Result
+from ..engine.engine import Engine, ModelKind
 from ..engine.stream import Served
 from .buckets import in_rollout
 from .flags import FlagSet
@@ -234,11 +234,11 @@ class CanaryRouter:
         log.info("loading canary %s of %s from %s", route.canary_id, route.stable_id,
                  route.config.model)
         stable = self._engine.models.find(route.stable_id)
-        kind = "vision" if stable is not None and stable.is_vision else "text"
+        kind: ModelKind = "vision" if stable is not None and stable.is_vision else "text"
         self._engine.load(route.config.model, route.canary_id, kind).add_done_callback(
             lambda done: self._loaded(route, done))
 
-    def _loaded(self, route: CanaryRoute, done: Future) -> None:
+    def _loaded(self, route: CanaryRoute, done: Future[LoadModelResult]) -> None:
         with self._lock:
             error = done.exception()
             if self._routes.get(route.stable_id) is not route or route.phase != "loading":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -86,7 +86,8 @@ class FlagSet:
         self.file = file
 
     def flag(self, name: FlagName) -> Flag:
-        return getattr(self.file.flags, name)
+        flag: Flag = getattr(self.file.flags, name)
+        return flag
 
     def enabled(self, name: FlagName, key: str | None) -> bool:
         """On for this key: no kill switch, the flag enabled, the key inside its
@@ -96,4 +97,5 @@ class FlagSet:
                 and (key is None or in_rollout(name, key, flag.rollout_percentage)))
 
     def sub_enabled(self, name: FlagName, sub_flag: str, key: str | None = None) -> bool:
-        return self.enabled(name, key) and bool(getattr(self.flag(name).sub_flags, sub_flag))
+        with_parts: Any = self.flag(name)  # the flags that have parts carry sub_flags
+        return self.enabled(name, key) and bool(getattr(with_parts.sub_flags, sub_flag))

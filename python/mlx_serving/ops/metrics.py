@@ -196,7 +196,7 @@ class Metrics:
     def track(self, model_id: str) -> None:
         """Keep figures for this model from now on (called when it loads)."""
         with self._lock:
-            self._stats(model_id, create=True)
+            self._stats_of(model_id)
 
     def model_ids(self) -> list[str]:
         with self._lock:
@@ -206,17 +206,17 @@ class Metrics:
 
     def stream_opened(self, model_id: str) -> None:
         with self._lock:
-            stats = self._stats(model_id, create=True)
+            stats = self._stats_of(model_id)
             stats.active += 1
             stats.queued += 1
 
     def first_token(self, model_id: str) -> None:
         with self._lock:
-            self._stats(model_id, create=True).queued -= 1
+            self._stats_of(model_id).queued -= 1
 
     def stream_closed(self, model_id: str, had_token: bool) -> None:
         with self._lock:
-            stats = self._stats(model_id, create=True)
+            stats = self._stats_of(model_id)
             stats.active -= 1
             stats.queued -= not had_token
 
@@ -234,7 +234,7 @@ class Metrics:
 
     def record(self, outcome: StreamOutcome) -> None:
         with self._lock:
-            stats = self._stats(outcome.model_id, create=False) or self._unattributed
+            stats = self._models.get(outcome.model_id) or self._unattributed
             stats.lifetime.record(outcome)
             stats.window.record(outcome)
             listeners = list(self.listeners)
@@ -277,9 +277,9 @@ class Metrics:
             return ModelMetrics(active_streams=active, queue_depth=queued,
                                 lifetime=lifetime.to_wire(), window=window.to_wire())
 
-    def _stats(self, model_id: str, create: bool) -> ModelStats | None:
+    def _stats_of(self, model_id: str) -> ModelStats:
         stats = self._models.get(model_id)
-        if stats is None and create:
+        if stats is None:
             stats = self._models[model_id] = ModelStats(self._window_s, self._accuracy)
         return stats
 

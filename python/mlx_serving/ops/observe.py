@@ -16,6 +16,7 @@ import math
 import time
 from array import array
 from time import perf_counter
+from typing import Literal
 
 import numpy as np
 
@@ -67,7 +68,8 @@ class MeteredSink:
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:
-        kind = "cancelled" if finish_reason == "cancelled" else "completed"
+        kind: Literal["cancelled", "completed"] = (
+            "cancelled" if finish_reason == "cancelled" else "completed")
         self._close(StreamOutcome(self._model_id, kind, stats=stats, at=time.monotonic(),
                                   inter_token_ms=self._gaps_ms()))
         self._inner.end(stream_id, finish_reason, stats, guidance)

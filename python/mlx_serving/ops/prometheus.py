@@ -122,7 +122,7 @@ def _registry(snapshot: Callable[[], MetricsSnapshot]) -> Any:
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(snapshot))  # type: ignore[arg-type]
+    registry.register(SnapshotCollector(snapshot))
     return registry
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from msgspec import UNSET
@@ -35,7 +35,7 @@ from ..engine import batch_sizing
 from ..engine.engine import Engine
 from .admission import Admission
 from .canary import CanaryRouter
-from .flags import FeatureFlagsFile, FlagSet, load_flags
+from .flags import FeatureFlagsFile, FlagName, FlagSet, load_flags
 from .metrics import Metrics
 from .prometheus import CONTENT_TYPE, PrometheusServer, render
 from .qos import QosEvaluator
@@ -107,7 +107,7 @@ class Ops:
                 f"breached ({breach.observed:.3f} against {breach.spec.threshold:g} over the "
                 f"last {self._config.qos.window_s:g} s); retry later", slo=breach.spec.slo)
         if params.guidance is not UNSET:
-            mode = params.guidance.__struct_config__.tag
+            mode = str(params.guidance.__struct_config__.tag)
             if admission.flags.file.kill_switch:
                 flag = "kill_switch"
             elif not admission.enabled("guidance"):
@@ -151,13 +151,13 @@ class Ops:
         flags = self._flags
         states = {}
         for name in flags.file.flags.__struct_fields__:
-            flag = flags.flag(name)
+            flag = flags.flag(cast(FlagName, name))  # the fields of Flags are the flag names
             sub_flags = getattr(flag, "sub_flags", None)
             states[name] = FlagState(
                 enabled=flag.enabled and not flags.file.kill_switch,
                 rollout_percentage=flag.rollout_percentage,
                 sub_flags=msgspec.to_builtins(sub_flags) if sub_flags is not None else {},
-                on_for_key=UNSET if key is None else flags.enabled(name, key))
+                on_for_key=UNSET if key is None else flags.enabled(cast(FlagName, name), key))
         return FlagsResult(path=str(self._flags_path), kill_switch=flags.file.kill_switch,
                            flags=states)
 
@@ -172,7 +172,8 @@ class Ops:
                 raise RpcError(ErrorCode.CONFIG_INVALID,
                                f"config not reloaded, the running config stays: {exc}") from None
             old = self._config
-            changed, restart_required = [], []
+            changed: list[str] = []
+            restart_required: list[str] = []
             for section in msgspec.structs.fields(RuntimeConfig):
                 keys = changed_keys(getattr(old, section.name), getattr(runtime, section.name),
                                     section.name)

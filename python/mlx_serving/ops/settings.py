@@ -42,7 +42,9 @@ class MetricsConfig(_Section):
     prometheus: PrometheusConfig = msgspec.field(default_factory=PrometheusConfig)
 
 
-class SloSpec(_Section, frozen=True):
+# msgspec lets a frozen Struct extend a plain one; mypy models Structs as
+# dataclasses, which may not.
+class SloSpec(_Section, frozen=True):  # type: ignore[misc]
     slo: SloName
     threshold: Annotated[float, Meta(ge=0.0)]
     policy: Policy = "alert"
@@ -75,7 +77,7 @@ class CanaryConfig(_Section):
     rollback: CanaryRollback = msgspec.field(default_factory=CanaryRollback)
 
     def __post_init__(self) -> None:
-        if any(later <= earlier for earlier, later in zip(self.schedule, self.schedule[1:])):
+        if any(later <= earlier for earlier, later in zip(self.schedule, self.schedule[1:], strict=False)):
             raise ValueError(f"canary schedule must rise stage by stage, got {self.schedule}")
 
 

@@ -53,7 +53,7 @@ class Distribution:
         # The logarithmic mapping's bucket of v is ceil(log_gamma(v)).
         keys, counts = np.unique(np.ceil(np.log(positive) / self._log_gamma),
                                  return_counts=True)
-        for key, count in zip(keys.tolist(), counts.tolist()):
+        for key, count in zip(keys.tolist(), counts.tolist(), strict=False):
             self._sketch.add(self._mapping.value(int(key)), float(count))
 
     def merge(self, other: Distribution) -> None:
@@ -62,10 +62,11 @@ class Distribution:
         self._max = max(self._max, other._max)
 
     def quantile(self, q: float) -> float | None:
-        if not self._sketch.count:
+        value = self._sketch.get_quantile_value(q)  # None while it is empty
+        if value is None:
             return None
         # The sketch answers bucket midpoints: keep them inside the values seen.
-        return min(max(self._sketch.get_quantile_value(q), self._min), self._max)
+        return min(max(value, self._min), self._max)
 
     def summary(self) -> LatencySummary:
         if not self._sketch.count:

@@ -19,10 +19,9 @@ from typing import Any
 
 import msgspec
 
-from ..api.envelope import ErrorObject, Request, RequestId, Response
+from ..api.envelope import SAFE_INTEGER, ErrorObject, Request, RequestId, Response
 from ..api.errors import ErrorCode, RpcError
 from ..api.methods import METHODS, resolve
-from ..api.envelope import SAFE_INTEGER
 from ..transport.codec import ParseError, TooDeep, decode_line
 from ..transport.stdio import OversizedLine
 from .params import decode_params
@@ -140,7 +139,7 @@ class Dispatcher:
                               RpcError(ErrorCode.INVALID_REQUEST, f"invalid request: {exc}"))
             return
         send = None if request.is_notification else reply_to()
-        request_id = None if request.is_notification else request.id
+        request_id = _request_id(request)
         try:
             result = self._call(request, received_at)
         except RpcError as exc:
@@ -162,11 +161,10 @@ class Dispatcher:
                            method=request.method)
         log.debug("<- %s id=%r", spec.name, request.id)
         params = decode_params(spec, None if request.params is msgspec.UNSET else request.params)
-        context = CallContext(spec.name, None if request.is_notification else request.id,
-                              received_at)
+        context = CallContext(spec.name, _request_id(request), received_at)
         return self._handlers[spec.name](params, context)
 
-    def _reply_future(self, send: Send | None, request_id: RequestId, done: Future) -> None:
+    def _reply_future(self, send: Send | None, request_id: RequestId, done: Future[Any]) -> None:
         exc = done.exception()
         if exc is None:
             if send is not None:
@@ -184,6 +182,11 @@ class Dispatcher:
             log.warning("notification failed: %s", error.message)
             return
         send(Response(id=request_id, error=error_object(error)))
+
+
+def _request_id(request: Request) -> RequestId:
+    """The id to answer (None for a notification, which gets no answer)."""
+    return None if isinstance(request.id, msgspec.UnsetType) else request.id
 
 
 def _salvage_id(message: dict[str, Any]) -> RequestId:

@@ -21,7 +21,7 @@ from ..engine.images import ImageLimits, load_images
 from ..engine.models import LoadedModel
 from ..engine.prompting import prompt_tokens
 from ..engine.sampling import resolve_settings
-from ..engine.stream import GenerationRequest, ResultSink, Served, StreamSink
+from ..engine.stream import GenerateAnswer, GenerationRequest, ResultSink, Served, StreamSink
 from ..engine.vision import render_prompt
 from ..guidance.compiler import GuidanceCompiler
 from ..ops.admission import Admission
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # Opens the front's sink for a stream once the service knows who serves it.
 # The future answers the front's call: the accepted stream, or the whole
 # result of a non-streaming request (ResultSink), or the refusal.
-OpenSink = Callable[[Future, Served], StreamSink]
+OpenSink = Callable[[Future[GenerateAnswer], Served], StreamSink]
 
 
 class GenerationService:
@@ -46,7 +46,7 @@ class GenerationService:
         self._image_limits = ImageLimits.of(self._vision)
 
     def generate(self, params: GenerateParams, received_at: float,
-                 open_sink: OpenSink = ResultSink) -> Future:
+                 open_sink: OpenSink = ResultSink) -> Future[GenerateAnswer]:
         """Start one generation; its events go to the sink `open_sink` makes.
 
         Refusals known at once raise RpcError; later ones reject the future.
@@ -55,7 +55,7 @@ class GenerationService:
             raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
         # Ops picks the model that serves it (canary routing) and may refuse it (QoS).
         admission = self._ops.admit(params)
-        return admission.run(lambda: self._engine.with_model(
+        return admission.run(lambda: self._engine.with_model_then(
             admission.model_id,
             lambda model: self._start(model, params, received_at, admission, open_sink)))
 
@@ -69,7 +69,7 @@ class GenerationService:
         return self._engine.resume(stream_id)
 
     def _start(self, model: LoadedModel, params: GenerateParams, received_at: float,
-               admission: Admission, open_sink: OpenSink) -> Future:
+               admission: Admission, open_sink: OpenSink) -> Future[GenerateAnswer]:
         if model.is_vision:
             return self._start_vision(model, params, received_at, admission, open_sink)
         if params.images is not UNSET:
@@ -87,7 +87,7 @@ class GenerationService:
         return answer
 
     def _start_vision(self, model: LoadedModel, params: GenerateParams, received_at: float,
-                      admission: Admission, open_sink: OpenSink) -> Future:
+                      admission: Admission, open_sink: OpenSink) -> Future[GenerateAnswer]:
         sources = _image_sources(params)
         if len(sources) > self._vision.max_images:
             raise RpcError(ErrorCode.INVALID_PARAMS,
@@ -126,13 +126,13 @@ class GenerationService:
 
     def _new_request(self, model: LoadedModel, params: GenerateParams, received_at: float,
                      tokens: list[int], admission: Admission, open_sink: OpenSink
-                     ) -> tuple[GenerationRequest, Future]:
+                     ) -> tuple[GenerationRequest, Future[GenerateAnswer]]:
         """The request for the engine, and the future that answers the call."""
         defaults = self._defaults
         settings = resolve_settings(params, defaults)
         grammar = (None if params.guidance is UNSET
                    else self._guidance.compile(model, params.guidance))
-        future: Future = Future()
+        future: Future[GenerateAnswer] = Future()
         sink = admission.observe(open_sink(future, admission.served))
         stream_id = self._engine.stream_ids.reserve(
             None if params.stream_id is UNSET else params.stream_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ...api.errors import ErrorCode, RpcError
 from ...api.messages import GgufInfo
@@ -51,7 +51,9 @@ def load_gguf_model(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[
     config = model_config(header, vocab)
     for tensor in header.tensors:  # an unknown tensor is refused before loading
         mlx_name(header, tensor.name)
-    weights = mx.load(str(path))
+    # A .gguf path without return_metadata: the tensors by name (load's union
+    # also covers .npy arrays and metadata tuples).
+    weights = cast(dict[str, mx.array], mx.load(str(path)))
     progress("reading", header.file_size, header.file_size)
     _check_loaded(header, weights)
     for tensor in header.tensors:
@@ -77,7 +79,9 @@ def _build(config: dict[str, Any], weights: dict[str, Any], progress: LoadProgre
     import importlib
 
     import mlx.core as mx
-    import mlx.nn as nn
+
+    # From its module: mypy does not follow mlx.nn's star import of its layers.
+    from mlx.nn.layers.quantized import quantize
     from mlx.utils import tree_flatten
     from mlx_lm.utils import infer_quant_config
 
@@ -91,7 +95,7 @@ def _build(config: dict[str, Any], weights: dict[str, Any], progress: LoadProgre
         quantized[path] = infer_quant_config(path, module, weights)
         return quantized[path]
 
-    nn.quantize(model, group_size=32, bits=4, class_predicate=predicate)
+    quantize(model, group_size=32, bits=4, class_predicate=predicate)
     if quantized:
         config["quantization"] = _quantization(quantized)
     model.load_weights(list(weights.items()), strict=True)

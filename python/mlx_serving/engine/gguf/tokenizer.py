@@ -127,9 +127,9 @@ def load_tokenizer(header: GgufHeader) -> Any:
     # Control tokens are matched in text as llama.cpp's parse_special does;
     # user-defined ones always are.
     backend.add_special_tokens([AddedToken(token, special=True, normalized=False)
-                                for token, kind in zip(tokens, types) if kind == _CONTROL])
+                                for token, kind in zip(tokens, types, strict=False) if kind == _CONTROL])
     backend.add_tokens([AddedToken(token, special=False, normalized=False)
-                        for token, kind in zip(tokens, types) if kind == _USER_DEFINED])
+                        for token, kind in zip(tokens, types, strict=False) if kind == _USER_DEFINED])
 
     bos = _token_id(header, "tokenizer.ggml.bos_token_id", len(tokens))
     eos = _token_id(header, "tokenizer.ggml.eos_token_id", len(tokens))
