@@ -88,7 +88,11 @@ def measure_runtime(path: Path, prompt: list[int], tokens: int, meter: GcMeter) 
     from mlx_serving.engine import stream as stream_module
     from mlx_serving.engine.engine import Engine
     from mlx_serving.engine.sampling import SamplingSettings
-    from mlx_serving.engine.stream import GenerationRequest, NotificationSink, merge_chunks
+    from mlx_serving.engine.stream import GenerationRequest
+    try:  # where the JSON-RPC sink lives since the engine knows no front
+        from mlx_serving.handlers.notifications import NotificationSink, merge_chunks
+    except ImportError:  # older checkouts
+        from mlx_serving.engine.stream import NotificationSink, merge_chunks  # type: ignore[attr-defined,no-redef]
     from mlx_serving.transport.stdio import MessageWriter
 
     window = Window(meter)

@@ -26,12 +26,12 @@ from .api.envelope import Notification
 from .api.messages import DeviceInfo
 from .config import DEFAULT_CONFIG_PATH, ConfigError, PreloadModel, RuntimeConfig, load_config
 from .engine.engine import Engine, PreloadError
-from .engine.stream import merge_chunks
 from .handlers import build_handlers
+from .handlers.notifications import merge_chunks
 from .ops.flags import FeatureFlagsFile, default_flags_path, load_flags
 from .ops.service import Ops
 from .rpc.dispatcher import Dispatcher
-from .service.generation import GenerationService
+from .service import Services
 from .signals import SignalWatcher
 from .transport.stdio import MessageWriter, read_lines
 
@@ -97,8 +97,8 @@ def _serve_stdin(dispatcher: Dispatcher, engine: Engine, max_bytes: int) -> None
     engine.shutdown(drain=True)
 
 
-def _http_server(args: argparse.Namespace, config: RuntimeConfig, engine: Engine,
-                 service: GenerationService, ops: Ops) -> HttpServer | None:
+def _http_server(args: argparse.Namespace, config: RuntimeConfig,
+                 services: Services) -> HttpServer | None:
     if not args.http:
         return None
     # Imported only here: a stdio-only runtime starts without the ASGI stack.
@@ -110,7 +110,7 @@ def _http_server(args: argparse.Namespace, config: RuntimeConfig, engine: Engine
     settings = HttpSettings(max_body_bytes=config.http.max_body_bytes,
                             stream_buffer_tokens=config.http.stream_buffer_tokens,
                             cors_origins=config.http.cors_origins, api_key=args.api_key)
-    return HttpServer(build_app(Backend(engine, service, ops), settings), host, port)
+    return HttpServer(build_app(Backend(services), settings), host, port)
 
 
 def main(argv: list[str], protocol_fd: int) -> int:
@@ -136,13 +136,15 @@ def main(argv: list[str], protocol_fd: int) -> int:
                            hold_s=config.transport.chunk_interval_ms / 1000)
     engine = Engine(config, writer)
     ops = Ops(config, args.config, flags, args.flags, engine, writer.send)
+    # Blocking work that needs no MLX (image files and downloads, tokenizer
+    # files) runs here, off the fronts' threads and the engine's.
     workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="worker")
-    service = GenerationService(engine, workers, ops)
-    dispatcher = Dispatcher(build_handlers(engine, writer, _detect_device(), ops, workers,
-                                           service), writer.send,
+    # Both fronts call the same services.
+    services = Services.build(engine, _detect_device(), ops, workers)
+    dispatcher = Dispatcher(build_handlers(services, writer), writer.send,
                             on_error=lambda error: ops.metrics.rpc_error(error.code.name))
     try:
-        http = _http_server(args, config, engine, service, ops)
+        http = _http_server(args, config, services)
     except (OSError, ValueError) as exc:
         log.error("--http %s: %s", args.http, exc)
         return 2

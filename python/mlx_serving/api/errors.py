@@ -1,7 +1,11 @@
-"""Error codes of the wire contract and the exception that carries them.
+"""Error codes of the wire contract and the exceptions that carry them.
 
-Every error a client can see has a JSON-RPC numeric code and a stable string
-`data.code`; the TypeScript bridge maps the string to `EngineError.code`.
+Every error a client can see has a stable string code (the member name of
+ErrorCode) and a JSON-RPC numeric code. The engine, the service and the ops
+layer raise ServingError, which knows no front; each front maps it to its
+own envelope: the JSON-RPC dispatcher to an error object with `data.code`
+(which the TypeScript and Python clients map to their `EngineError.code`),
+the HTTP front to a status and its API's error body.
 """
 
 from __future__ import annotations
@@ -54,8 +58,9 @@ class ErrorCode(enum.Enum):
         return self.value[1]
 
 
-class RpcError(Exception):
-    """An error that reaches the client as a JSON-RPC error object."""
+class ServingError(Exception):
+    """A refusal or a failure with a stable code, whichever front asked (the
+    client's side of the pipe calls its own error EngineError)."""
 
     def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -66,9 +71,14 @@ class RpcError(Exception):
     def data(self) -> dict[str, Any]:
         return {"code": self.code.name, **self.details}
 
-    def with_details(self, **details: Any) -> RpcError:
+    def with_details(self, **details: Any) -> ServingError:
         """A copy with more details: one error object may be shared by many streams."""
-        return RpcError(self.code, self.message, **{**self.details, **details})
+        return ServingError(self.code, self.message, **{**self.details, **details})
 
     def __repr__(self) -> str:
-        return f"RpcError({self.code.name}, {self.message!r})"
+        return f"ServingError({self.code.name}, {self.message!r})"
+
+
+# The name this error had when JSON-RPC was the only front; kept for code
+# written against it (the fronts' branches). New code raises ServingError.
+RpcError = ServingError

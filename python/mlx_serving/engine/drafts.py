@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..api.messages import DraftCompatibility, LoadDraftResult, UnloadDraftResult
 from .models import LoadedModel, load_errors, load_text_model, model_folder, release_memory
 from .runner import Runner
@@ -164,7 +164,7 @@ def attach_draft(target: LoadedModel, source: str, runners: list[Runner]) -> Loa
     started = time.perf_counter()
     reasons = incompatibilities(target, read_candidate(source, lambda probe: probe()))
     if reasons:
-        raise RpcError(ErrorCode.DRAFT_INCOMPATIBLE,
+        raise ServingError(ErrorCode.DRAFT_INCOMPATIBLE,
                        f"{source!r} cannot draft for {target.model_id!r}: " + "; ".join(reasons),
                        model=target.model_id, draft_model=source, reasons=reasons)
     draft = load_text_model(source, f"{target.model_id}/draft")
@@ -181,7 +181,7 @@ def attach_draft(target: LoadedModel, source: str, runners: list[Runner]) -> Loa
 def detach_draft(target: LoadedModel, runners: list[Runner]) -> UnloadDraftResult:
     """Drop target's draft and free it (engine thread); its streams go on without it."""
     if target.draft is None:
-        raise RpcError(ErrorCode.DRAFT_NOT_LOADED,
+        raise ServingError(ErrorCode.DRAFT_NOT_LOADED,
                        f"model {target.model_id!r} has no draft model attached",
                        model=target.model_id)
     info = target.draft.draft_info()

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from queue import Empty, SimpleQueue
-from typing import Literal, NamedTuple, TypeVar
+from typing import Literal, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..api.messages import (
     BatchState,
     CancelResult,
@@ -34,7 +34,6 @@ from ..api.messages import (
     UnloadModelResult,
 )
 from ..config import RuntimeConfig
-from ..transport.stdio import MessageWriter
 from .batch import ModelBatch
 from .models import LoadedModel, ModelRegistry, load_text_model
 from .models import release_memory as _release_memory
@@ -55,6 +54,17 @@ ModelKind = Literal["text", "vision"]
 RunnerKey = tuple[str, str]
 
 
+class Backpressure(Protocol):
+    """How far behind the readers of the streams' output are: tokens sent and
+    not yet taken (the stdio writer's backlog). At transport.writer_backlog_tokens
+    the engine waits instead of decoding more."""
+
+    @property
+    def pending_weight(self) -> int: ...
+
+    def wait_for_drain(self, below: int, timeout: float) -> None: ...
+
+
 class PreloadError(Exception):
     """A model_preload entry could not be loaded or warmed up."""
 
@@ -64,24 +74,24 @@ class _Command(NamedTuple):
     stopped: answer whoever waits for it, so that nobody waits forever."""
 
     run: Callable[[], None]
-    abandon: Callable[[RpcError], None]
+    abandon: Callable[[ServingError], None]
 
 
-def _failure(exc: Exception) -> RpcError:
-    if isinstance(exc, RpcError):
+def _failure(exc: Exception) -> ServingError:
+    if isinstance(exc, ServingError):
         return exc
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-        return RpcError(ErrorCode.OUT_OF_MEMORY, f"out of memory while generating: {exc}")
-    return RpcError(ErrorCode.GENERATION_FAILED,
+        return ServingError(ErrorCode.OUT_OF_MEMORY, f"out of memory while generating: {exc}")
+    return ServingError(ErrorCode.GENERATION_FAILED,
                     f"generation failed: {type(exc).__name__}: {exc}")
 
 
 class Engine:
-    def __init__(self, config: RuntimeConfig, writer: MessageWriter) -> None:
+    def __init__(self, config: RuntimeConfig, backpressure: Backpressure) -> None:
         self.config = config
         self.models = ModelRegistry()
         self.stream_ids = StreamIds()
-        self._writer = writer
+        self._backpressure = backpressure
         self._inbox: SimpleQueue[_Command] = SimpleQueue()
         self._stopped = False  # run() has returned (or preload failed): the inbox is not read
         self._runners: dict[RunnerKey, Runner] = {}
@@ -145,7 +155,7 @@ class Engine:
                 except BaseException as exc:  # handed to the caller, not raised here
                     future.set_exception(exc)
 
-        def abandon(error: RpcError) -> None:
+        def abandon(error: ServingError) -> None:
             if future.set_running_or_notify_cancel():
                 if if_stopped is None:
                     future.set_exception(error)
@@ -162,14 +172,14 @@ class Engine:
             self._post(lambda: self._admit(request),
                        lambda error: self._refuse(request, error))
 
-    def reject(self, request: GenerationRequest, error: RpcError) -> None:
+    def reject(self, request: GenerationRequest, error: ServingError) -> None:
         """Refuse a request that was being prepared (its stream id is reserved).
         On the engine thread, so a drain waiting for that id wakes up."""
 
         # A refusal needs no engine: once stopped, it goes out all the same.
         self._post(lambda: self._refuse(request, error), lambda _: self._refuse(request, error))
 
-    def _refuse(self, request: GenerationRequest, error: RpcError) -> None:
+    def _refuse(self, request: GenerationRequest, error: ServingError) -> None:
         self.stream_ids.release(request.stream_id)
         request.sink.rejected(error)
 
@@ -233,7 +243,7 @@ class Engine:
         Safe to call from a signal handler. Once stopped, answers 0 (nothing in flight)."""
         return self.call(lambda: self._begin_shutdown(drain), if_stopped=lambda: 0)
 
-    def _post(self, run: Callable[[], None], abandon: Callable[[RpcError], None]) -> None:
+    def _post(self, run: Callable[[], None], abandon: Callable[[ServingError], None]) -> None:
         # No lock (signal handlers post too): the command is queued before the
         # flag is read, and _stop sets the flag before it empties the queue, so
         # one of the two takes every command out; each is taken once.
@@ -248,7 +258,7 @@ class Engine:
             except Empty:
                 return
             try:
-                command.abandon(RpcError(ErrorCode.SHUTTING_DOWN, "the runtime has stopped"))
+                command.abandon(ServingError(ErrorCode.SHUTTING_DOWN, "the runtime has stopped"))
             except Exception:
                 log.exception("answering a command queued after the stop failed")
 
@@ -289,7 +299,7 @@ class Engine:
                     batch.prompt_cache.clear()
             except Exception as exc:
                 self._stop()  # the runtime exits: run() never comes
-                reason = (exc.message if isinstance(exc, RpcError)
+                reason = (exc.message if isinstance(exc, ServingError)
                           else f"{type(exc).__name__}: {exc}")
                 raise PreloadError(f"model_preload.models[{index}] (path {entry.path!r}, "
                                    f"model_id {model_id!r}): {reason}") from None
@@ -313,9 +323,9 @@ class Engine:
                 self._run_commands(block=not runnable)
                 if self._finished() or len(self._streams) == len(self._paused):
                     continue
-                if self._writer.pending_weight >= backlog_limit:
+                if self._backpressure.pending_weight >= backlog_limit:
                     # The client reads slower than we generate: wait, don't buffer.
-                    self._writer.wait_for_drain(backlog_limit, timeout=0.05)
+                    self._backpressure.wait_for_drain(backlog_limit, timeout=0.05)
                     continue
                 self._step()
         finally:
@@ -362,13 +372,13 @@ class Engine:
             # While draining, a request accepted before the drain began still runs
             # (new ones are refused before they reserve a stream id).
             if self._status == "stopping":
-                raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
+                raise ServingError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
             model = self.models.get(request.model_id)
             stream = ActiveStream(request, model.decode)
             runner = self._runner_for(model, request)
             runner.add(stream)
         except Exception as exc:
-            if not isinstance(exc, RpcError):
+            if not isinstance(exc, ServingError):
                 log.exception("could not start stream %s", request.stream_id)
             self.stream_ids.release(request.stream_id)
             request.sink.rejected(_failure(exc))
@@ -436,7 +446,7 @@ class Engine:
         self.stream_ids.release(stream.stream_id)
         log.debug("stream %s done", stream.stream_id)
 
-    def _fail_runner(self, key: RunnerKey, error: RpcError) -> None:
+    def _fail_runner(self, key: RunnerKey, error: ServingError) -> None:
         """End every stream of a broken runner with `error` and start afresh."""
         runner = self._runners.pop(key)
         for stream in runner.streams:
@@ -450,7 +460,7 @@ class Engine:
         existing = self.models.find(model_id)
         if existing is not None:
             if not existing.is_from(source) or existing.kind != kind:
-                raise RpcError(ErrorCode.INVALID_PARAMS,
+                raise ServingError(ErrorCode.INVALID_PARAMS,
                                f"model_id {model_id!r} is already loaded ({existing.kind}) from "
                                f"{existing.source!r}; unload it first or pick another model_id",
                                model=model_id)
@@ -476,7 +486,7 @@ class Engine:
     def _unload(self, model_id: str) -> UnloadModelResult:
         self.models.remove(model_id)
         cancelled = self.active_streams(model_id)
-        unloaded = RpcError(ErrorCode.MODEL_UNLOADED, f"model {model_id!r} was unloaded",
+        unloaded = ServingError(ErrorCode.MODEL_UNLOADED, f"model {model_id!r} was unloaded",
                             model=model_id)
         for key in [key for key in self._runners if key[0] == model_id]:
             self._fail_runner(key, unloaded)
@@ -495,7 +505,7 @@ class Engine:
             return CancelResult(stream_id=stream_id, cancelled=True)
         if self.stream_ids.finished_recently(stream_id):
             return CancelResult(stream_id=stream_id, cancelled=False)
-        raise RpcError(ErrorCode.STREAM_NOT_FOUND, f"no stream {stream_id!r}",
+        raise ServingError(ErrorCode.STREAM_NOT_FOUND, f"no stream {stream_id!r}",
                        stream_id=stream_id)
 
     def _set_paused(self, stream_id: str, paused: bool) -> FlowResult:
@@ -503,7 +513,7 @@ class Engine:
         if entry is None:
             if self.stream_ids.finished_recently(stream_id):
                 return FlowResult(stream_id=stream_id, paused=False)
-            raise RpcError(ErrorCode.STREAM_NOT_FOUND, f"no stream {stream_id!r}",
+            raise ServingError(ErrorCode.STREAM_NOT_FOUND, f"no stream {stream_id!r}",
                            stream_id=stream_id)
         stream, runner = entry
         if paused and self._status == "draining":
@@ -550,7 +560,7 @@ class _ForgetOnEnd:
     def accepted(self, stream_id: str) -> None:
         self._sink.accepted(stream_id)
 
-    def rejected(self, error: RpcError) -> None:
+    def rejected(self, error: ServingError) -> None:
         self._sink.rejected(error)
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
@@ -567,7 +577,7 @@ class _ForgetOnEnd:
         self._forget()
         self._sink.end(stream_id, finish_reason, stats, guidance)
 
-    def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
+    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
         self._forget()
         self._sink.error(stream_id, error, stats)
 

@@ -2,7 +2,7 @@
 URL, checked, decoded and scaled down.
 
 No MLX here, only bytes and Pillow: this runs on a worker thread, never on
-the engine thread. Every failure is an RpcError naming the image (its index
+the engine thread. Every failure is an ServingError naming the image (its index
 and a short form of its source) and the reason.
 """
 
@@ -22,7 +22,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..config import VisionConfig
 
 # Pillow format name -> the name users know.
@@ -60,8 +60,8 @@ def short(source: str) -> str:
     return source
 
 
-def _error(code: ErrorCode, source: str, index: int, reason: str) -> RpcError:
-    return RpcError(code, f"image {index} ({short(source)}): {reason}", image=index,
+def _error(code: ErrorCode, source: str, index: int, reason: str) -> ServingError:
+    return ServingError(code, f"image {index} ({short(source)}): {reason}", image=index,
                     source=short(source))
 
 
@@ -142,7 +142,7 @@ def _fetch(url: str, index: int, limits: ImageLimits) -> bytes:
         raise _fetch_error(url, index, _too_slow(limits)) from None
 
 
-def _fetch_error(url: str, index: int, reason: str) -> RpcError:
+def _fetch_error(url: str, index: int, reason: str) -> ServingError:
     return _error(ErrorCode.IMAGE_FETCH_FAILED, url, index, f"could not fetch it: {reason}")
 
 
@@ -153,7 +153,7 @@ def _too_slow(limits: ImageLimits) -> str:
 def _fetch_until(url: str, index: int, limits: ImageLimits, deadline: float) -> bytes:
     """The fetch itself (helper thread); read1 hands over whatever bytes have
     come, so a trickling body is noticed at the deadline."""
-    def failed(reason: str) -> RpcError:
+    def failed(reason: str) -> ServingError:
         return _fetch_error(url, index, reason)
 
     request = urllib.request.Request(url, headers={"User-Agent": "mlx-serving"})
@@ -172,7 +172,7 @@ def _fetch_until(url: str, index: int, limits: ImageLimits, deadline: float) -> 
                 if time.monotonic() > deadline:
                     raise failed(_too_slow(limits))
             return bytes(body)
-    except RpcError:
+    except ServingError:
         raise
     except urllib.error.HTTPError as exc:
         raise failed(f"HTTP {exc.code} {exc.reason}") from None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..api.messages import DraftInfo, GgufInfo, ModelInfo, Quantization
 from .detokenizer import Decode, decoder_of
 from .files import FileRefused, check_model_folder, checked_size
@@ -57,7 +57,7 @@ class LoadedModel:
         """Refuse `feature` on a vision model: for what only the text lanes do
         (draft models, structured output), not mlx-vlm's decode loop."""
         if self.is_vision:
-            raise RpcError(ErrorCode.UNSUPPORTED,
+            raise ServingError(ErrorCode.UNSUPPORTED,
                            f"model {self.model_id!r} is a vision model; {feature} needs a text "
                            "model (model/load)", model=self.model_id)
 
@@ -112,7 +112,7 @@ class ModelRegistry:
         model = self._models.get(model_id)
         if model is None:
             loaded = ", ".join(sorted(self._models)) or "none"
-            raise RpcError(ErrorCode.MODEL_NOT_LOADED,
+            raise ServingError(ErrorCode.MODEL_NOT_LOADED,
                            f"model {model_id!r} is not loaded (loaded: {loaded}); "
                            "call model/load first", model=model_id)
         return model
@@ -142,7 +142,7 @@ def resolve_model_path(source: str, hub_files: list[str] | None = None) -> Path:
         return path.resolve()
     if not _HUB_ID.match(source) or path.exists():
         # One answer for a missing path and a file: no oracle of what exists.
-        raise RpcError(ErrorCode.MODEL_NOT_FOUND,
+        raise ServingError(ErrorCode.MODEL_NOT_FOUND,
                        f"no model folder at {source!r} (expected a folder or a .gguf file)",
                        model=source)
     return _download(source, hub_files)
@@ -156,7 +156,7 @@ def _download(repo_id: str, hub_files: list[str] | None) -> Path:
         return Path(snapshot_download(repo_id, allow_patterns=hub_files or DEFAULT_ALLOW_PATTERNS))
     except Exception as exc:  # no network, no such repo, gated repo, ...
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RpcError(
+        raise ServingError(
             ErrorCode.MODEL_NOT_FOUND,
             f"{repo_id!r} is not a local folder and could not be fetched from the "
             f"Hugging Face Hub ({reason})",
@@ -171,10 +171,10 @@ def model_folder(source: str, hub_files: list[str] | None = None) -> Path:
     try:
         check_model_folder(path)  # before any loader opens a FIFO or reads a huge file
     except FileRefused as exc:
-        raise RpcError(ErrorCode.MODEL_LOAD_FAILED, f"cannot load {source!r}: {exc}",
+        raise ServingError(ErrorCode.MODEL_LOAD_FAILED, f"cannot load {source!r}: {exc}",
                        model=source) from None
     if not (path / "config.json").is_file():
-        raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
+        raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
                        f"{str(path)!r} has no config.json; expected a Hugging Face / MLX "
                        "model folder", model=source)
     return path
@@ -185,14 +185,14 @@ def load_errors(source: str) -> Iterator[None]:
     """A loader's failure as the client sees it: OUT_OF_MEMORY or MODEL_LOAD_FAILED."""
     try:
         yield
-    except RpcError:
+    except ServingError:
         raise
     except MemoryError:
-        raise RpcError(ErrorCode.OUT_OF_MEMORY, f"out of memory loading {source!r}",
+        raise ServingError(ErrorCode.OUT_OF_MEMORY, f"out of memory loading {source!r}",
                        model=source) from None
     except Exception as exc:
         log.debug("load of %s failed", source, exc_info=True)
-        raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
+        raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
                        f"could not load {source!r}: {type(exc).__name__}: {exc}",
                        model=source) from None
 
@@ -275,7 +275,7 @@ def gguf_file(source: str) -> Path:
         checked_size(path)  # a regular file: never a FIFO or a device
     except FileRefused as exc:
         # One answer for a missing path and any other file: no oracle.
-        raise RpcError(ErrorCode.MODEL_NOT_FOUND, f"no GGUF file at {source!r}: {exc}",
+        raise ServingError(ErrorCode.MODEL_NOT_FOUND, f"no GGUF file at {source!r}: {exc}",
                        model=source) from None
     return path.resolve()
 

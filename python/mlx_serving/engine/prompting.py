@@ -6,13 +6,13 @@ from typing import Any
 
 from msgspec import UNSET
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..api.messages import ChatMessage
 from .models import LoadedModel
 
 
-def _context_error(model: LoadedModel, detail: str) -> RpcError:
-    return RpcError(
+def _context_error(model: LoadedModel, detail: str) -> ServingError:
+    return ServingError(
         ErrorCode.CONTEXT_LENGTH_EXCEEDED,
         f"{detail}, but model {model.model_id!r} has a context window of "
         f"{model.context_length} tokens (and generation needs at least one more)",
@@ -23,7 +23,7 @@ def _context_error(model: LoadedModel, detail: str) -> RpcError:
 def check_token_ids(model: LoadedModel, tokens: list[int]) -> None:
     bad = [t for t in tokens if t >= model.vocab_size]
     if bad:
-        raise RpcError(ErrorCode.INVALID_PARAMS,
+        raise ServingError(ErrorCode.INVALID_PARAMS,
                        f"token ids {bad[:5]} are outside the vocabulary of "
                        f"{model.vocab_size} tokens")
 
@@ -49,7 +49,7 @@ def render_chat(model: LoadedModel, messages: list[ChatMessage],
                 tools: list[dict[str, Any]] | None = None) -> str:
     tokenizer = model.tokenizer
     if not tokenizer.has_chat_template:
-        raise RpcError(ErrorCode.UNSUPPORTED,
+        raise ServingError(ErrorCode.UNSUPPORTED,
                        f"model {model.model_id!r} has no chat template; send `prompt` instead "
                        "of `messages`", model=model.model_id)
     try:
@@ -60,7 +60,7 @@ def render_chat(model: LoadedModel, messages: list[ChatMessage],
             tokenize=False,
         )
     except Exception as exc:  # templates raise on roles or orders they reject
-        raise RpcError(ErrorCode.INVALID_PARAMS,
+        raise ServingError(ErrorCode.INVALID_PARAMS,
                        f"the chat template of {model.model_id!r} rejected the messages: {exc}"
                        ) from None
     return text
@@ -75,7 +75,7 @@ def prompt_tokens(
 ) -> list[int]:
     """Validated prompt token ids: non-empty and shorter than the context."""
     if (prompt is UNSET) == (messages is UNSET):
-        raise RpcError(ErrorCode.INVALID_PARAMS, "give exactly one of `prompt` and `messages`")
+        raise ServingError(ErrorCode.INVALID_PARAMS, "give exactly one of `prompt` and `messages`")
     if isinstance(prompt, list):
         tokens = prompt
         check_token_ids(model, tokens)
@@ -94,7 +94,7 @@ def prompt_tokens(
             raise _context_error(model, f"the prompt has at least {at_least} tokens")
         tokens = encode_text(model, text, add_bos)
     if not tokens:
-        raise RpcError(ErrorCode.INVALID_PARAMS,
+        raise ServingError(ErrorCode.INVALID_PARAMS,
                        "the prompt is empty (no tokens); send some text or set add_bos")
     check_fits(model, tokens)
     return tokens

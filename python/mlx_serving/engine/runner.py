@@ -22,7 +22,7 @@ class Runner(Protocol):
     def __len__(self) -> int: ...
 
     def add(self, stream: ActiveStream) -> None:
-        """Take a new stream; raise RpcError when it cannot serve it. A stream
+        """Take a new stream; raise ServingError when it cannot serve it. A stream
         with a `guide` (structured output) must be sampled through it (its
         logits processor and `guide.watch(sampler)`), or be refused."""
         ...

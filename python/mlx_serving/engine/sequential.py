@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Generic, Protocol, TypeVar
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..config import BatchingConfig
 from .models import LoadedModel
 from .stream import ActiveStream
@@ -43,7 +43,7 @@ class SequentialRunner(Generic[D]):
         self._paused: set[str] = set()  # stream ids not advanced until resumed
 
     def start(self, stream: ActiveStream) -> D:
-        """The decoding of a new stream; raise RpcError when it cannot run."""
+        """The decoding of a new stream; raise ServingError when it cannot run."""
         raise NotImplementedError
 
     @property
@@ -55,7 +55,7 @@ class SequentialRunner(Generic[D]):
 
     def add(self, stream: ActiveStream) -> None:
         if stream.guide is not None:  # grammar masks are applied in the batch lane only
-            raise RpcError(ErrorCode.UNSUPPORTED,
+            raise ServingError(ErrorCode.UNSUPPORTED,
                            f"structured output (guidance) does not run on the {self.lane} lane",
                            model=self.model.model_id)
         self._decodings[stream.stream_id] = self.start(stream)

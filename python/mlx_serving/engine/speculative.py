@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from .models import LoadedModel
 from .sampling import make_logits_processors, make_sampler
 from .sequential import SequentialRunner
@@ -39,7 +39,7 @@ class SpeculativeRunner(SequentialRunner["SpeculativeDecoding"]):
     def start(self, stream: ActiveStream) -> SpeculativeDecoding:
         draft = self.model.draft
         if draft is None:
-            raise RpcError(ErrorCode.DRAFT_NOT_LOADED,
+            raise ServingError(ErrorCode.DRAFT_NOT_LOADED,
                            f"model {self.model.model_id!r} has no draft model",
                            model=self.model.model_id)
         return SpeculativeDecoding(self.model, draft, stream, self.prefill_step)

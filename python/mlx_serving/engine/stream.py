@@ -1,28 +1,20 @@
-"""One generation in flight: its request, its text state and where its output goes."""
+"""One generation in flight: its request, its text state and where its output goes.
+
+The engine knows a stream's output only as a StreamSink; which front it
+reaches (JSON-RPC notifications, an HTTP response, one whole result) is the
+front's business.
+"""
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from msgspec import UNSET
 
-from ..api.envelope import Notification
-from ..api.errors import RpcError
-from ..api.messages import (
-    GenerateAccepted,
-    GenerateResult,
-    GenerationStats,
-    GuidanceOutcome,
-    StreamChunk,
-    StreamEnd,
-    StreamError,
-    StreamErrorInfo,
-    StreamProgress,
-    TokenOut,
-)
+from ..api.errors import ServingError
+from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
 from .detokenizer import Decode, IncrementalDetokenizer
 from .sampling import SamplingSettings
 from .stops import StopMatcher
@@ -32,8 +24,6 @@ if TYPE_CHECKING:
     from .vision import VisionPrompt
 
 Finish = Literal["stop", "length", "cancelled"]
-# What answers a generate call: the accepted stream, or a whole result.
-GenerateAnswer = GenerateAccepted | GenerateResult
 
 
 @dataclass(frozen=True)
@@ -43,7 +33,7 @@ class Served:
     model_id: str
     variant: Literal["stable", "canary"] = "stable"
 
-    def attribute(self, error: RpcError) -> RpcError:
+    def attribute(self, error: ServingError) -> ServingError:
         """The error with `data.model` and `data.variant`: a failure or a refusal
         says which side of a rollout it came from, as a result does."""
         return error.with_details(model=self.model_id, variant=self.variant)
@@ -58,57 +48,14 @@ class StreamSink(Protocol):
 
     def accepted(self, stream_id: str) -> None: ...
 
-    def rejected(self, error: RpcError) -> None: ...
+    def rejected(self, error: ServingError) -> None: ...
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None: ...
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None: ...
 
-    def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None: ...
-
-
-class NotificationSink:
-    """The generate response {stream_id} once the stream is in the batch, then
-    stream/chunk notifications and one stream/end or stream/error."""
-
-    def __init__(self, send: Any, future: Future[GenerateAnswer], served: Served) -> None:
-        self._send = send  # MessageWriter.send
-        self.future = future
-        self.served = served
-        self._first_sent = False  # the first chunk goes out at once: time to first token
-
-    def accepted(self, stream_id: str) -> None:
-        # Resolving on the engine thread queues the response before any chunk.
-        self.future.set_result(GenerateAccepted(
-            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
-
-    def rejected(self, error: RpcError) -> None:
-        self.future.set_exception(self.served.attribute(error))
-
-    def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
-        chunk = Notification(method="stream/chunk",
-                             params=StreamChunk(stream_id=stream_id, tokens=tokens))
-        self._send(chunk, merge_key=stream_id, weight=len(tokens), hold=self._first_sent)
-        self._first_sent = True
-
-    def prefill_progress(self, stream_id: str, processed: int, total: int) -> None:
-        self._send(Notification(method="stream/progress", params=StreamProgress(
-            stream_id=stream_id, processed=processed, total=total)))
-
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
-            guidance: GuidanceOutcome | None = None) -> None:
-        self._send(Notification(method="stream/end", params=StreamEnd(
-            stream_id=stream_id, finish_reason=finish_reason, stats=stats,
-            model=self.served.model_id, variant=self.served.variant,
-            guidance=UNSET if guidance is None else guidance)))
-
-    def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
-        info = StreamErrorInfo(code=error.code.number, message=error.message,
-                               data=self.served.attribute(error).data())
-        self._send(Notification(method="stream/error", params=StreamError(
-            stream_id=stream_id, finish_reason="error", error=info, stats=stats,
-            model=self.served.model_id, variant=self.served.variant)))
+    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None: ...
 
 
 def tell_resumed(sink: StreamSink, stream_id: str) -> None:
@@ -126,39 +73,6 @@ def tell_prefill(sink: StreamSink, stream_id: str, processed: int, total: int) -
     report = getattr(sink, "prefill_progress", None)
     if report is not None:
         report(stream_id, processed, total)
-
-
-def merge_chunks(queued: Notification, later: Notification) -> None:
-    """MessageWriter merge rule: a later chunk of a stream joins the queued one."""
-    queued.params.tokens.extend(later.params.tokens)
-
-
-class ResultSink:
-    """Collects the text and resolves `future` with a GenerateResult."""
-
-    def __init__(self, future: Future[GenerateAnswer], served: Served) -> None:
-        self.future = future
-        self.served = served
-        self._parts: list[str] = []
-
-    def accepted(self, stream_id: str) -> None:
-        pass
-
-    def rejected(self, error: RpcError) -> None:
-        self.future.set_exception(self.served.attribute(error))
-
-    def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
-        self._parts.extend(token.text for token in tokens)
-
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
-            guidance: GuidanceOutcome | None = None) -> None:
-        self.future.set_result(GenerateResult(
-            text="".join(self._parts), finish_reason=finish_reason, stats=stats,
-            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant,
-            guidance=UNSET if guidance is None else guidance))
-
-    def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
-        self.future.set_exception(self.served.attribute(error))
 
 
 @dataclass
@@ -261,7 +175,7 @@ class ActiveStream:
             return None
         return GuidanceOutcome(complete=not cut and self.guide.complete)
 
-    def fail(self, error: RpcError) -> None:
+    def fail(self, error: ServingError) -> None:
         self.request.sink.error(self.stream_id, error, self.stats())
 
     def stats(self) -> GenerationStats:

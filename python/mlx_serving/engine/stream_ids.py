@@ -6,7 +6,7 @@ import itertools
 import threading
 from collections import OrderedDict
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 
 
 class StreamIds:
@@ -29,7 +29,7 @@ class StreamIds:
                 stream_id = next(f"auto-{n}" for n in self._counter
                                  if f"auto-{n}" not in self._active)
             elif stream_id in self._active:
-                raise RpcError(ErrorCode.STREAM_EXISTS,
+                raise ServingError(ErrorCode.STREAM_EXISTS,
                                f"stream {stream_id!r} is already active; pick another stream_id",
                                stream_id=stream_id)
             self._active.add(stream_id)

@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from msgspec import UNSET
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..api.messages import ChatMessage
 from .models import LoadedModel, describe_model, load_errors, model_folder
 from .prompting import check_fits, check_token_ids
@@ -73,7 +73,7 @@ def render_prompt(model: LoadedModel, prompt: str | list[int] | Any,
 
     if isinstance(prompt, list):
         if images:
-            raise RpcError(ErrorCode.INVALID_PARAMS,
+            raise ServingError(ErrorCode.INVALID_PARAMS,
                            "a prompt of token ids cannot place images; send `prompt` as text "
                            "or `messages`", model=model.model_id)
         check_token_ids(model, prompt)
@@ -85,7 +85,7 @@ def render_prompt(model: LoadedModel, prompt: str | list[int] | Any,
         text = cast(str, apply_chat_template(model.processor, model.model.config, turns,
                                              num_images=len(images)))
     except Exception as exc:  # no template, roles it rejects, too many images for the family
-        raise RpcError(ErrorCode.UNSUPPORTED,
+        raise ServingError(ErrorCode.UNSUPPORTED,
                        f"could not build the prompt of vision model {model.model_id!r}: "
                        f"{type(exc).__name__}: {exc}", model=model.model_id) from None
     return VisionPrompt(text=text, token_ids=None, images=images)
@@ -159,7 +159,7 @@ def _model_inputs(model: LoadedModel, prompt: VisionPrompt
             padding=False)
     except Exception as exc:  # the processor's own checks (sizes, aspect ratios, ...)
         code = ErrorCode.IMAGE_INVALID if prompt.images else ErrorCode.INVALID_PARAMS
-        raise RpcError(code, f"the processor of {model.model_id!r} rejected the input: "
+        raise ServingError(code, f"the processor of {model.model_id!r} rejected the input: "
                              f"{type(exc).__name__}: {exc}", model=model.model_id) from None
     extra = {key: value for key, value in inputs.items()
              if key not in ("input_ids", "pixel_values", "attention_mask")}

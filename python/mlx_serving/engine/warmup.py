@@ -20,7 +20,7 @@ import itertools
 import time
 from collections.abc import Iterator
 
-from ..api.errors import RpcError
+from ..api.errors import ServingError
 from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
 from .models import LoadedModel
 from .runner import Runner
@@ -45,7 +45,7 @@ class _Discard:
 
     def accepted(self, stream_id: str) -> None: ...
 
-    def rejected(self, error: RpcError) -> None: ...
+    def rejected(self, error: ServingError) -> None: ...
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         self.tokens_seen += len(tokens)
@@ -53,7 +53,7 @@ class _Discard:
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None: ...
 
-    def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
+    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
         raise RuntimeError(f"warm-up stream failed: {error.message}")
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from msgspec import UNSET
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..api.messages import Guidance, JsonSchemaGuidance, RegexGuidance
 from ..config import GuidanceConfig
 from .backend import Grammar, backend_named
@@ -55,7 +55,7 @@ class GuidanceCompiler:
         self._vocabularies: LruCache[Any] = LruCache(_TOKENIZERS_KEPT)
 
     def compile(self, model: LoadedModel, guidance: Guidance) -> CompiledGuidance:
-        """Raises RpcError: GUIDANCE_INVALID naming the problem, or UNSUPPORTED
+        """Raises ServingError: GUIDANCE_INVALID naming the problem, or UNSUPPORTED
         for a model that cannot take guidance."""
         model.require_text("structured output (guidance)")
         mode = _mode(guidance)
@@ -67,7 +67,7 @@ class GuidanceCompiler:
             try:
                 grammar = self._compile(guidance, vocabulary)
             except GrammarError as exc:
-                raise RpcError(ErrorCode.GUIDANCE_INVALID, f"invalid guidance ({mode}): {exc}",
+                raise ServingError(ErrorCode.GUIDANCE_INVALID, f"invalid guidance ({mode}): {exc}",
                                mode=mode, backend=self.backend.name) from None
             self._grammars.put(key, grammar)
         return CompiledGuidance(grammar, model.vocab_size,
@@ -97,7 +97,7 @@ class GuidanceCompiler:
                 vocabulary = self.backend.vocabulary(tokenizer, model.vocab_size,
                                                      sorted(model.tokenizer.eos_token_ids))
             except ValueError as exc:
-                raise RpcError(ErrorCode.UNSUPPORTED,
+                raise ServingError(ErrorCode.UNSUPPORTED,
                                f"guidance cannot read the tokenizer of {model.model_id!r}: {exc}",
                                model=model.model_id, param="guidance") from None
             self._vocabularies.put(key, vocabulary)

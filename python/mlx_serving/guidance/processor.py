@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from .backend import Matcher
 from .mask import LogitsMasker
 
@@ -37,7 +37,7 @@ class GuidedDecoding:
         self._sampled: Any = None  # the array of the token sampled last step
         self._ended = False
         self._consumed = 0
-        self.failure: RpcError | None = None
+        self.failure: ServingError | None = None
 
     def __call__(self, tokens: Any, logits: Any) -> Any:
         import mlx.core as mx
@@ -79,6 +79,6 @@ class GuidedDecoding:
     def _fail(self, reason: str) -> None:
         # The stream ends with this error right after the token just consumed;
         # its logits stay as they are, since what is sampled from them is dropped.
-        self.failure = RpcError(ErrorCode.GUIDANCE_INVALID,
+        self.failure = ServingError(ErrorCode.GUIDANCE_INVALID,
                                 f"guidance failed after {self._consumed} tokens: {reason}")
 

@@ -1,14 +1,10 @@
-"""Method handlers: bind the wire methods to the engine."""
+"""The JSON-RPC methods: thin adapters from wire params to the services
+(service/) and back; only stream events become notifications here."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-from ..api.messages import DeviceInfo
-from ..engine.engine import Engine
-from ..ops.service import Ops
 from ..rpc.dispatcher import Handler
-from ..service.generation import GenerationService
+from ..service import Services
 from ..transport.stdio import MessageWriter
 from .drafts import draft_handlers
 from .generation import generation_handlers
@@ -17,16 +13,11 @@ from .ops import ops_handlers
 from .runtime import runtime_handlers
 
 
-def build_handlers(engine: Engine, writer: MessageWriter, device: DeviceInfo,
-                   ops: Ops, workers: ThreadPoolExecutor,
-                   service: GenerationService) -> dict[str, Handler]:
-    """`workers` run blocking work that needs no MLX (image files and downloads,
-    tokenizer files), off both the reader and the engine thread; `service`
-    is shared with the HTTP front."""
+def build_handlers(services: Services, writer: MessageWriter) -> dict[str, Handler]:
     return {
-        **runtime_handlers(engine, device),
-        **model_handlers(engine, writer.send),
-        **draft_handlers(engine, workers),
-        **generation_handlers(service, writer),
-        **ops_handlers(ops),
+        **runtime_handlers(services.runtime),
+        **model_handlers(services.models, writer.send),
+        **draft_handlers(services.drafts),
+        **generation_handlers(services.generation, writer),
+        **ops_handlers(services.ops),
     }

@@ -7,10 +7,11 @@ from __future__ import annotations
 from concurrent.futures import Future
 
 from ..api.messages import CancelParams, CancelResult, FlowParams, FlowResult, GenerateParams
-from ..engine.stream import GenerateAnswer, NotificationSink, ResultSink, Served
+from ..engine.stream import Served
 from ..rpc.dispatcher import CallContext, Handler
-from ..service.generation import GenerationService
+from ..service.generation import GenerateAnswer, GenerationService, ResultSink
 from ..transport.stdio import MessageWriter
+from .notifications import NotificationSink
 
 
 def generation_handlers(service: GenerationService, writer: MessageWriter) -> dict[str, Handler]:

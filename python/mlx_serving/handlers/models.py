@@ -1,10 +1,9 @@
-"""model/load, model/unload, model/list and the token methods."""
+"""model/load (with model/progress notifications), model/loadVision,
+model/unload, model/list and the token methods."""
 
 from __future__ import annotations
 
 from concurrent.futures import Future
-
-from msgspec import UNSET
 
 from ..api.envelope import Notification
 from ..api.messages import (
@@ -23,18 +22,13 @@ from ..api.messages import (
     TokenizeResult,
     UnloadModelResult,
 )
-from ..engine.engine import Engine
-from ..engine.models import LoadedModel
-from ..engine.progress import UNITS, LoadProgress, ThrottledProgress, no_progress
-from ..engine.prompting import check_token_ids, encode_text
+from ..engine.progress import UNITS, LoadProgress, ThrottledProgress
 from ..rpc.dispatcher import CallContext, Handler, Send
+from ..service.models import ModelService
 
 
-def model_handlers(engine: Engine, send: Send) -> dict[str, Handler]:
-    def progress_of(params: LoadModelParams, model_id: str) -> LoadProgress:
-        if not params.progress:
-            return no_progress
-
+def model_handlers(models: ModelService, send: Send) -> dict[str, Handler]:
+    def notifications(model_id: str) -> LoadProgress:
         def report(phase: LoadPhase, done: int, total: int) -> None:
             send(Notification(method="model/progress", params=ModelProgress(
                 model_id=model_id, phase=phase, done=done, total=total, unit=UNITS[phase])))
@@ -42,37 +36,26 @@ def model_handlers(engine: Engine, send: Send) -> dict[str, Handler]:
         return ThrottledProgress(report)
 
     def load(params: LoadModelParams, _: CallContext) -> Future[LoadModelResult]:
-        model_id = params.model if params.model_id is UNSET else params.model_id
-        return engine.load(params.model, model_id, progress=progress_of(params, model_id))
+        return models.load(params, progress=notifications if params.progress else None)
 
     def load_vision(params: LoadModelParams, _: CallContext) -> Future[LoadModelResult]:
-        model_id = params.model if params.model_id is UNSET else params.model_id
-        return engine.load(params.model, model_id, kind="vision")
+        return models.load(params, kind="vision")
 
     def unload(params: ModelRefParams, _: CallContext) -> Future[UnloadModelResult]:
-        return engine.with_model_then(params.model, lambda model: engine.unload(model.model_id))
+        return models.unload(params)
 
     def list_models(_: NoParams, __: CallContext) -> ListModelsResult:
-        return ListModelsResult(models=[model.info() for model in engine.models.all()])
+        return models.list()
 
-    # Tokenizers are thread-safe and need no MLX: these run on the reader
-    # thread and never wait behind a decode step.
     def tokenize(params: TokenizeParams, _: CallContext) -> Future[TokenizeResult]:
-        return engine.with_model(params.model, lambda model: TokenizeResult(
-            tokens=encode_text(model, params.text, params.add_bos)))
+        return models.tokenize(params)
 
     def batch_tokenize(params: BatchTokenizeParams, _: CallContext
                        ) -> Future[BatchTokenizeResult]:
-        return engine.with_model(params.model, lambda model: BatchTokenizeResult(
-            tokens=[encode_text(model, text, params.add_bos) for text in params.texts]))
+        return models.batch_tokenize(params)
 
     def detokenize(params: DetokenizeParams, _: CallContext) -> Future[DetokenizeResult]:
-        def run(model: LoadedModel) -> DetokenizeResult:
-            check_token_ids(model, params.tokens)
-            return DetokenizeResult(text=model.tokenizer.decode(
-                params.tokens, skip_special_tokens=params.skip_special_tokens))
-
-        return engine.with_model(params.model, run)
+        return models.detokenize(params)
 
     return {
         "model/load": load,

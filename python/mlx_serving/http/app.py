@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..api.errors import RpcError
+from ..api.errors import ServingError
 from ..api.messages import GenerateParams
 from . import anthropic, openai, sse
 from .auth import ApiKeyMiddleware
@@ -189,7 +189,7 @@ class Routes:
         try:
             count = await asyncio.get_running_loop().run_in_executor(
                 None, self._backend.count_tokens, params)
-        except RpcError as exc:
+        except ServingError as exc:
             raise HttpError.of(exc) from None
         return JSONResponse({"input_tokens": count})
 

@@ -1,5 +1,5 @@
-"""The one place the HTTP front reaches the runtime: the generation service,
-the model table, token counts and metrics. Routes call this, never the engine."""
+"""The one place the HTTP front reaches the runtime: the services (generation,
+the model table, token counts, metrics). Routes call this, never the engine."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from msgspec import UNSET
-
 from ..api.messages import CancelResult, FlowResult, GenerateParams, ModelInfo, PrometheusResult
-from ..engine.engine import Engine
 from ..engine.models import LoadedModel
-from ..engine.prompting import prompt_tokens
-from ..ops.service import Ops
-from ..service.generation import GenerationService, OpenSink
+from ..service import Services
+from ..service.generation import OpenSink
 
 # mlx-lm's tool parsers: the text between the markers -> a call (or calls).
 ToolParser = Callable[[str, Any], Any]
@@ -42,20 +38,19 @@ class ChatFormat:
 
 
 class Backend:
-    def __init__(self, engine: Engine, service: GenerationService, ops: Ops) -> None:
-        self._engine = engine
-        self._service = service
-        self._ops = ops
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._service = services.generation
 
     @property
     def status(self) -> str:
-        return self._engine.status
+        return self._services.runtime.status
 
     def models(self) -> list[ModelInfo]:
-        return [model.info() for model in self._engine.models.all()]
+        return self._services.models.list().models
 
     def chat_format(self, model_id: str) -> ChatFormat:
-        model = self._engine.models.find(model_id)
+        model = self._services.models.find(model_id)
         return ChatFormat() if model is None else ChatFormat.of(model)
 
     def generate(self, params: GenerateParams, received_at: float,
@@ -73,12 +68,7 @@ class Backend:
 
     def count_tokens(self, params: GenerateParams) -> int:
         """Prompt tokens the request would prefill (blocking: call off the loop)."""
-        def count(model: LoadedModel) -> int:
-            return len(prompt_tokens(model, params.prompt, params.messages, params.add_bos,
-                                     params.tools if params.tools is not UNSET else UNSET))
-
-        counted = self._engine.with_model(params.model, count)
-        return counted.result() if isinstance(counted, Future) else int(counted)
+        return self._services.models.count_prompt_tokens(params).result()
 
     def prometheus(self) -> PrometheusResult:
-        return self._ops.prometheus()
+        return self._services.ops.prometheus()

@@ -1,7 +1,7 @@
 """Errors of the HTTP front, and the envelope each API wraps them in.
 
 A refusal is an HttpError (status, message, the offending param); engine
-and service errors (RpcError) map onto it by their stable code, so a
+and service errors (ServingError) map onto it by their stable code, so a
 client sees the same status for the same cause on every route.
 """
 
@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 
 Api = Literal["openai", "anthropic"]
 
@@ -54,7 +54,7 @@ class HttpError(Exception):
     code: str | None = None  # the runtime's stable error code, where one applies
 
     @classmethod
-    def of(cls, error: RpcError) -> HttpError:
+    def of(cls, error: ServingError) -> HttpError:
         param = error.details.get("param")
         if param is None and error.code in (ErrorCode.MODEL_NOT_LOADED, ErrorCode.MODEL_NOT_FOUND):
             param = "model"

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ..api.errors import RpcError
+from ..api.errors import ServingError
 from ..api.messages import GenerateParams, GenerationStats, TokenOut
 from ..engine.stream import Finish, Served
 from .backend import Backend
@@ -79,7 +79,7 @@ async def start(backend: Backend, params: GenerateParams, high_water: int) -> Ge
         accepted = await loop.run_in_executor(
             None, lambda: backend.generate(params, received_at, open_sink))
         answer = await asyncio.wrap_future(accepted)
-    except RpcError as exc:
+    except ServingError as exc:
         raise HttpError.of(exc) from None
     except HttpError:
         raise

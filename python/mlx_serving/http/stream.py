@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from ..api.errors import RpcError
+from ..api.errors import ServingError
 from ..api.messages import GenerateAccepted, GenerationStats, GuidanceOutcome, TokenOut
 from ..engine.stream import Finish, Served
 from .backend import Backend
@@ -26,7 +26,7 @@ class Ended:
 
 @dataclass
 class Failed:
-    error: RpcError
+    error: ServingError
     stats: GenerationStats
 
 
@@ -48,7 +48,7 @@ class LoopSink:
         self.future.set_result(GenerateAccepted(
             stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
 
-    def rejected(self, error: RpcError) -> None:
+    def rejected(self, error: ServingError) -> None:
         self.future.set_exception(self.served.attribute(error))
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
@@ -58,7 +58,7 @@ class LoopSink:
             guidance: GuidanceOutcome | None = None) -> None:
         self._loop.call_soon_threadsafe(self._flow.put, Ended(finish_reason, stats))
 
-    def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
+    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
         self._loop.call_soon_threadsafe(self._flow.put,
                                         Failed(self.served.attribute(error), stats))
 
@@ -110,7 +110,7 @@ def _quietly(future: Future[Any], what: str) -> None:
     # A stream that ended meanwhile answers STREAM_NOT_FOUND: nothing to do then.
     def settled(done: Future[Any]) -> None:
         error = done.exception()
-        if error is not None and not isinstance(error, RpcError):
+        if error is not None and not isinstance(error, ServingError):
             log.warning("%s of an HTTP stream failed: %r", what, error)
 
     future.add_done_callback(settled)

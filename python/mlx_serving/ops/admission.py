@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..engine.stream import Served, StreamSink
 from .faults import FaultySink
 from .flags import FlagName, FlagSet
@@ -53,14 +53,14 @@ class Admission:
         """start() and its outcome: a refusal, now or from its future, is recorded."""
         try:
             result = start()
-        except RpcError as exc:
+        except ServingError as exc:
             self.rejected(exc)
             raise self.served.attribute(exc) from None
         result.add_done_callback(self._settled)
         return result
 
     def rejected(self, error: BaseException) -> None:
-        code = error.code.name if isinstance(error, RpcError) else ErrorCode.INTERNAL_ERROR.name
+        code = error.code.name if isinstance(error, ServingError) else ErrorCode.INTERNAL_ERROR.name
         self._metrics.record(StreamOutcome(self.model_id, "rejected", error_code=code,
                                            at=time.monotonic()))
 

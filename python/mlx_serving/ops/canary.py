@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from ..api.errors import RpcError
+from ..api.errors import ServingError
 from ..api.messages import CanaryPhase, CanaryState, LoadModelResult, Result
 from ..engine.engine import Engine, ModelKind
 from ..engine.stream import Served
@@ -246,7 +246,7 @@ class CanaryRouter:
                     self._retire(route.canary_id)
                 return
             if error is not None:
-                message = error.message if isinstance(error, RpcError) else str(error)
+                message = error.message if isinstance(error, ServingError) else str(error)
                 self._end(route, "rolled_back", f"the canary model failed to load: {message}",
                           unload=False)
                 return

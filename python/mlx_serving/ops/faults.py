@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from ..api.errors import RpcError
+from ..api.errors import ServingError
 from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
 from ..engine.stream import Finish, StreamSink, tell_prefill, tell_resumed
 from .buckets import in_rollout
@@ -39,7 +39,7 @@ class FaultySink:
         time.sleep(self._delay_s)
         self._inner.accepted(stream_id)
 
-    def rejected(self, error: RpcError) -> None:
+    def rejected(self, error: ServingError) -> None:
         self._inner.rejected(error)
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
@@ -60,5 +60,5 @@ class FaultySink:
             guidance: GuidanceOutcome | None = None) -> None:
         self._inner.end(stream_id, finish_reason, stats, guidance)
 
-    def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
+    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
         self._inner.error(stream_id, error, stats)

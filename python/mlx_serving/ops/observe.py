@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..api.errors import RpcError
+from ..api.errors import ServingError
 from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
 from ..engine.stream import Finish, StreamSink, tell_prefill
 from .metrics import Metrics, StreamOutcome
@@ -42,7 +42,7 @@ class MeteredSink:
         self._metrics.stream_opened(self._model_id)
         self._inner.accepted(stream_id)
 
-    def rejected(self, error: RpcError) -> None:
+    def rejected(self, error: ServingError) -> None:
         self._inner.rejected(error)  # the request's future carries it to the metrics
 
     def _first_tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
@@ -74,7 +74,7 @@ class MeteredSink:
                                   inter_token_ms=self._gaps_ms()))
         self._inner.end(stream_id, finish_reason, stats, guidance)
 
-    def error(self, stream_id: str, error: RpcError, stats: GenerationStats) -> None:
+    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
         self._close(StreamOutcome(self._model_id, "failed", error_code=error.code.name,
                                   stats=stats, at=time.monotonic(),
                                   inter_token_ms=self._gaps_ms()))

@@ -20,7 +20,7 @@ import msgspec
 from msgspec import UNSET
 
 from ..api.envelope import Notification
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..api.messages import (
     ConfigReloadResult,
     FlagsResult,
@@ -96,12 +96,12 @@ class Ops:
             raise served.attribute(error)
         return admission
 
-    def _refusal(self, params: GenerateParams, admission: Admission) -> RpcError | None:
+    def _refusal(self, params: GenerateParams, admission: Admission) -> ServingError | None:
         """Why the request may not run now: its model sheds load, or it asks for a
         feature a flag turns off for it (refused, never silently ignored)."""
         breach = self.qos.shedding(admission.model_id)
         if breach is not None:
-            return RpcError(
+            return ServingError(
                 ErrorCode.OVERLOADED,
                 f"model {admission.model_id!r} is shedding load: SLO {breach.spec.slo} is "
                 f"breached ({breach.observed:.3f} against {breach.spec.threshold:g} over the "
@@ -116,7 +116,7 @@ class Ops:
                 flag = f"guidance.sub_flags.{mode}"
             else:
                 return None
-            return RpcError(ErrorCode.UNSUPPORTED,
+            return ServingError(ErrorCode.UNSUPPORTED,
                             f"structured output ({mode}) is turned off for this request by "
                             f"the feature flag `{flag}` in {self._flags_path}", flag=flag)
         return None
@@ -129,7 +129,7 @@ class Ops:
         if model is not None:
             if model not in model_ids:
                 known = ", ".join(sorted(model_ids)) or "none"
-                raise RpcError(ErrorCode.MODEL_NOT_LOADED,
+                raise ServingError(ErrorCode.MODEL_NOT_LOADED,
                                f"no metrics for model {model!r} (models: {known})", model=model)
             model_ids = [model]
         with self._limits_lock:
@@ -169,7 +169,7 @@ class Ops:
                 runtime = load_config(self._config_path)
                 flags = load_flags(self._flags_path)
             except ConfigError as exc:
-                raise RpcError(ErrorCode.CONFIG_INVALID,
+                raise ServingError(ErrorCode.CONFIG_INVALID,
                                f"config not reloaded, the running config stays: {exc}") from None
             old = self._config
             changed: list[str] = []
@@ -198,7 +198,7 @@ class Ops:
         """SIGHUP: reload, and say how it went in the log (there is no one to answer)."""
         try:
             self.reload()
-        except RpcError as exc:
+        except ServingError as exc:
             log.error("%s", exc.message)
 
     # --- internals ----------------------------------------------------------

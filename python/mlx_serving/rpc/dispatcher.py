@@ -2,7 +2,7 @@
 
 The dispatcher turns one input line into calls of handlers and sends the
 responses. Handlers get typed params and return a result, or a Future that
-another thread (the engine) resolves later; they raise RpcError for the
+another thread (the engine) resolves later; they raise ServingError for the
 client's mistakes. Anything else they raise is logged and answered with
 INTERNAL_ERROR: the runtime never dies from a request.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from ..api.envelope import SAFE_INTEGER, ErrorObject, Request, RequestId, Response
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..api.methods import METHODS, resolve
 from ..transport.codec import ParseError, TooDeep, decode_line
 from ..transport.stdio import OversizedLine
@@ -40,12 +40,12 @@ Handler = Callable[[Any, CallContext], Any]
 Send = Callable[[Any], None]
 
 
-def error_object(error: RpcError) -> ErrorObject:
+def error_object(error: ServingError) -> ErrorObject:
     return ErrorObject(code=error.code.number, message=error.message, data=error.data())
 
 
-def _internal(exc: BaseException) -> RpcError:
-    return RpcError(ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
+def _internal(exc: BaseException) -> ServingError:
+    return ServingError(ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
 
 
 class _Batch:
@@ -77,7 +77,7 @@ class _Batch:
 
 class Dispatcher:
     def __init__(self, handlers: dict[str, Handler], send: Send,
-                 on_error: Callable[[RpcError], None] | None = None) -> None:
+                 on_error: Callable[[ServingError], None] | None = None) -> None:
         missing = set(METHODS) - set(handlers)
         if missing:
             raise ValueError(f"no handler for {sorted(missing)}")
@@ -95,7 +95,7 @@ class Dispatcher:
     def _handle_line(self, line: bytes | OversizedLine) -> None:
         received_at = time.perf_counter()
         if isinstance(line, OversizedLine):
-            self._reply_error(self._send, None, RpcError(
+            self._reply_error(self._send, None, ServingError(
                 ErrorCode.REQUEST_TOO_LARGE,
                 f"message of {line.size} bytes is over the limit "
                 "(transport.max_message_bytes in config/runtime.yaml)",
@@ -105,17 +105,17 @@ class Dispatcher:
         try:
             message = decode_line(line)
         except ParseError as exc:
-            self._reply_error(self._send, None, RpcError(ErrorCode.PARSE_ERROR, f"parse error: {exc}"))
+            self._reply_error(self._send, None, ServingError(ErrorCode.PARSE_ERROR, f"parse error: {exc}"))
             return
         except TooDeep as exc:
-            self._reply_error(self._send, _usable_id(exc.request_id), RpcError(
+            self._reply_error(self._send, _usable_id(exc.request_id), ServingError(
                 ErrorCode.INVALID_REQUEST,
                 "invalid request: arrays and objects nested too deeply (about 1000 levels "
                 "is the most the runtime decodes)"))
             return
         if isinstance(message, list):
             if not message:
-                self._reply_error(self._send, None, RpcError(
+                self._reply_error(self._send, None, ServingError(
                     ErrorCode.INVALID_REQUEST, "invalid request: empty batch array"))
                 return
             batch = _Batch(self._send)
@@ -128,7 +128,7 @@ class Dispatcher:
     def _handle_message(self, message: Any, received_at: float,
                         reply_to: Callable[[], Send]) -> None:
         if not isinstance(message, dict):
-            self._reply_error(reply_to(), None, RpcError(
+            self._reply_error(reply_to(), None, ServingError(
                 ErrorCode.INVALID_REQUEST,
                 f"invalid request: expected a JSON object, got {type(message).__name__}"))
             return
@@ -136,13 +136,13 @@ class Dispatcher:
             request = msgspec.convert(message, Request)
         except msgspec.ValidationError as exc:
             self._reply_error(reply_to(), _salvage_id(message),
-                              RpcError(ErrorCode.INVALID_REQUEST, f"invalid request: {exc}"))
+                              ServingError(ErrorCode.INVALID_REQUEST, f"invalid request: {exc}"))
             return
         send = None if request.is_notification else reply_to()
         request_id = _request_id(request)
         try:
             result = self._call(request, received_at)
-        except RpcError as exc:
+        except ServingError as exc:
             self._reply_error(send, request_id, exc)
             return
         except Exception as exc:  # a bug: answer, log, keep serving
@@ -157,7 +157,7 @@ class Dispatcher:
     def _call(self, request: Request, received_at: float) -> Any:
         spec = resolve(request.method)
         if spec is None:
-            raise RpcError(ErrorCode.METHOD_NOT_FOUND, f"method not found: {request.method!r}",
+            raise ServingError(ErrorCode.METHOD_NOT_FOUND, f"method not found: {request.method!r}",
                            method=request.method)
         log.debug("<- %s id=%r", spec.name, request.id)
         params = decode_params(spec, None if request.params is msgspec.UNSET else request.params)
@@ -170,12 +170,12 @@ class Dispatcher:
             if send is not None:
                 send(Response(id=request_id, result=done.result()))
             return
-        if not isinstance(exc, RpcError):
+        if not isinstance(exc, ServingError):
             log.error("request %r failed", request_id, exc_info=exc)
             exc = _internal(exc)
         self._reply_error(send, request_id, exc)
 
-    def _reply_error(self, send: Send | None, request_id: RequestId, error: RpcError) -> None:
+    def _reply_error(self, send: Send | None, request_id: RequestId, error: ServingError) -> None:
         if self._on_error is not None:
             self._on_error(error)
         if send is None:  # a notification: JSON-RPC forbids answering it

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ..api.errors import ErrorCode, RpcError
+from ..api.errors import ErrorCode, ServingError
 from ..api.methods import MethodSpec
 
 P = TypeVar("P", bound=msgspec.Struct)
@@ -27,8 +27,8 @@ def snake_case(name: str) -> str:
     return _CAMEL_BOUNDARY.sub("_", name).lower()
 
 
-def _invalid(message: str, **details: Any) -> RpcError:
-    return RpcError(ErrorCode.INVALID_PARAMS, message, **details)
+def _invalid(message: str, **details: Any) -> ServingError:
+    return ServingError(ErrorCode.INVALID_PARAMS, message, **details)
 
 
 def _fold_names(spec: MethodSpec, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:

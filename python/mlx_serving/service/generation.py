@@ -14,14 +14,23 @@ from concurrent.futures import Executor, Future
 
 from msgspec import UNSET
 
-from ..api.errors import ErrorCode, RpcError
-from ..api.messages import CancelResult, FlowResult, GenerateParams
+from ..api.errors import ErrorCode, ServingError
+from ..api.messages import (
+    CancelResult,
+    FlowResult,
+    GenerateAccepted,
+    GenerateParams,
+    GenerateResult,
+    GenerationStats,
+    GuidanceOutcome,
+    TokenOut,
+)
 from ..engine.engine import Engine
 from ..engine.images import ImageLimits, load_images
 from ..engine.models import LoadedModel
 from ..engine.prompting import prompt_tokens
 from ..engine.sampling import resolve_settings
-from ..engine.stream import GenerateAnswer, GenerationRequest, ResultSink, Served, StreamSink
+from ..engine.stream import Finish, GenerationRequest, Served, StreamSink
 from ..engine.vision import render_prompt
 from ..guidance.compiler import GuidanceCompiler
 from ..ops.admission import Admission
@@ -29,10 +38,41 @@ from ..ops.service import Ops
 
 log = logging.getLogger(__name__)
 
+# What answers a generate call: the accepted stream, or a whole result.
+GenerateAnswer = GenerateAccepted | GenerateResult
+
 # Opens the front's sink for a stream once the service knows who serves it.
 # The future answers the front's call: the accepted stream, or the whole
 # result of a non-streaming request (ResultSink), or the refusal.
 OpenSink = Callable[[Future[GenerateAnswer], Served], StreamSink]
+
+
+class ResultSink:
+    """Collects the text and resolves `future` with a GenerateResult."""
+
+    def __init__(self, future: Future[GenerateAnswer], served: Served) -> None:
+        self.future = future
+        self.served = served
+        self._parts: list[str] = []
+
+    def accepted(self, stream_id: str) -> None:
+        pass
+
+    def rejected(self, error: ServingError) -> None:
+        self.future.set_exception(self.served.attribute(error))
+
+    def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
+        self._parts.extend(token.text for token in tokens)
+
+    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
+            guidance: GuidanceOutcome | None = None) -> None:
+        self.future.set_result(GenerateResult(
+            text="".join(self._parts), finish_reason=finish_reason, stats=stats,
+            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant,
+            guidance=UNSET if guidance is None else guidance))
+
+    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
+        self.future.set_exception(self.served.attribute(error))
 
 
 class GenerationService:
@@ -49,10 +89,10 @@ class GenerationService:
                  open_sink: OpenSink = ResultSink) -> Future[GenerateAnswer]:
         """Start one generation; its events go to the sink `open_sink` makes.
 
-        Refusals known at once raise RpcError; later ones reject the future.
+        Refusals known at once raise ServingError; later ones reject the future.
         """
         if not self._engine.accepting:
-            raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
+            raise ServingError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
         # Ops picks the model that serves it (canary routing) and may refuse it (QoS).
         admission = self._ops.admit(params)
         return admission.run(lambda: self._engine.with_model_then(
@@ -73,11 +113,11 @@ class GenerationService:
         if model.is_vision:
             return self._start_vision(model, params, received_at, admission, open_sink)
         if params.images is not UNSET:
-            raise RpcError(ErrorCode.UNSUPPORTED,
+            raise ServingError(ErrorCode.UNSUPPORTED,
                            f"model {model.model_id!r} is a text model and takes no images; "
                            "load a vision model with model/loadVision", model=model.model_id)
         if params.tools is not UNSET and params.messages is UNSET:
-            raise RpcError(ErrorCode.INVALID_PARAMS,
+            raise ServingError(ErrorCode.INVALID_PARAMS,
                            "`tools` go with `messages` (the chat template shows them)")
         tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos,
                                params.tools)
@@ -90,18 +130,18 @@ class GenerationService:
                       admission: Admission, open_sink: OpenSink) -> Future[GenerateAnswer]:
         sources = _image_sources(params)
         if len(sources) > self._vision.max_images:
-            raise RpcError(ErrorCode.INVALID_PARAMS,
+            raise ServingError(ErrorCode.INVALID_PARAMS,
                            f"{len(sources)} images is more than the {self._vision.max_images} "
                            "a request may send (vision.max_images)",
                            limit=self._vision.max_images)
         if (params.prompt is UNSET) == (params.messages is UNSET):
-            raise RpcError(ErrorCode.INVALID_PARAMS, "give exactly one of `prompt` and `messages`")
+            raise ServingError(ErrorCode.INVALID_PARAMS, "give exactly one of `prompt` and `messages`")
         if params.tools is not UNSET:
-            raise RpcError(ErrorCode.UNSUPPORTED,
+            raise ServingError(ErrorCode.UNSUPPORTED,
                            f"vision model {model.model_id!r} takes no `tools` here; use a "
                            "text model for tool calls", model=model.model_id)
         if params.add_bos is not UNSET:
-            raise RpcError(ErrorCode.UNSUPPORTED,
+            raise ServingError(ErrorCode.UNSUPPORTED,
                            "`add_bos` is for text models; a vision model's chat template "
                            "places its special tokens", model=model.model_id)
         request, answer = self._new_request(model, params, received_at, [], admission, open_sink)
@@ -113,9 +153,9 @@ class GenerationService:
                 images = load_images(sources, self._image_limits)
                 request.vision = render_prompt(model, params.prompt, params.messages, images)
             except Exception as exc:
-                if not isinstance(exc, RpcError):
+                if not isinstance(exc, ServingError):
                     log.exception("preparing the images of %s failed", request.stream_id)
-                    exc = RpcError(ErrorCode.INTERNAL_ERROR,
+                    exc = ServingError(ErrorCode.INTERNAL_ERROR,
                                    f"preparing the images failed: {type(exc).__name__}: {exc}")
                 self._engine.reject(request, exc)
                 return
@@ -161,6 +201,6 @@ def _image_sources(params: GenerateParams) -> list[str]:
     if isinstance(params.images, str):  # one image, as the legacy `image` param sends
         return [params.images]
     if not params.images:
-        raise RpcError(ErrorCode.INVALID_PARAMS,
+        raise ServingError(ErrorCode.INVALID_PARAMS,
                        "`images` is empty; send at least one image, or leave it out")
     return params.images

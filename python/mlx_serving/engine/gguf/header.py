@@ -21,7 +21,7 @@ from typing import Any
 from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGMLQuantizationType
 from gguf import GGUFValueType as V
 
-from ...api.errors import ErrorCode, RpcError
+from ...api.errors import ErrorCode, ServingError
 
 # Limits far above any real model's (a 256k vocabulary, a 2,000-tensor
 # directory), low enough that a hostile header cannot make us loop for minutes.
@@ -69,7 +69,7 @@ class GgufFormatError(ValueError):
 
 
 def read_header(path: Path) -> GgufHeader:
-    """The header of the GGUF file at `path`; RpcError(MODEL_LOAD_FAILED) naming
+    """The header of the GGUF file at `path`; ServingError(MODEL_LOAD_FAILED) naming
     what is wrong when it is not a well-formed GGUF file."""
     try:
         with path.open("rb") as file:
@@ -79,10 +79,10 @@ def read_header(path: Path) -> GgufHeader:
             with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 return _Parser(data, path, size).header()
     except GgufFormatError as exc:
-        raise RpcError(ErrorCode.MODEL_LOAD_FAILED, f"{str(path)!r} is not a valid GGUF file: {exc}",
+        raise ServingError(ErrorCode.MODEL_LOAD_FAILED, f"{str(path)!r} is not a valid GGUF file: {exc}",
                        model=str(path)) from None
     except OSError as exc:
-        raise RpcError(ErrorCode.MODEL_LOAD_FAILED, f"could not read {str(path)!r}: {exc}",
+        raise ServingError(ErrorCode.MODEL_LOAD_FAILED, f"could not read {str(path)!r}: {exc}",
                        model=str(path)) from None
 
 

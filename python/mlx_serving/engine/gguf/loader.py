@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
-from ...api.errors import ErrorCode, RpcError
+from ...api.errors import ErrorCode, ServingError
 from ...api.messages import GgufInfo
 from ..progress import LoadProgress
 from .header import GgufHeader, read_header
@@ -40,7 +40,7 @@ def is_gguf_path(source: str) -> bool:
 
 def load_gguf_model(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[str, Any], GgufInfo]:
     """(model, tokenizer wrapper, mlx-lm config, what the file held) for the
-    GGUF file at `path`; RpcError for what cannot be loaded, before loading it."""
+    GGUF file at `path`; ServingError for what cannot be loaded, before loading it."""
     import mlx.core as mx
 
     progress("reading", 0, path.stat().st_size)
@@ -70,7 +70,7 @@ def _check_loaded(header: GgufHeader, weights: dict[str, Any]) -> None:
     loaded = {name for name in weights if not name.endswith((".scales", ".biases"))}
     missing = [tensor.name for tensor in header.tensors if tensor.name not in loaded]
     if missing:
-        raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
+        raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
                        f"{str(header.path)!r}: MLX read {len(loaded)} of {len(header.tensors)} "
                        f"tensors (first missing: {missing[0]!r})", model=str(header.path))
 

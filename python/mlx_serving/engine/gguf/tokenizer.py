@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...api.errors import ErrorCode, RpcError
+from ...api.errors import ErrorCode, ServingError
 from .header import GgufHeader
 
 
@@ -58,8 +58,8 @@ _CONTROL = 3
 _USER_DEFINED = 4
 
 
-def _unsupported(header: GgufHeader, message: str, **details: Any) -> RpcError:
-    return RpcError(ErrorCode.UNSUPPORTED_MODEL, f"{str(header.path)!r}: {message}",
+def _unsupported(header: GgufHeader, message: str, **details: Any) -> ServingError:
+    return ServingError(ErrorCode.UNSUPPORTED_MODEL, f"{str(header.path)!r}: {message}",
                     model=str(header.path), **details)
 
 
@@ -82,7 +82,7 @@ def _strings(header: GgufHeader, key: str, required: bool = True) -> list[str]:
     if value is None and not required:
         return []
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
+        raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
                        f"{str(header.path)!r}: metadata {key!r} is not a list of strings",
                        model=str(header.path))
     return value
@@ -107,14 +107,14 @@ def load_tokenizer(header: GgufHeader) -> Any:
     merges = _strings(header, "tokenizer.ggml.merges")
     types = header.get("tokenizer.ggml.token_type") or [1] * len(tokens)
     if len(types) != len(tokens):
-        raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
+        raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
                        f"{str(header.path)!r}: {len(types)} token types for {len(tokens)} tokens",
                        model=str(header.path))
     pairs = []
     for merge in merges:
         left, space, right = merge.partition(" ")
         if not space:
-            raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
+            raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
                            f"{str(header.path)!r}: the merge {merge!r} is not two tokens",
                            model=str(header.path))
         pairs.append((left, right))

@@ -17,7 +17,7 @@ from typing import Any
 
 from gguf import GGMLQuantizationType as T
 
-from ...api.errors import ErrorCode, RpcError
+from ...api.errors import ErrorCode, ServingError
 from .header import GgufHeader, TensorInfo
 
 KEPT_QUANTIZED = frozenset({T.Q4_0, T.Q4_1, T.Q8_0})
@@ -55,8 +55,8 @@ _LAYER_PARTS = {
 _TOP = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
 
 
-def _unsupported(header: GgufHeader, message: str, **details: Any) -> RpcError:
-    return RpcError(ErrorCode.UNSUPPORTED_MODEL, f"{str(header.path)!r}: {message}",
+def _unsupported(header: GgufHeader, message: str, **details: Any) -> ServingError:
+    return ServingError(ErrorCode.UNSUPPORTED_MODEL, f"{str(header.path)!r}: {message}",
                     model=str(header.path), **details)
 
 
@@ -100,7 +100,7 @@ def _number(header: GgufHeader, key: str, kind: type, default: Any = None) -> An
     if value is None and default is not None:
         return default
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise RpcError(ErrorCode.MODEL_LOAD_FAILED,
+        raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
                        f"{str(header.path)!r}: metadata {key!r} is missing or not a number",
                        model=str(header.path))
     return kind(value)
