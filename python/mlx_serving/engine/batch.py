@@ -22,9 +22,10 @@ processors, stop tokens and max_tokens. Around the generator:
   stepped (its caches and the token it sampled next), and joins again on
   resume, without a token of prefill repeated or a sampler draw skipped.
 
-The batch decides itself when a stream ends (its stop token ids, its token
-budget): mlx-lm would drop a finished row at once, and with buckets the row
-must stay, as a pad, until the batch can shrink to a smaller bucket.
+The stream's record decides when it ends (ActiveStream.emit: its stop token
+ids, its token budget), not mlx-lm: mlx-lm would drop a finished row at once,
+and with buckets the row must stay, as a pad, until the batch can shrink to
+a smaller bucket.
 """
 
 from __future__ import annotations
@@ -58,9 +59,6 @@ class _Admission:
     stream: ActiveStream
     sampler: Sampler
     logits_processors: list[LogitsProcessor]
-    stop_ids: frozenset[int]
-    budget: int  # tokens it may generate
-    generated: int = 0
     # A stream that was paused: where it stood (its caches, the tokens they
     # hold, the token sampled next); it resumes from there, not from its prompt.
     parked: SoloDecoding | None = None
@@ -131,7 +129,7 @@ class ModelBatch:
 
     def add(self, stream: ActiveStream) -> None:
         model, request = self.model, stream.request
-        stop_ids = frozenset(model.tokenizer.eos_token_ids) | frozenset(request.stop_token_ids)
+        stream.set_limits(model)
         sampler = make_sampler(request.sampling, model.vocab_size)
         processors = make_logits_processors(request.sampling)
         if stream.guide is not None:  # the grammar mask goes last, over the penalties
@@ -141,8 +139,6 @@ class ModelBatch:
             stream=stream,
             sampler=sampler,
             logits_processors=processors,
-            stop_ids=stop_ids,
-            budget=min(request.max_tokens, model.context_length - len(request.prompt)),
         ))
 
     def set_max_batch_size(self, size: int | None) -> None:
@@ -327,7 +323,7 @@ class ModelBatch:
         solo = self._solo
         assert solo is not None
         admission = solo.admission
-        sampled = solo.decoding.advance(more=admission.generated + 1 < admission.budget)
+        sampled = solo.decoding.advance(more=admission.stream.tokens_left > 1)
         if sampled is None:
             admission.stream.on_prefill(*solo.decoding.prefill_progress)
             return []
@@ -447,16 +443,8 @@ class ModelBatch:
     @staticmethod
     def _emit(admission: _Admission, token: int, logprobs: Any) -> bool:
         """Hand a sampled token to its stream; True when the stream ended."""
-        admission.generated += 1
-        if token in admission.stop_ids:
-            finish = "stop"
-        elif admission.generated >= admission.budget:
-            finish = "length"
-        else:
-            finish = None
         stream = admission.stream
-        logprob = logprobs[token].item() if stream.request.logprobs else None
-        return stream.on_token(token, logprob, finish) is not None
+        return stream.emit(token, logprobs[token].item() if stream.request.logprobs else None)
 
     def _on_progress(self, responses: list[Any]) -> int:
         """Note prefill progress and joins; returns the prompt tokens prefilled."""

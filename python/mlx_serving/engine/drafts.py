@@ -165,8 +165,8 @@ def attach_draft(target: LoadedModel, source: str, runners: list[Runner]) -> Loa
     reasons = incompatibilities(target, read_candidate(source, lambda probe: probe()))
     if reasons:
         raise ServingError(ErrorCode.DRAFT_INCOMPATIBLE,
-                       f"{source!r} cannot draft for {target.model_id!r}: " + "; ".join(reasons),
-                       model=target.model_id, draft_model=source, reasons=reasons)
+                           f"{source!r} cannot draft for {target.model_id!r}: " + "; ".join(reasons),
+                           model=target.model_id, draft_model=source, reasons=reasons)
     draft = load_text_model(source, f"{target.model_id}/draft")
     replaced = target.draft is not None
     _detach(target, runners)
@@ -182,8 +182,8 @@ def detach_draft(target: LoadedModel, runners: list[Runner]) -> UnloadDraftResul
     """Drop target's draft and free it (engine thread); its streams go on without it."""
     if target.draft is None:
         raise ServingError(ErrorCode.DRAFT_NOT_LOADED,
-                       f"model {target.model_id!r} has no draft model attached",
-                       model=target.model_id)
+                           f"model {target.model_id!r} has no draft model attached",
+                           model=target.model_id)
     info = target.draft.draft_info()
     continued = _detach(target, runners)
     release_memory()

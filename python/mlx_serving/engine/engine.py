@@ -24,13 +24,10 @@ from ..api.messages import (
     BatchState,
     CancelResult,
     FlowResult,
-    GenerationStats,
-    GuidanceOutcome,
     LoadModelResult,
     PreloadedModel,
     PromptCacheState,
     RuntimeReady,
-    TokenOut,
     UnloadModelResult,
 )
 from ..config import RuntimeConfig
@@ -40,7 +37,7 @@ from .models import release_memory as _release_memory
 from .progress import LoadProgress, no_progress
 from .runner import BatchSizeLimited, Runner
 from .speculative import SpeculativeRunner
-from .stream import ActiveStream, Finish, GenerationRequest, StreamSink, tell_prefill, tell_resumed
+from .stream import ActiveStream, GenerationRequest, tell_resumed
 from .stream_ids import StreamIds
 from .vision import VisionRunner, load_vision_model
 from .warmup import warm_up
@@ -83,7 +80,7 @@ def _failure(exc: Exception) -> ServingError:
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return ServingError(ErrorCode.OUT_OF_MEMORY, f"out of memory while generating: {exc}")
     return ServingError(ErrorCode.GENERATION_FAILED,
-                    f"generation failed: {type(exc).__name__}: {exc}")
+                        f"generation failed: {type(exc).__name__}: {exc}")
 
 
 class Engine:
@@ -96,7 +93,6 @@ class Engine:
         self._stopped = False  # run() has returned (or preload failed): the inbox is not read
         self._runners: dict[RunnerKey, Runner] = {}
         self._streams: dict[str, tuple[ActiveStream, Runner]] = {}
-        self._paused: set[str] = set()  # stream ids paused by their reader (generate/pause)
         self._status: Status = "ready"
         self._thread_id: int | None = None
         self.started_at = time.monotonic()
@@ -319,9 +315,9 @@ class Engine:
         try:
             while not self._finished():
                 # Paused streams wait for a command (their resume): no busy loop for them.
-                runnable = len(self._streams) > len(self._paused)
+                runnable = self._runnable()
                 self._run_commands(block=not runnable)
-                if self._finished() or len(self._streams) == len(self._paused):
+                if self._finished() or not self._runnable():
                     continue
                 if self._backpressure.pending_weight >= backlog_limit:
                     # The client reads slower than we generate: wait, don't buffer.
@@ -330,6 +326,10 @@ class Engine:
                 self._step()
         finally:
             self._stop()  # commands queued from now on are answered, never run
+
+    def _runnable(self) -> bool:
+        """Some stream decodes (paused ones wait for their readers)."""
+        return any(stream.state == "running" for stream, _ in self._streams.values())
 
     def _finished(self) -> bool:
         # Draining waits for every reserved stream id: that includes requests
@@ -359,13 +359,10 @@ class Engine:
             if not len(runner):
                 continue
             try:
-                finished = runner.step()
+                runner.step()  # a stream that ends is forgotten as it ends (_forget)
             except Exception as exc:
                 log.exception("decode step of %s (%s) failed", *key)
                 self._fail_runner(key, _failure(exc))
-                continue
-            for stream in finished:
-                self._forget(stream)
 
     def _admit(self, request: GenerationRequest) -> None:
         try:
@@ -384,7 +381,7 @@ class Engine:
             request.sink.rejected(_failure(exc))
             return
         self._streams[request.stream_id] = (stream, runner)
-        request.sink = _ForgetOnEnd(request.sink, lambda: self._forget(stream))
+        stream.on_end = self._forget
         request.sink.accepted(request.stream_id)
         log.debug("stream %s started on %s: %d prompt tokens", request.stream_id,
                   request.model_id, len(request.prompt))
@@ -436,13 +433,13 @@ class Engine:
                 log.exception("model listener failed on %s %s", event, model_id)
 
     def _forget(self, stream: ActiveStream) -> None:
-        """Drop an ended stream (once: later calls, and calls for an older
-        stream of the same id, do nothing)."""
+        """The one place an ended stream is dropped: its record calls it once,
+        just before its end goes out, so a client that has read stream/end
+        never sees it active (runtime/state) and its stream id is free again."""
         entry = self._streams.get(stream.stream_id)
         if entry is None or entry[0] is not stream:
             return
         del self._streams[stream.stream_id]
-        self._paused.discard(stream.stream_id)
         self.stream_ids.release(stream.stream_id)
         log.debug("stream %s done", stream.stream_id)
 
@@ -451,7 +448,6 @@ class Engine:
         runner = self._runners.pop(key)
         for stream in runner.streams:
             stream.fail(error)
-            self._forget(stream)
         runner.close()
         _release_memory()
 
@@ -461,9 +457,9 @@ class Engine:
         if existing is not None:
             if not existing.is_from(source) or existing.kind != kind:
                 raise ServingError(ErrorCode.INVALID_PARAMS,
-                               f"model_id {model_id!r} is already loaded ({existing.kind}) from "
-                               f"{existing.source!r}; unload it first or pick another model_id",
-                               model=model_id)
+                                   f"model_id {model_id!r} is already loaded ({existing.kind}) from "
+                                   f"{existing.source!r}; unload it first or pick another model_id",
+                                   model=model_id)
             return _load_result(existing, load_ms=0.0, already_loaded=True)
         started = time.perf_counter()
         try:
@@ -487,7 +483,7 @@ class Engine:
         self.models.remove(model_id)
         cancelled = self.active_streams(model_id)
         unloaded = ServingError(ErrorCode.MODEL_UNLOADED, f"model {model_id!r} was unloaded",
-                            model=model_id)
+                                model=model_id)
         for key in [key for key in self._runners if key[0] == model_id]:
             self._fail_runner(key, unloaded)
         _release_memory()
@@ -501,12 +497,11 @@ class Engine:
             stream, runner = entry
             runner.remove(stream)
             stream.cancel()
-            self._forget(stream)
             return CancelResult(stream_id=stream_id, cancelled=True)
         if self.stream_ids.finished_recently(stream_id):
             return CancelResult(stream_id=stream_id, cancelled=False)
         raise ServingError(ErrorCode.STREAM_NOT_FOUND, f"no stream {stream_id!r}",
-                       stream_id=stream_id)
+                           stream_id=stream_id)
 
     def _set_paused(self, stream_id: str, paused: bool) -> FlowResult:
         entry = self._streams.get(stream_id)
@@ -514,72 +509,38 @@ class Engine:
             if self.stream_ids.finished_recently(stream_id):
                 return FlowResult(stream_id=stream_id, paused=False)
             raise ServingError(ErrorCode.STREAM_NOT_FOUND, f"no stream {stream_id!r}",
-                           stream_id=stream_id)
+                               stream_id=stream_id)
         stream, runner = entry
         if paused and self._status == "draining":
             return FlowResult(stream_id=stream_id, paused=False)  # a drain lets every stream finish
-        if paused and stream_id not in self._paused:
+        if paused and stream.state == "running":
+            stream.state = "paused"
             runner.pause(stream)
-            self._paused.add(stream_id)
-        elif not paused and stream_id in self._paused:
-            runner.resume(stream)
-            self._paused.discard(stream_id)
-            tell_resumed(stream.request.sink, stream_id)
+        elif not paused and stream.state == "paused":
+            self._resume(stream, runner)
         return FlowResult(stream_id=stream_id, paused=paused)
+
+    def _resume(self, stream: ActiveStream, runner: Runner) -> None:
+        stream.state = "running"
+        runner.resume(stream)
+        tell_resumed(stream.request.sink, stream.stream_id)
 
     def _begin_shutdown(self, drain: bool) -> int:
         in_flight = len(self._streams)
         before = self._status
         if drain and self._status == "ready":
             self._status = "draining"
-            for stream_id in list(self._paused):  # else the drain would wait on their readers
-                stream, runner = self._streams[stream_id]
-                runner.resume(stream)
-                tell_resumed(stream.request.sink, stream_id)
-            self._paused.clear()
+            for stream, runner in list(self._streams.values()):
+                if stream.state == "paused":  # else the drain would wait on their readers
+                    self._resume(stream, runner)
         elif not drain:
             for stream, runner in list(self._streams.values()):
                 runner.remove(stream)
                 stream.cancel()
-                self._forget(stream)
             self._status = "stopping"
         if self._status != before:
             log.info("%s (%d streams in flight)", self._status, in_flight)
         return in_flight
-
-
-class _ForgetOnEnd:
-    """A stream's sink that lets the engine forget the stream just before its
-    end goes out: a client that has read stream/end never sees it still
-    active (runtime/state), and its stream id is free again."""
-
-    def __init__(self, sink: StreamSink, forget: Callable[[], None]) -> None:
-        self._sink = sink
-        self._forget = forget
-
-    def accepted(self, stream_id: str) -> None:
-        self._sink.accepted(stream_id)
-
-    def rejected(self, error: ServingError) -> None:
-        self._sink.rejected(error)
-
-    def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
-        self._sink.tokens(stream_id, tokens)
-
-    def resumed(self, stream_id: str) -> None:
-        tell_resumed(self._sink, stream_id)
-
-    def prefill_progress(self, stream_id: str, processed: int, total: int) -> None:
-        tell_prefill(self._sink, stream_id, processed, total)
-
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
-            guidance: GuidanceOutcome | None = None) -> None:
-        self._forget()
-        self._sink.end(stream_id, finish_reason, stats, guidance)
-
-    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
-        self._forget()
-        self._sink.error(stream_id, error, stats)
 
 
 def _resolved(value: T) -> Future[T]:

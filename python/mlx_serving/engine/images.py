@@ -62,7 +62,7 @@ def short(source: str) -> str:
 
 def _error(code: ErrorCode, source: str, index: int, reason: str) -> ServingError:
     return ServingError(code, f"image {index} ({short(source)}): {reason}", image=index,
-                    source=short(source))
+                        source=short(source))
 
 
 def _read(source: str, index: int, limits: ImageLimits) -> bytes:

@@ -58,8 +58,8 @@ class LoadedModel:
         (draft models, structured output), not mlx-vlm's decode loop."""
         if self.is_vision:
             raise ServingError(ErrorCode.UNSUPPORTED,
-                           f"model {self.model_id!r} is a vision model; {feature} needs a text "
-                           "model (model/load)", model=self.model_id)
+                               f"model {self.model_id!r} is a vision model; {feature} needs a text "
+                               "model (model/load)", model=self.model_id)
 
     def is_from(self, source: str) -> bool:
         local = Path(source).expanduser()
@@ -113,8 +113,8 @@ class ModelRegistry:
         if model is None:
             loaded = ", ".join(sorted(self._models)) or "none"
             raise ServingError(ErrorCode.MODEL_NOT_LOADED,
-                           f"model {model_id!r} is not loaded (loaded: {loaded}); "
-                           "call model/load first", model=model_id)
+                               f"model {model_id!r} is not loaded (loaded: {loaded}); "
+                               "call model/load first", model=model_id)
         return model
 
     def find(self, model_id: str) -> LoadedModel | None:
@@ -143,8 +143,8 @@ def resolve_model_path(source: str, hub_files: list[str] | None = None) -> Path:
     if not _HUB_ID.match(source) or path.exists():
         # One answer for a missing path and a file: no oracle of what exists.
         raise ServingError(ErrorCode.MODEL_NOT_FOUND,
-                       f"no model folder at {source!r} (expected a folder or a .gguf file)",
-                       model=source)
+                           f"no model folder at {source!r} (expected a folder or a .gguf file)",
+                           model=source)
     return _download(source, hub_files)
 
 
@@ -172,11 +172,11 @@ def model_folder(source: str, hub_files: list[str] | None = None) -> Path:
         check_model_folder(path)  # before any loader opens a FIFO or reads a huge file
     except FileRefused as exc:
         raise ServingError(ErrorCode.MODEL_LOAD_FAILED, f"cannot load {source!r}: {exc}",
-                       model=source) from None
+                           model=source) from None
     if not (path / "config.json").is_file():
         raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
-                       f"{str(path)!r} has no config.json; expected a Hugging Face / MLX "
-                       "model folder", model=source)
+                           f"{str(path)!r} has no config.json; expected a Hugging Face / MLX "
+                           "model folder", model=source)
     return path
 
 
@@ -189,12 +189,12 @@ def load_errors(source: str) -> Iterator[None]:
         raise
     except MemoryError:
         raise ServingError(ErrorCode.OUT_OF_MEMORY, f"out of memory loading {source!r}",
-                       model=source) from None
+                           model=source) from None
     except Exception as exc:
         log.debug("load of %s failed", source, exc_info=True)
         raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
-                       f"could not load {source!r}: {type(exc).__name__}: {exc}",
-                       model=source) from None
+                           f"could not load {source!r}: {type(exc).__name__}: {exc}",
+                           model=source) from None
 
 
 def describe_model(model_id: str, source: str, path: Path, model: Any, tokenizer: Any,
@@ -276,7 +276,7 @@ def gguf_file(source: str) -> Path:
     except FileRefused as exc:
         # One answer for a missing path and any other file: no oracle.
         raise ServingError(ErrorCode.MODEL_NOT_FOUND, f"no GGUF file at {source!r}: {exc}",
-                       model=source) from None
+                           model=source) from None
     return path.resolve()
 
 

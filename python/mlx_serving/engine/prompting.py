@@ -24,8 +24,8 @@ def check_token_ids(model: LoadedModel, tokens: list[int]) -> None:
     bad = [t for t in tokens if t >= model.vocab_size]
     if bad:
         raise ServingError(ErrorCode.INVALID_PARAMS,
-                       f"token ids {bad[:5]} are outside the vocabulary of "
-                       f"{model.vocab_size} tokens")
+                           f"token ids {bad[:5]} are outside the vocabulary of "
+                           f"{model.vocab_size} tokens")
 
 
 def check_fits(model: LoadedModel, tokens: list[int]) -> None:
@@ -50,8 +50,8 @@ def render_chat(model: LoadedModel, messages: list[ChatMessage],
     tokenizer = model.tokenizer
     if not tokenizer.has_chat_template:
         raise ServingError(ErrorCode.UNSUPPORTED,
-                       f"model {model.model_id!r} has no chat template; send `prompt` instead "
-                       "of `messages`", model=model.model_id)
+                           f"model {model.model_id!r} has no chat template; send `prompt` instead "
+                           "of `messages`", model=model.model_id)
     try:
         text: str = tokenizer.apply_chat_template(
             [msg.template_dict() for msg in messages],
@@ -61,8 +61,8 @@ def render_chat(model: LoadedModel, messages: list[ChatMessage],
         )
     except Exception as exc:  # templates raise on roles or orders they reject
         raise ServingError(ErrorCode.INVALID_PARAMS,
-                       f"the chat template of {model.model_id!r} rejected the messages: {exc}"
-                       ) from None
+                           f"the chat template of {model.model_id!r} rejected the messages: {exc}"
+                           ) from None
     return text
 
 
@@ -95,6 +95,6 @@ def prompt_tokens(
         tokens = encode_text(model, text, add_bos)
     if not tokens:
         raise ServingError(ErrorCode.INVALID_PARAMS,
-                       "the prompt is empty (no tokens); send some text or set add_bos")
+                           "the prompt is empty (no tokens); send some text or set add_bos")
     check_fits(model, tokens)
     return tokens

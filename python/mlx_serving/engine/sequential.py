@@ -40,7 +40,6 @@ class SequentialRunner(Generic[D]):
         self.model = model
         self.prefill_step = config.prefill_step_size  # prompt tokens per step, at most
         self._decodings: dict[str, D] = {}
-        self._paused: set[str] = set()  # stream ids not advanced until resumed
 
     def start(self, stream: ActiveStream) -> D:
         """The decoding of a new stream; raise ServingError when it cannot run."""
@@ -56,24 +55,26 @@ class SequentialRunner(Generic[D]):
     def add(self, stream: ActiveStream) -> None:
         if stream.guide is not None:  # grammar masks are applied in the batch lane only
             raise ServingError(ErrorCode.UNSUPPORTED,
-                           f"structured output (guidance) does not run on the {self.lane} lane",
-                           model=self.model.model_id)
+                               f"structured output (guidance) does not run on the {self.lane} lane",
+                               model=self.model.model_id)
+        stream.set_limits(self.model)
         self._decodings[stream.stream_id] = self.start(stream)
 
     def remove(self, stream: ActiveStream) -> None:
-        self._paused.discard(stream.stream_id)
         self._decodings.pop(stream.stream_id).close()
 
+    # Each decoding holds its own state, and the stream's record says whether
+    # it is paused: nothing to move.
     def pause(self, stream: ActiveStream) -> None:
-        self._paused.add(stream.stream_id)  # each decoding holds its own state
+        pass
 
     def resume(self, stream: ActiveStream) -> None:
-        self._paused.discard(stream.stream_id)
+        pass
 
     def step(self) -> list[ActiveStream]:
         finished = []
         for stream_id, decoding in list(self._decodings.items()):
-            if stream_id in self._paused:
+            if decoding.stream.state == "paused":
                 continue
             if decoding.advance():
                 self._decodings.pop(stream_id).close()
@@ -84,4 +85,3 @@ class SequentialRunner(Generic[D]):
         for decoding in self._decodings.values():
             decoding.close()
         self._decodings.clear()
-        self._paused.clear()

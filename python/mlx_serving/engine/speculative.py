@@ -40,8 +40,8 @@ class SpeculativeRunner(SequentialRunner["SpeculativeDecoding"]):
         draft = self.model.draft
         if draft is None:
             raise ServingError(ErrorCode.DRAFT_NOT_LOADED,
-                           f"model {self.model.model_id!r} has no draft model",
-                           model=self.model.model_id)
+                               f"model {self.model.model_id!r} has no draft model",
+                               model=self.model.model_id)
         return SpeculativeDecoding(self.model, draft, stream, self.prefill_step)
 
     def detach_draft(self) -> int:
@@ -68,13 +68,10 @@ class SpeculativeDecoding:
         self._greedy = self._sampler is greedy_sampler
         self._processors = make_logits_processors(request.sampling)
         self._penalty_window = request.sampling.penalty_context_size
-        self._stop_ids = set(target.tokenizer.eos_token_ids) | set(request.stop_token_ids)
-        self._budget = min(request.max_tokens, target.context_length - len(request.prompt))
         self._prefill_step = prefill_step
         self._prompt = request.prompt
         self._prefilled = 0  # prompt tokens in the caches; the last one is fed by round one
         self._tokens = list(request.prompt)  # prompt + emitted: the processors' context
-        self._emitted = 0
         # Tokens each model has not seen yet; the draft may lag one behind.
         self._target_input = self._prompt[-1:]
         self._draft_input = self._prompt[-1:]
@@ -115,7 +112,7 @@ class SpeculativeDecoding:
         from mlx_lm.models.cache import trim_prompt_cache
 
         # Never let a round write past the budget: k proposals + 1 token.
-        k = 0 if self._draft is None else min(self._num_draft, self._budget - self._emitted - 1)
+        k = 0 if self._draft is None else min(self._num_draft, self.stream.tokens_left - 1)
         proposed = self._propose(k)
         inputs = mx.concatenate([mx.array(self._target_input, dtype=mx.int32), proposed])
         logits = self._target(inputs[None], cache=self._target_cache)[0, -(k + 1):, :]
@@ -189,14 +186,9 @@ class SpeculativeDecoding:
         raise AssertionError("unreachable")
 
     def _emit(self, token: int, logprobs: Any, row: int, from_draft: bool) -> bool:
-        self._emitted += 1
         self._tokens.append(token)
-        if token in self._stop_ids:
-            finish: str | None = "stop"
-        else:
-            finish = "length" if self._emitted >= self._budget else None
         logprob = logprobs[row, token].item() if self.stream.request.logprobs else None
-        return self.stream.on_token(token, logprob, finish, from_draft=from_draft) is not None
+        return self.stream.emit(token, logprob, from_draft=from_draft)
 
 
 def _token_list(tokens: Any) -> list[int]:

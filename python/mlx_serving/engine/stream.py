@@ -8,6 +8,7 @@ front's business.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -21,9 +22,13 @@ from .stops import StopMatcher
 
 if TYPE_CHECKING:
     from ..guidance.compiler import CompiledGuidance
+    from .models import LoadedModel
     from .vision import VisionPrompt
 
 Finish = Literal["stop", "length", "cancelled"]
+# running: decoding (or waiting in its lane for a slot); paused: its reader is
+# behind (generate/pause), its lane keeps its place; ended: its end went out.
+StreamState = Literal["running", "paused", "ended"]
 
 
 @dataclass(frozen=True)
@@ -105,18 +110,31 @@ class DraftCounts:
 
 
 class ActiveStream:
-    """Turns sampled token ids into released text and emits it.
+    """The one record of a stream in flight: its state, its limits, its text.
 
-    Lives on the engine thread. Text goes through an incremental
-    detokenizer and the stop matcher. A guided stream's `guide` is the
-    logits processor that keeps it inside its grammar; its end says whether
-    the text is complete, and a grammar that cannot go on ends it with an error.
+    Lives on the engine thread. Every lane hands it each sampled token
+    (`emit`), which is the one place that decides whether that token ends
+    the stream: a stop token id (the model's end-of-sequence ids, once a lane
+    has set its limits, and the request's) or the last token of its budget
+    (max_tokens, within what the context leaves). Text goes through an
+    incremental detokenizer and the stop matcher. A guided stream's `guide`
+    is the logits processor that keeps it inside its grammar; its end says
+    whether the text is complete, and a grammar that cannot go on ends it
+    with an error. However it ends (here, cancelled, failed), `on_end` is
+    called once, just before its end goes out: the engine forgets it there,
+    so a client that has read the end never sees it still active.
     """
 
     def __init__(self, request: GenerationRequest, decode: Decode) -> None:
         self.request = request
+        self.state: StreamState = "running"
+        self.on_end: Callable[[ActiveStream], None] | None = None
         self.guide = (None if request.guidance is None
                       else request.guidance.start(request.stop_token_ids))
+        self.prompt = request.prompt  # the tokens it prefills (a vision lane sets its own)
+        self.stop_ids = frozenset(request.stop_token_ids)
+        self.budget = request.max_tokens  # tokens it may generate
+        self._context_length: int | None = None
         self._detokenizer = IncrementalDetokenizer(decode)
         self._stops = StopMatcher(request.stop_strings)
         self._generated = 0
@@ -129,14 +147,40 @@ class ActiveStream:
     def stream_id(self) -> str:
         return self.request.stream_id
 
-    def on_token(self, token: int, logprob: float | None, finish: str | None,
-                 from_draft: bool | None = None) -> Finish | Literal["error"] | None:
-        """Emit one sampled token; returns how the stream finished, if it did.
+    @property
+    def tokens_left(self) -> int:
+        """Tokens it may still generate."""
+        return self.budget - self._generated
 
-        `finish` is the batch's verdict: "length", "stop" (an EOS or stop
-        token id, whose text is never shown) or None. `from_draft` is set on
-        the speculative lane only.
-        """
+    def set_limits(self, model: LoadedModel) -> None:
+        """The lane's model: its end-of-sequence ids stop the stream too, and
+        the prompt must leave room in its context."""
+        self.stop_ids = frozenset(model.tokenizer.eos_token_ids) | frozenset(
+            self.request.stop_token_ids)
+        self._context_length = model.context_length
+        self.budget = min(self.request.max_tokens, model.context_length - len(self.prompt))
+
+    def set_prompt(self, prompt: list[int]) -> None:
+        """The tokens it prefills, where the lane makes them (a vision model's processor)."""
+        self.prompt = prompt
+        if self._context_length is not None:
+            self.budget = min(self.request.max_tokens, self._context_length - len(prompt))
+
+    def emit(self, token: int, logprob: float | None, from_draft: bool | None = None) -> bool:
+        """Hand over one sampled token; True when the stream has ended (or
+        failed) with it. `from_draft` is set on the speculative lane only."""
+        finish: Finish | None = None
+        if token in self.stop_ids:
+            finish = "stop"  # its text is never shown
+        elif self._generated + 1 >= self.budget:
+            finish = "length"
+        return self.on_token(token, logprob, finish, from_draft) is not None
+
+    def on_token(self, token: int, logprob: float | None, finish: Finish | None,
+                 from_draft: bool | None = None) -> Finish | Literal["error"] | None:
+        """Release one token whose verdict `emit` has given ("stop": an EOS or
+        stop token id, "length", or None); returns how the stream finished, if
+        it did (a stop sequence in the text, a grammar's dead end)."""
         now = time.perf_counter()
         self._generated += 1
         self._first_token_at = self._first_token_at or now
@@ -146,7 +190,7 @@ class ActiveStream:
         if finish is not None or failure is not None:
             segment += self._detokenizer.flush()
         text, stopped = self._stops.feed(segment)
-        reason: Finish | None = "stop" if stopped else finish  # type: ignore[assignment]
+        reason: Finish | None = "stop" if stopped else finish
         if (reason is not None or failure is not None) and not stopped:
             text += self._stops.flush()
         out = TokenOut(id=token, text=text, logprob=UNSET if logprob is None else logprob,
@@ -157,8 +201,7 @@ class ActiveStream:
             return "error"
         if reason is not None:
             # Text cut by a stop sequence is never vouched for as complete.
-            self.request.sink.end(self.stream_id, reason, self.stats(),
-                                  self._guidance_outcome(cut=stopped))
+            self._end(reason, cut=stopped)
         return reason
 
     def on_prefill(self, processed: int, total: int) -> None:
@@ -167,8 +210,21 @@ class ActiveStream:
             tell_prefill(self.request.sink, self.stream_id, processed, total)
 
     def cancel(self) -> None:
-        self.request.sink.end(self.stream_id, "cancelled", self.stats(),
-                              self._guidance_outcome(cut=False))
+        self._end("cancelled", cut=False)
+
+    def _end(self, reason: Finish, cut: bool) -> None:
+        if self._ended():
+            self.request.sink.end(self.stream_id, reason, self.stats(),
+                                  self._guidance_outcome(cut=cut))
+
+    def _ended(self) -> bool:
+        """Enter the ended state; False when it already was (an end goes out once)."""
+        if self.state == "ended":
+            return False
+        self.state = "ended"
+        if self.on_end is not None:
+            self.on_end(self)
+        return True
 
     def _guidance_outcome(self, cut: bool) -> GuidanceOutcome | None:
         if self.guide is None:
@@ -176,7 +232,8 @@ class ActiveStream:
         return GuidanceOutcome(complete=not cut and self.guide.complete)
 
     def fail(self, error: ServingError) -> None:
-        self.request.sink.error(self.stream_id, error, self.stats())
+        if self._ended():
+            self.request.sink.error(self.stream_id, error, self.stats())
 
     def stats(self) -> GenerationStats:
         now = time.perf_counter()
@@ -184,7 +241,7 @@ class ActiveStream:
         first, last = self._first_token_at, self._last_token_at
         decode_s = (last - first) if first is not None and last is not None else 0.0
         stats = GenerationStats(
-            prompt_tokens=len(self.request.prompt),
+            prompt_tokens=len(self.prompt),
             cached_tokens=self.cached_tokens,
             generated_tokens=self._generated,
             ttft_ms=round((first - received) * 1000, 3) if first is not None else 0.0,

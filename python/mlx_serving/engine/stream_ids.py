@@ -30,8 +30,8 @@ class StreamIds:
                                  if f"auto-{n}" not in self._active)
             elif stream_id in self._active:
                 raise ServingError(ErrorCode.STREAM_EXISTS,
-                               f"stream {stream_id!r} is already active; pick another stream_id",
-                               stream_id=stream_id)
+                                   f"stream {stream_id!r} is already active; pick another stream_id",
+                                   stream_id=stream_id)
             self._active.add(stream_id)
             self._finished.pop(stream_id, None)
             return stream_id

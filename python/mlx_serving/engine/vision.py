@@ -74,8 +74,8 @@ def render_prompt(model: LoadedModel, prompt: str | list[int] | Any,
     if isinstance(prompt, list):
         if images:
             raise ServingError(ErrorCode.INVALID_PARAMS,
-                           "a prompt of token ids cannot place images; send `prompt` as text "
-                           "or `messages`", model=model.model_id)
+                               "a prompt of token ids cannot place images; send `prompt` as text "
+                               "or `messages`", model=model.model_id)
         check_token_ids(model, prompt)
         return VisionPrompt(text=None, token_ids=prompt, images=[])
     turns: str | list[dict[str, str]] = prompt if prompt is not UNSET else [
@@ -86,8 +86,8 @@ def render_prompt(model: LoadedModel, prompt: str | list[int] | Any,
                                              num_images=len(images)))
     except Exception as exc:  # no template, roles it rejects, too many images for the family
         raise ServingError(ErrorCode.UNSUPPORTED,
-                       f"could not build the prompt of vision model {model.model_id!r}: "
-                       f"{type(exc).__name__}: {exc}", model=model.model_id) from None
+                           f"could not build the prompt of vision model {model.model_id!r}: "
+                           f"{type(exc).__name__}: {exc}", model=model.model_id) from None
     return VisionPrompt(text=text, token_ids=None, images=images)
 
 
@@ -110,15 +110,13 @@ class VisionDecoding:
         self.stream = stream
         assert request.vision is not None, "the service renders a vision prompt first"
         input_ids, pixel_values, mask, extra = _model_inputs(model, request.vision)
-        request.prompt = input_ids[0].tolist()
-        check_fits(model, request.prompt)
-        self._budget = min(request.max_tokens, model.context_length - len(request.prompt))
-        self._emitted = 0
-        self._stop_ids = set(model.tokenizer.eos_token_ids) | set(request.stop_token_ids)
+        prompt: list[int] = input_ids[0].tolist()
+        check_fits(model, prompt)
+        stream.set_prompt(prompt)
         # (token id, logprobs): mlx-vlm annotates the id as an array; it yields an int.
         self._tokens: Generator[tuple[Any, Any], None, None] = generate_step(
             input_ids, model.model, pixel_values, mask,
-            max_tokens=self._budget,
+            max_tokens=stream.budget,
             sampler=make_sampler(request.sampling, model.vocab_size),
             logits_processors=make_logits_processors(request.sampling),
             prefill_step_size=prefill_step,
@@ -128,13 +126,8 @@ class VisionDecoding:
     def advance(self) -> bool:
         """One token; True when the stream has finished."""
         token, logprobs = next(self._tokens)
-        self._emitted += 1
-        if token in self._stop_ids:
-            finish: str | None = "stop"
-        else:
-            finish = "length" if self._emitted >= self._budget else None
-        logprob = logprobs[token].item() if self.stream.request.logprobs else None
-        return self.stream.on_token(token, logprob, finish) is not None
+        stream = self.stream
+        return stream.emit(token, logprobs[token].item() if stream.request.logprobs else None)
 
     def close(self) -> None:
         self._tokens.close()

@@ -68,7 +68,7 @@ class GuidanceCompiler:
                 grammar = self._compile(guidance, vocabulary)
             except GrammarError as exc:
                 raise ServingError(ErrorCode.GUIDANCE_INVALID, f"invalid guidance ({mode}): {exc}",
-                               mode=mode, backend=self.backend.name) from None
+                                   mode=mode, backend=self.backend.name) from None
             self._grammars.put(key, grammar)
         return CompiledGuidance(grammar, model.vocab_size,
                                 frozenset(model.tokenizer.eos_token_ids))
@@ -98,8 +98,8 @@ class GuidanceCompiler:
                                                      sorted(model.tokenizer.eos_token_ids))
             except ValueError as exc:
                 raise ServingError(ErrorCode.UNSUPPORTED,
-                               f"guidance cannot read the tokenizer of {model.model_id!r}: {exc}",
-                               model=model.model_id, param="guidance") from None
+                                   f"guidance cannot read the tokenizer of {model.model_id!r}: {exc}",
+                                   model=model.model_id, param="guidance") from None
             self._vocabularies.put(key, vocabulary)
         return vocabulary
 

@@ -80,5 +80,5 @@ class GuidedDecoding:
         # The stream ends with this error right after the token just consumed;
         # its logits stay as they are, since what is sampled from them is dropped.
         self.failure = ServingError(ErrorCode.GUIDANCE_INVALID,
-                                f"guidance failed after {self._consumed} tokens: {reason}")
+                                    f"guidance failed after {self._consumed} tokens: {reason}")
 

@@ -117,8 +117,8 @@ class Ops:
             else:
                 return None
             return ServingError(ErrorCode.UNSUPPORTED,
-                            f"structured output ({mode}) is turned off for this request by "
-                            f"the feature flag `{flag}` in {self._flags_path}", flag=flag)
+                                f"structured output ({mode}) is turned off for this request by "
+                                f"the feature flag `{flag}` in {self._flags_path}", flag=flag)
         return None
 
     # --- wire methods -------------------------------------------------------
@@ -130,7 +130,7 @@ class Ops:
             if model not in model_ids:
                 known = ", ".join(sorted(model_ids)) or "none"
                 raise ServingError(ErrorCode.MODEL_NOT_LOADED,
-                               f"no metrics for model {model!r} (models: {known})", model=model)
+                                   f"no metrics for model {model!r} (models: {known})", model=model)
             model_ids = [model]
         with self._limits_lock:
             limits = dict(self._batch_limits)
@@ -170,7 +170,7 @@ class Ops:
                 flags = load_flags(self._flags_path)
             except ConfigError as exc:
                 raise ServingError(ErrorCode.CONFIG_INVALID,
-                               f"config not reloaded, the running config stays: {exc}") from None
+                                   f"config not reloaded, the running config stays: {exc}") from None
             old = self._config
             changed: list[str] = []
             restart_required: list[str] = []

@@ -158,7 +158,7 @@ class Dispatcher:
         spec = resolve(request.method)
         if spec is None:
             raise ServingError(ErrorCode.METHOD_NOT_FOUND, f"method not found: {request.method!r}",
-                           method=request.method)
+                               method=request.method)
         log.debug("<- %s id=%r", spec.name, request.id)
         params = decode_params(spec, None if request.params is msgspec.UNSET else request.params)
         context = CallContext(spec.name, _request_id(request), received_at)

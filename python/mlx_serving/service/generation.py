@@ -114,11 +114,11 @@ class GenerationService:
             return self._start_vision(model, params, received_at, admission, open_sink)
         if params.images is not UNSET:
             raise ServingError(ErrorCode.UNSUPPORTED,
-                           f"model {model.model_id!r} is a text model and takes no images; "
-                           "load a vision model with model/loadVision", model=model.model_id)
+                               f"model {model.model_id!r} is a text model and takes no images; "
+                               "load a vision model with model/loadVision", model=model.model_id)
         if params.tools is not UNSET and params.messages is UNSET:
             raise ServingError(ErrorCode.INVALID_PARAMS,
-                           "`tools` go with `messages` (the chat template shows them)")
+                               "`tools` go with `messages` (the chat template shows them)")
         tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos,
                                params.tools)
         request, answer = self._new_request(model, params, received_at, tokens, admission,
@@ -131,19 +131,19 @@ class GenerationService:
         sources = _image_sources(params)
         if len(sources) > self._vision.max_images:
             raise ServingError(ErrorCode.INVALID_PARAMS,
-                           f"{len(sources)} images is more than the {self._vision.max_images} "
-                           "a request may send (vision.max_images)",
-                           limit=self._vision.max_images)
+                               f"{len(sources)} images is more than the {self._vision.max_images} "
+                               "a request may send (vision.max_images)",
+                               limit=self._vision.max_images)
         if (params.prompt is UNSET) == (params.messages is UNSET):
             raise ServingError(ErrorCode.INVALID_PARAMS, "give exactly one of `prompt` and `messages`")
         if params.tools is not UNSET:
             raise ServingError(ErrorCode.UNSUPPORTED,
-                           f"vision model {model.model_id!r} takes no `tools` here; use a "
-                           "text model for tool calls", model=model.model_id)
+                               f"vision model {model.model_id!r} takes no `tools` here; use a "
+                               "text model for tool calls", model=model.model_id)
         if params.add_bos is not UNSET:
             raise ServingError(ErrorCode.UNSUPPORTED,
-                           "`add_bos` is for text models; a vision model's chat template "
-                           "places its special tokens", model=model.model_id)
+                               "`add_bos` is for text models; a vision model's chat template "
+                               "places its special tokens", model=model.model_id)
         request, answer = self._new_request(model, params, received_at, [], admission, open_sink)
 
         # Files, downloads and decoding happen on a worker: never on the
@@ -156,7 +156,7 @@ class GenerationService:
                 if not isinstance(exc, ServingError):
                     log.exception("preparing the images of %s failed", request.stream_id)
                     exc = ServingError(ErrorCode.INTERNAL_ERROR,
-                                   f"preparing the images failed: {type(exc).__name__}: {exc}")
+                                       f"preparing the images failed: {type(exc).__name__}: {exc}")
                 self._engine.reject(request, exc)
                 return
             self._engine.submit(request)
@@ -202,5 +202,5 @@ def _image_sources(params: GenerateParams) -> list[str]:
         return [params.images]
     if not params.images:
         raise ServingError(ErrorCode.INVALID_PARAMS,
-                       "`images` is empty; send at least one image, or leave it out")
+                           "`images` is empty; send at least one image, or leave it out")
     return params.images

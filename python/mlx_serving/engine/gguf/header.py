@@ -80,10 +80,10 @@ def read_header(path: Path) -> GgufHeader:
                 return _Parser(data, path, size).header()
     except GgufFormatError as exc:
         raise ServingError(ErrorCode.MODEL_LOAD_FAILED, f"{str(path)!r} is not a valid GGUF file: {exc}",
-                       model=str(path)) from None
+                           model=str(path)) from None
     except OSError as exc:
         raise ServingError(ErrorCode.MODEL_LOAD_FAILED, f"could not read {str(path)!r}: {exc}",
-                       model=str(path)) from None
+                           model=str(path)) from None
 
 
 class _Parser:

@@ -71,8 +71,8 @@ def _check_loaded(header: GgufHeader, weights: dict[str, Any]) -> None:
     missing = [tensor.name for tensor in header.tensors if tensor.name not in loaded]
     if missing:
         raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
-                       f"{str(header.path)!r}: MLX read {len(loaded)} of {len(header.tensors)} "
-                       f"tensors (first missing: {missing[0]!r})", model=str(header.path))
+                           f"{str(header.path)!r}: MLX read {len(loaded)} of {len(header.tensors)} "
+                           f"tensors (first missing: {missing[0]!r})", model=str(header.path))
 
 
 def _build(config: dict[str, Any], weights: dict[str, Any], progress: LoadProgress) -> Any:

@@ -60,7 +60,7 @@ _USER_DEFINED = 4
 
 def _unsupported(header: GgufHeader, message: str, **details: Any) -> ServingError:
     return ServingError(ErrorCode.UNSUPPORTED_MODEL, f"{str(header.path)!r}: {message}",
-                    model=str(header.path), **details)
+                        model=str(header.path), **details)
 
 
 def pre_tokenizer_of(header: GgufHeader) -> PreTokenizer:
@@ -83,8 +83,8 @@ def _strings(header: GgufHeader, key: str, required: bool = True) -> list[str]:
         return []
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
-                       f"{str(header.path)!r}: metadata {key!r} is not a list of strings",
-                       model=str(header.path))
+                           f"{str(header.path)!r}: metadata {key!r} is not a list of strings",
+                           model=str(header.path))
     return value
 
 
@@ -108,15 +108,15 @@ def load_tokenizer(header: GgufHeader) -> Any:
     types = header.get("tokenizer.ggml.token_type") or [1] * len(tokens)
     if len(types) != len(tokens):
         raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
-                       f"{str(header.path)!r}: {len(types)} token types for {len(tokens)} tokens",
-                       model=str(header.path))
+                           f"{str(header.path)!r}: {len(types)} token types for {len(tokens)} tokens",
+                           model=str(header.path))
     pairs = []
     for merge in merges:
         left, space, right = merge.partition(" ")
         if not space:
             raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
-                           f"{str(header.path)!r}: the merge {merge!r} is not two tokens",
-                           model=str(header.path))
+                               f"{str(header.path)!r}: the merge {merge!r} is not two tokens",
+                               model=str(header.path))
         pairs.append((left, right))
     vocab = {token: index for index, token in enumerate(tokens)}
     backend = Tokenizer(models.BPE(vocab=vocab, merges=pairs, ignore_merges=spec.ignore_merges))

@@ -57,7 +57,7 @@ _TOP = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output
 
 def _unsupported(header: GgufHeader, message: str, **details: Any) -> ServingError:
     return ServingError(ErrorCode.UNSUPPORTED_MODEL, f"{str(header.path)!r}: {message}",
-                    model=str(header.path), **details)
+                        model=str(header.path), **details)
 
 
 def architecture_of(header: GgufHeader) -> Architecture:
@@ -101,8 +101,8 @@ def _number(header: GgufHeader, key: str, kind: type, default: Any = None) -> An
         return default
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
-                       f"{str(header.path)!r}: metadata {key!r} is missing or not a number",
-                       model=str(header.path))
+                           f"{str(header.path)!r}: metadata {key!r} is missing or not a number",
+                           model=str(header.path))
     return kind(value)
 
 
