@@ -327,7 +327,7 @@ class ModelBatch:
         if sampled is None:
             admission.stream.on_prefill(*solo.decoding.prefill_progress)
             return []
-        if not self._emit(admission, *sampled):
+        if not admission.stream.emit(*sampled):
             return []
         self._solo = None
         self._keep(admission.stream.request, solo.decoding.tokens, solo.decoding.cache)
@@ -345,7 +345,7 @@ class ModelBatch:
         ended instead (the token it had sampled was its last)."""
         admission.parked = None
         handoff = decoding.handoff()
-        if handoff.pending is not None and self._emit(admission, *handoff.pending):
+        if handoff.pending is not None and admission.stream.emit(*handoff.pending):
             self._keep(admission.stream.request, handoff.tokens, handoff.cache)
             return True
         self._insert(admission, handoff.cache, handoff.tokens, handoff.rest)
@@ -435,16 +435,10 @@ class ModelBatch:
         admission = row.admission
         if admission is None:  # a pad: nobody reads it
             return None
-        if not self._emit(admission, response.token, response.logprobs):
+        if not admission.stream.emit(response.token, response.logprobs):
             return None
         self._retire(response.uid, row)
         return admission.stream
-
-    @staticmethod
-    def _emit(admission: _Admission, token: int, logprobs: Any) -> bool:
-        """Hand a sampled token to its stream; True when the stream ended."""
-        stream = admission.stream
-        return stream.emit(token, logprobs[token].item() if stream.request.logprobs else None)
 
     def _on_progress(self, responses: list[Any]) -> int:
         """Note prefill progress and joins; returns the prompt tokens prefilled."""

@@ -187,8 +187,7 @@ class SpeculativeDecoding:
 
     def _emit(self, token: int, logprobs: Any, row: int, from_draft: bool) -> bool:
         self._tokens.append(token)
-        logprob = logprobs[row, token].item() if self.stream.request.logprobs else None
-        return self.stream.emit(token, logprob, from_draft=from_draft)
+        return self.stream.emit(token, logprobs[row], from_draft=from_draft)
 
 
 def _token_list(tokens: Any) -> list[int]:

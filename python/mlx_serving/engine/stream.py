@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from msgspec import UNSET
 
@@ -166,14 +166,16 @@ class ActiveStream:
         if self._context_length is not None:
             self.budget = min(self.request.max_tokens, self._context_length - len(prompt))
 
-    def emit(self, token: int, logprob: float | None, from_draft: bool | None = None) -> bool:
-        """Hand over one sampled token; True when the stream has ended (or
-        failed) with it. `from_draft` is set on the speculative lane only."""
+    def emit(self, token: int, logprobs: Any, from_draft: bool | None = None) -> bool:
+        """Hand over one sampled token and its row of log-probabilities (read
+        only when the request asked for them); True when the stream has ended
+        (or failed) with it. `from_draft` is set on the speculative lane only."""
         finish: Finish | None = None
         if token in self.stop_ids:
             finish = "stop"  # its text is never shown
         elif self._generated + 1 >= self.budget:
             finish = "length"
+        logprob = logprobs[token].item() if self.request.logprobs else None
         return self.on_token(token, logprob, finish, from_draft) is not None
 
     def on_token(self, token: int, logprob: float | None, finish: Finish | None,

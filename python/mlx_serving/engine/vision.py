@@ -126,8 +126,7 @@ class VisionDecoding:
     def advance(self) -> bool:
         """One token; True when the stream has finished."""
         token, logprobs = next(self._tokens)
-        stream = self.stream
-        return stream.emit(token, logprobs[token].item() if stream.request.logprobs else None)
+        return self.stream.emit(token, logprobs)
 
     def close(self) -> None:
         self._tokens.close()
