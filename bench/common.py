@@ -246,9 +246,10 @@ class BenchError(Exception):
 
 
 class Runtime:
-    """python/runtime.py as a child process, with a config of our choosing."""
+    """python/runtime.py as a child process, with a config of our choosing
+    (`runtime`: another checkout's runtime.py, for before/after figures)."""
 
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, config: dict[str, Any] | None = None, runtime: Path = RUNTIME) -> None:
         import msgspec
         import yaml
 
@@ -263,7 +264,7 @@ class Runtime:
         self.notifications: list[tuple[float, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self.started_at = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, str(RUNTIME), "--config", self._config.name],
+        self.proc = subprocess.Popen([sys.executable, str(runtime), "--config", self._config.name],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr)
         self.ready = threading.Event()

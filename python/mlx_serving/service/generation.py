@@ -3,7 +3,23 @@ stream ids and admission, for every front.
 
 A front hands in the request's params and says where its events go (a
 `StreamSink` it opens once the service knows who serves the request); it
-never builds an engine request itself.
+never builds an engine request itself. The API (stable; grown only by
+additions):
+
+    GenerationService(engine, workers, ops)
+    .generate(params: GenerateParams, received_at: float,
+              open_sink: OpenSink = ResultSink) -> Future[GenerateAnswer]
+        open_sink(future, served) -> StreamSink is called once the request is
+        routed; the sink then gets accepted (or rejected), tokens, and one end
+        or error (engine/stream.py StreamSink), on the engine thread. The
+        future answers the call: the GenerateAccepted of a stream, or the
+        GenerateResult that ResultSink collects for a non-streaming request.
+        Refusals known at once raise ServingError; later ones fail the
+        future (or reach the sink as rejected).
+    .cancel(stream_id) / .pause(stream_id) / .resume(stream_id) -> Future[...]
+
+Defaults (config generation.defaults, speculative.num_draft_tokens) are
+resolved here, once, in _new_request.
 """
 
 from __future__ import annotations
@@ -11,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from dataclasses import replace
 
 from msgspec import UNSET
 
@@ -151,7 +168,7 @@ class GenerationService:
         def prepare() -> None:
             try:
                 images = load_images(sources, self._image_limits)
-                request.vision = render_prompt(model, params.prompt, params.messages, images)
+                vision = render_prompt(model, params.prompt, params.messages, images)
             except Exception as exc:
                 if not isinstance(exc, ServingError):
                     log.exception("preparing the images of %s failed", request.stream_id)
@@ -159,7 +176,7 @@ class GenerationService:
                                        f"preparing the images failed: {type(exc).__name__}: {exc}")
                 self._engine.reject(request, exc)
                 return
-            self._engine.submit(request)
+            self._engine.submit(replace(request, vision=vision))  # no one else holds it
 
         self._workers.submit(prepare)
         return answer
