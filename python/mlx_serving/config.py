@@ -118,6 +118,15 @@ class VisionConfig(_Section):
     max_image_side: Annotated[int, Meta(ge=16)] = 1536
     max_image_bytes: Annotated[int, Meta(ge=1024)] = 20 * 1024 * 1024
     fetch_timeout_s: Annotated[float, Meta(gt=0.0, le=600.0)] = 10.0
+    # Checked on each image's header, before it is decoded.
+    max_image_pixels: PositiveInt = 64_000_000
+    max_request_pixels: PositiveInt = 128_000_000
+    # Where http(s) images may come from (engine/url_fetch.py): host names,
+    # addresses or CIDR networks, allowed past the default deny of
+    # non-public ranges, or denied as well.
+    fetch_allow: list[str] = msgspec.field(default_factory=list)
+    fetch_deny: list[str] = msgspec.field(default_factory=list)
+    fetch_max_redirects: Annotated[int, Meta(ge=0, le=20)] = 3
 
 
 class HttpConfig(_Section):
