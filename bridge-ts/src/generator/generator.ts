@@ -54,7 +54,10 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     this.#signal = options.signal;
     this.#timeoutMs = options.timeoutMs;
     this.#signal?.addEventListener('abort', this.#onAbort);
-    if (this.#signal?.aborted) this.#onAbort();
+    // Already aborted: finish once the constructor has returned, so the host
+    // has counted this generator before it hears that it finished (told
+    // first, the host would count it open forever).
+    if (this.#signal?.aborted) queueMicrotask(this.#onAbort);
     else void this.#start(options);
   }
 
