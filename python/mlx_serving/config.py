@@ -109,6 +109,11 @@ class PreloadConfig(_Section):
 class GuidanceConfig(_Section):
     backend: Literal["llguidance", "outlines-core"] = "llguidance"
     cache_size: PositiveInt = 64
+    # A request's guidance, as JSON, past this many bytes is refused before
+    # it is compiled (GUIDANCE_INVALID): the compile's cost grows with it.
+    max_guidance_bytes: Annotated[int, Meta(ge=1024)] = 1 << 20
+
+
 class SpeculativeConfig(_Section):
     num_draft_tokens: Annotated[int, Meta(ge=0, le=MAX_DRAFT_TOKENS)] = 3
 
