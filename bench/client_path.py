@@ -21,7 +21,6 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from mlx_serving.client.flow import FlowControl  # noqa: E402
 from mlx_serving.client.generator import TokenGenerator  # noqa: E402
-from mlx_serving.client.launch import Session  # noqa: E402
 from mlx_serving.client.rpc import RpcClient  # noqa: E402
 
 CHUNK = json.dumps({"jsonrpc": "2.0", "method": "stream/chunk",
@@ -69,8 +68,7 @@ class _Host:
 def client_run(tokens: int) -> float:
     """µs per token: route every line, then read the stream to its end."""
     client = RpcClient(_Wire(), _Handlers())
-    session: Session = _Session(client)  # type: ignore[assignment]
-    generator = TokenGenerator(_Host(session), {"stream_id": "s", "model": "m"}, None)
+    generator = TokenGenerator(_Host(_Session(client)), {"stream_id": "s", "model": "m"}, None)
     generator.start()
     started = time.perf_counter()
     for _ in range(tokens):
