@@ -6,15 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+import msgspec
 from msgspec import UnsetType
 
-from ..api.messages import FinishReason, GenerationStats, GuidanceOutcome, StreamEnd, TokenOut
+from ..api.messages import FinishReason, GenerationStats, GuidanceOutcome, StreamEnd
 from .errors import EngineError
-from .rpc import StreamFailure
 
 
-@dataclass(frozen=True, slots=True)
-class TokenChunk:
+class TokenChunk(msgspec.Struct, frozen=True, gc=False, rename={"token": "text", "token_id": "id"}):
+    """One token. Decoded straight from a stream/chunk line's tokens (the wire's
+    `text` and `id`), so the hot path runs no Python per token."""
+
     # The text this token released; "" while text is held back (a possible stop
     # sequence) and for the token that ends the stream.
     token: str
@@ -24,6 +26,22 @@ class TokenChunk:
     # Streams decoded with a draft model: True when the draft proposed this token and the model accepted it.
     from_draft: bool | None = None
     type: Literal["token"] = "token"
+
+
+class ChunkParams(msgspec.Struct, gc=False):
+    """stream/chunk's params, as the client reads them (the contract's StreamChunk)."""
+
+    stream_id: str
+    tokens: list[TokenChunk]
+
+
+@dataclass(frozen=True)
+class StreamFailure:
+    """A stream/error's params, as far as a client needs them."""
+
+    stream_id: str
+    model: str | None
+    variant: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +84,6 @@ T = TypeVar("T")
 def or_none(value: T | UnsetType) -> T | None:
     """A wire field left out (msgspec's UNSET) as None, the Python way."""
     return None if isinstance(value, UnsetType) else value
-
-
-def token_chunk(token: TokenOut) -> TokenChunk:
-    return TokenChunk(token.text, token.id, or_none(token.logprob), or_none(token.from_draft))
 
 
 def metadata_chunk(end: StreamEnd) -> MetadataChunk:

@@ -389,7 +389,8 @@ class Engine:
 
     def _stream(self, wire: dict[str, Any], timeout: float | None, caller: str) -> TokenGenerator:
         generator = TokenGenerator(self, wire, call_timeout(timeout, self._options.request_timeout))
-        self._open.add(generator)
+        self._open.add(generator)  # before it starts: its end may come back at once, on the reader thread
+        generator.start()
         return generator
 
     def _whole(self, wire: dict[str, Any], timeout: float | None, caller: str) -> m.GenerateResult:

@@ -27,15 +27,22 @@ from ..api.messages import (
     GenerateAccepted,
     GenerationStats,
     GuidanceOutcome,
-    StreamChunk,
     StreamEnd,
     StreamProgress,
 )
-from .chunks import Chunk, ErrorChunk, MetadataChunk, ProgressChunk, error_chunk, metadata_chunk, token_chunk
+from .chunks import (
+    Chunk,
+    ChunkParams,
+    ErrorChunk,
+    MetadataChunk,
+    ProgressChunk,
+    StreamFailure,
+    error_chunk,
+    metadata_chunk,
+)
 from .errors import EngineError
 from .flow import FlowControl
 from .launch import Session
-from .rpc import StreamFailure
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -67,7 +74,12 @@ class TokenGenerator:
         self._end: MetadataChunk | None = None
         self._accepted: GenerateAccepted | None = None
         self._sending = False  # the stream produced its first token
-        session = host.session_now()
+        self._waiters = 0  # consumers waiting for a chunk now (see _begin_wait)
+        self._wake_epoch = 0
+
+    def start(self) -> None:
+        """Sends the stream to a ready runtime now, or once one is (waiting on a thread of its own)."""
+        session = self._host.session_now()
         if session is not None:
             self._start(session)
         else:
@@ -163,11 +175,11 @@ class TokenGenerator:
                     return chunk
                 waits_idle = self._timeout is not None and self._sending
                 started = time.monotonic()
-                self._host.flow.waiting(True)
+                epoch = self._begin_wait()
                 try:
                     self._cond.wait(self._timeout if waits_idle else None)
                 finally:
-                    self._host.flow.waiting(False)
+                    self._end_wait(epoch)
                 if waits_idle and not self._buffer and not self._finished and \
                         time.monotonic() - started >= (self._timeout or 0):
                     self._stalled()
@@ -182,7 +194,7 @@ class TokenGenerator:
                 waits_idle = self._timeout is not None and self._sending
                 woken: asyncio.Future[None] = loop.create_future()
                 self._async_waiters.append((loop, woken))
-                self._host.flow.waiting(True)
+                epoch = self._begin_wait()
             try:
                 await asyncio.wait_for(woken, self._timeout if waits_idle else None)
             except asyncio.TimeoutError:
@@ -190,7 +202,21 @@ class TokenGenerator:
                     if not self._buffer and not self._finished:
                         self._stalled()
             finally:
-                self._host.flow.waiting(False)
+                with self._cond:
+                    self._end_wait(epoch)
+
+    # A consumer waiting for a chunk keeps the reader going (flow.py). It stops
+    # counting as waiting when it is woken, not when its thread next runs: the
+    # reader must not read on meanwhile. Holds the lock.
+    def _begin_wait(self) -> int:
+        self._waiters += 1
+        self._host.flow.waiting(True)
+        return self._wake_epoch
+
+    def _end_wait(self, epoch: int) -> None:
+        if epoch == self._wake_epoch:  # not woken (a time limit ran out): it stops waiting itself
+            self._waiters -= 1
+            self._host.flow.waiting(False)
 
     def _take(self) -> Chunk | None:
         if not self._buffer:
@@ -262,12 +288,12 @@ class TokenGenerator:
         return self._cancelling
 
     # StreamListener: the reader thread hands the stream's notifications here.
-    def chunk(self, params: StreamChunk) -> None:
+    def chunk(self, params: ChunkParams) -> None:
         with self._cond:
             if self._left or self._finished:
                 return
             self._sending = self._sending or bool(params.tokens)
-            self._buffer.extend(token_chunk(token) for token in params.tokens)
+            self._buffer.extend(params.tokens)
             self._host.flow.report(self, len(self._buffer))
             self._notify()
 
@@ -317,6 +343,11 @@ class TokenGenerator:
         self._notify()
 
     def _notify(self) -> None:
+        if self._waiters:
+            self._wake_epoch += 1
+            for _ in range(self._waiters):
+                self._host.flow.waiting(False)
+            self._waiters = 0
         self._cond.notify_all()
         waiters, self._async_waiters = self._async_waiters, []
         for loop, woken in waiters:
