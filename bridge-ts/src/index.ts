@@ -5,7 +5,7 @@
 //   for await (const chunk of engine.createGenerator({ model: 'demo', prompt: 'Hi', maxTokens: 40 })) { ... }
 //   await engine.dispose();
 import { CamelEngine } from './engine/engine.js';
-import { resolveOptions } from './engine/options.js';
+import { httpLaunch, resolveOptions } from './engine/options.js';
 import type { CreateEngineOptions } from './engine/options.js';
 import { addSnakeCaseTwins } from './engine/twins.js';
 import type { SnakeCaseTwins } from './engine/twins.js';
@@ -26,13 +26,15 @@ const MAX_LINE_BYTES = 256 * 1024 * 1024;
 export async function createEngine(options: CreateEngineOptions = {}): Promise<Engine> {
   const resolved = resolveOptions(options);
   const log = resolved.verbose ? (line: string) => process.stderr.write(`[mlx-serving] ${line}\n`) : undefined;
+  const http = httpLaunch(resolved.http);
   const supervisor = new Supervisor({
     spec: {
       pythonPath: resolved.pythonPath,
       runtimePath: resolved.runtimePath,
       configPath: resolved.configPath,
       flagsPath: resolved.flagsPath,
-      env: resolved.env,
+      args: http.args,
+      env: { ...http.env, ...resolved.env },
       cwd: resolved.cwd,
     },
     startTimeoutMs: resolved.startTimeoutMs,
@@ -73,7 +75,7 @@ export type {
   VisionGenerateParams,
 } from './engine/engine.js';
 export type { JsonOutput } from './engine/json.js';
-export type { CallOptions, CreateEngineOptions, EngineOptions, StreamCallOptions } from './engine/options.js';
+export type { CallOptions, CreateEngineOptions, EngineOptions, HttpOptions, StreamCallOptions } from './engine/options.js';
 export { BRIDGE_ERROR_CODES, EngineError } from './errors/engine-error.js';
 export type { BridgeErrorCode, EngineErrorCode, RuntimeErrorCode } from './errors/engine-error.js';
 export type { ErrorChunk, FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats, TokenChunk, Variant } from './generator/chunks.js';

@@ -47,6 +47,19 @@ export interface EngineOptions {
    * engine.on(), they see the first start too (its 'ready', its stderr lines).
    */
   on?: EngineListeners;
+  /**
+   * Also serve the OpenAI- and Anthropic-compatible HTTP API from the same runtime (`--http HOST:PORT`), beside this
+   * engine's own connection: `{ host?: '127.0.0.1', port, apiKey? }` (with apiKey, HTTP requests must send it).
+   */
+  http?: HttpOptions;
+}
+
+export interface HttpOptions {
+  /** Default: 127.0.0.1. */
+  host?: string;
+  port: number;
+  /** HTTP clients must send it (`Authorization: Bearer KEY` or `x-api-key`); handed over as $MLX_SERVING_API_KEY. */
+  apiKey?: string;
 }
 
 /** Options with their snake_case twins (`python_path`, `request_timeout_ms`, ...) accepted too. */
@@ -67,6 +80,7 @@ export interface ResolvedOptions {
   restart: RestartPolicy;
   highWaterMark: number;
   on: EngineListeners;
+  http: { host: string; port: number; apiKey: string | undefined } | undefined;
 }
 
 type Check<T> = (value: unknown, name: string) => T;
@@ -102,6 +116,7 @@ const OPTION_CHECKS: { [K in keyof ResolvedOptions]: Check<ResolvedOptions[K]> }
   restart: restartPolicy,
   highWaterMark: positive,
   on: listeners,
+  http: httpServer,
 };
 
 // Validates createEngine's options and fills in the defaults.
@@ -124,7 +139,27 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     restart: pick('restart', DEFAULT_RESTART_POLICY),
     highWaterMark: pick('highWaterMark', 1024),
     on: pick('on', {}),
+    http: pick('http', undefined),
   };
+}
+
+function httpServer(value: unknown, name: string): ResolvedOptions['http'] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return invalid(name, 'an object { host?, port, apiKey? }', value);
+  const given = checkKnown(foldNames(value, camelCase, 'the `http` option'), { host: 0, port: 0, apiKey: 0 }, 'http field');
+  const port = given['port'];
+  if (!Number.isSafeInteger(port) || (port as number) < 0 || (port as number) > 65535) invalid('http.port', 'an integer from 0 to 65535', port);
+  return {
+    host: given['host'] === undefined ? '127.0.0.1' : text(given['host'], 'http.host'),
+    port: port as number,
+    apiKey: given['apiKey'] === undefined ? undefined : text(given['apiKey'], 'http.apiKey'),
+  };
+}
+
+/** The runtime's arguments and environment for `http`. */
+export function httpLaunch(http: ResolvedOptions['http']): { args: string[]; env: Record<string, string> } {
+  if (http === undefined) return { args: [], env: {} };
+  const host = http.host.includes(':') ? `[${http.host}]` : http.host;
+  return { args: ['--http', `${host}:${http.port}`], env: http.apiKey === undefined ? {} : { MLX_SERVING_API_KEY: http.apiKey } };
 }
 
 function listeners(value: unknown, name: string): EngineListeners {

@@ -16,6 +16,8 @@ export interface LaunchSpec {
   runtimePath: string;
   configPath: string | undefined;
   flagsPath: string | undefined;
+  /** More runtime arguments (`--http HOST:PORT`). */
+  args?: string[];
   env: Record<string, string | undefined>;
   cwd: string;
 }
@@ -42,6 +44,7 @@ export function spawnRuntime(spec: LaunchSpec): ChildProcessWithoutNullStreams {
     spec.runtimePath,
     ...(spec.configPath === undefined ? [] : ['--config', spec.configPath]),
     ...(spec.flagsPath === undefined ? [] : ['--flags', spec.flagsPath]),
+    ...(spec.args ?? []),
   ];
   return spawn(spec.pythonPath, args, {
     cwd: spec.cwd,

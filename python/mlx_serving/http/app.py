@@ -37,12 +37,13 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 class HttpSettings:
     max_body_bytes: int
     stream_buffer_tokens: int  # a stream pauses while more wait for its reader
+    chunk_interval_s: float  # a stream's batches go out at most this often
     cors_origins: list[str]
     api_key: str | None
 
 
 def build_app(backend: Backend, settings: HttpSettings) -> Starlette:
-    routes = Routes(backend, settings.stream_buffer_tokens)
+    routes = Routes(backend, settings.stream_buffer_tokens, settings.chunk_interval_s)
     middleware = [Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)]
     if settings.api_key:
         middleware.insert(0, Middleware(ApiKeyMiddleware, api_key=settings.api_key))
@@ -85,13 +86,15 @@ async def _disconnected(request: Request) -> None:
 
 
 class Routes:
-    def __init__(self, backend: Backend, high_water: int) -> None:
+    def __init__(self, backend: Backend, high_water: int, hold_s: float) -> None:
         self._backend = backend
         self._high_water = high_water
+        self._hold_s = hold_s
 
     async def _start(self, request: Request, params: GenerateParams) -> Generation:
         return await until_disconnect(_disconnected(request),
-                                      start(self._backend, params, self._high_water))
+                                      start(self._backend, params, self._high_water,
+                                            self._hold_s))
 
     def _stream(self, request: Request, chunks: AsyncIterator[bytes]) -> Response:
         return StreamingResponse(_sse_errors(request, chunks), media_type=sse.MEDIA_TYPE,

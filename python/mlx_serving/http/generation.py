@@ -37,6 +37,9 @@ class Outcome:
 class Generation:
     flow: Flow
     model: str  # the model id that serves it
+    # After a batch goes out, the next waits this long, so that the tokens
+    # made meanwhile travel together (transport.chunk_interval_ms, as on stdio).
+    hold_s: float = 0.0
     outcome: Outcome = field(default_factory=Outcome)
 
     async def tokens(self) -> AsyncIterator[list[TokenOut]]:
@@ -56,11 +59,14 @@ class Generation:
                         raise HttpError.of(event.error)
                 if batch:
                     yield batch
+                    if self.hold_s and not self.flow.done:
+                        await asyncio.sleep(self.hold_s)
         finally:
             self.flow.cancel()
 
 
-async def start(backend: Backend, params: GenerateParams, high_water: int) -> Generation:
+async def start(backend: Backend, params: GenerateParams, high_water: int,
+                hold_s: float) -> Generation:
     """Hand the request to the service and wait until the engine took it."""
     if backend.status == "starting":
         raise HttpError(503, "the runtime is still loading its models; retry shortly",
@@ -88,7 +94,7 @@ async def start(backend: Backend, params: GenerateParams, high_water: int) -> Ge
     except asyncio.CancelledError:
         flow.cancel()
         raise
-    return Generation(flow=flow, model=answer.model)
+    return Generation(flow=flow, model=answer.model, hold_s=hold_s)
 
 
 async def until_disconnect(receive_disconnect: Awaitable[None], work: Awaitable[T]) -> T:
