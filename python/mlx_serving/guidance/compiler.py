@@ -41,6 +41,7 @@ class CompiledGuidance:
     grammar: Grammar
     vocab_size: int
     eos_ids: frozenset[int]
+    spec: Guidance  # as the request gave it: the ranks of a sharded model compile it too
 
     def start(self, stop_token_ids: list[int]) -> GuidedDecoding:
         """A fresh matcher for one stream, as its logits processor."""
@@ -71,7 +72,7 @@ class GuidanceCompiler:
                                mode=mode, backend=self.backend.name) from None
             self._grammars.put(key, grammar)
         return CompiledGuidance(grammar, model.vocab_size,
-                                frozenset(model.tokenizer.eos_token_ids))
+                                frozenset(model.tokenizer.eos_token_ids), guidance)
 
     def _compile(self, guidance: Guidance, vocabulary: Any) -> Grammar:
         if isinstance(guidance, JsonSchemaGuidance):
