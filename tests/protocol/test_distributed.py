@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from runtime_client import RuntimeClient
 
@@ -72,7 +73,7 @@ def run(client: RuntimeClient, model: str, params: dict[str, Any]) -> tuple[list
 def together(client: RuntimeClient, model: str, requests: list[dict[str, Any]],
              tag: str) -> list[tuple[list[int], str, str]]:
     ids = [f"{tag}-{i}" for i in range(len(requests))]
-    for stream_id, params in zip(ids, requests):
+    for stream_id, params in zip(ids, requests, strict=True):
         client.result("generate", {"model": model, "stream_id": stream_id, **params})
     results = []
     for stream_id in ids:
@@ -214,6 +215,32 @@ def test_a_killed_follower_fails_its_streams_and_the_runtime_serves_on(models: P
         assert "signal 9" in listed["sharded"]["group"]["failure"]
         client.result("model/unload", {"model": "sharded"})
         assert run(client, "local", {"prompt": PROMPTS[2], "max_tokens": 8,
+                                     "temperature": 0})[0]
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_a_hung_follower_fails_its_streams_after_rank_timeout(models: Path,
+                                                             tmp_path: Path) -> None:
+    config = tmp_path / "runtime.yaml"
+    config.write_text(yaml.safe_dump({"distributed": {"rank_timeout_s": 3}}))
+    client = RuntimeClient("--config", str(config))
+    try:
+        load_pair(client, models)
+        (follower,) = followers_of(client.proc.pid)
+        client.result("generate", {"model": "sharded", "stream_id": "stuck",
+                                   "prompt": PROMPTS[0], "max_tokens": 100_000,
+                                   "temperature": 0})
+        client.wait_for(lambda: len(client.stream_tokens("stuck")) > 0)
+        os.kill(follower, signal.SIGSTOP)  # alive, but it answers nothing
+        end = client.stream_end("stuck", timeout=60)
+        error = end["params"]["error"]
+        assert error["data"]["code"] == "RANK_FAILED"
+        assert error["data"]["rank"] == 1 and error["data"]["host"] == "127.0.0.1"
+        assert "stopped answering" in error["message"]
+        wait_gone([follower], timeout=15)  # the hung rank is stopped for good
+        assert run(client, "local", {"prompt": PROMPTS[1], "max_tokens": 8,
                                      "temperature": 0})[0]
     finally:
         client.stop()

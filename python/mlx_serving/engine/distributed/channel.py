@@ -64,23 +64,25 @@ _decoder = msgspec.msgpack.Decoder(Message)
 def send(group: Any, message: Message) -> None:
     """Rank 0: hand `message` to every follower (blocks until all have it)."""
     import mlx.core as mx
+    import numpy as np
 
     data = _encoder.encode(message)
     with mx.stream(_stream()):
         mx.eval(mx.distributed.all_sum(mx.array(len(data)), group=group))
-        payload = mx.array(memoryview(data), dtype=mx.uint8)
+        payload = mx.array(np.frombuffer(data, dtype=np.uint8))
         mx.eval(mx.distributed.all_sum(payload, group=group))
 
 
 def receive(group: Any) -> Message:
     """A follower: the next message of rank 0 (blocks until it comes)."""
     import mlx.core as mx
+    import numpy as np
 
     with mx.stream(_stream()):
-        size = mx.distributed.all_sum(mx.array(0), group=group).item()
-        payload = mx.distributed.all_sum(mx.zeros(int(size), dtype=mx.uint8), group=group)
-        mx.eval(payload)
-    return _decoder.decode(bytes(memoryview(payload)))
+        size = int(np.asarray(mx.distributed.all_sum(mx.array(0), group=group)))
+        payload = mx.distributed.all_sum(mx.zeros(size, dtype=mx.uint8), group=group)
+        data = np.asarray(payload).tobytes()
+    return _decoder.decode(data)
 
 
 def _stream() -> Any:

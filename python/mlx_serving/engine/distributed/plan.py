@@ -55,8 +55,10 @@ def plan_group(params: DistributedParams, model: str) -> GroupPlan:
     if (params.hosts is UNSET) == (params.hostfile is UNSET):
         raise refuse(ErrorCode.INVALID_PARAMS, "give exactly one of `hosts` and `hostfile`")
     try:
-        hostfile = (Hostfile.from_file(params.hostfile) if params.hosts is UNSET
-                    else Hostfile.from_list(",".join(params.hosts)))
+        # MLX's launcher code is untyped.
+        hostfile = (Hostfile.from_file(params.hostfile)  # type: ignore[no-untyped-call]
+                    if params.hosts is UNSET
+                    else Hostfile.from_list(",".join(params.hosts)))  # type: ignore[no-untyped-call]
     except ValueError as exc:
         raise refuse(ErrorCode.INVALID_PARAMS, str(exc)) from None
     hosts = [RankHost(h.rank, h.ssh_hostname, list(h.ips), list(h.rdma)) for h in hostfile.hosts]

@@ -38,8 +38,10 @@ class RankProcess:
         from mlx._distributed_utils.launch import RemoteProcess
 
         self.host = host
-        self._remote = RemoteProcess(host.rank, host.ssh, sys.executable, None, files,
-                                     [f"PYTHONPATH={_PACKAGE_ROOT}", *env], command)
+        # MLX's launcher code is untyped.
+        self._remote = RemoteProcess(  # type: ignore[no-untyped-call]
+            host.rank, host.ssh, sys.executable, None, files,
+            [f"PYTHONPATH={_PACKAGE_ROOT}", *env], command)
         self.process: subprocess.Popen[bytes] = self._remote.process
         self.stderr_tail: deque[str] = deque(maxlen=_TAIL_LINES)
         self._pidfile_read = threading.Event()
@@ -59,7 +61,8 @@ class RankProcess:
             return None
         # bash reports a signal as 128 + N; Popen as -N.
         signal_number = -code if code < 0 else code - 128 if code > 128 else 0
-        how = f"was killed by signal {signal_number}" if signal_number else f"exited with code {code}"
+        how = (f"was killed by signal {signal_number}" if signal_number
+               else f"exited with code {code}")
         last = next((line for line in reversed(self.stderr_tail) if line.strip()), "")
         return f"{how}{f' (last words: {last.strip()[:300]})' if last else ''}"
 
@@ -82,7 +85,7 @@ class RankProcess:
             pass
         if self._pidfile_read.is_set() and not self.host.local:
             try:  # MLX's kill script ends the remote program, not just ssh
-                self._remote.terminate()
+                self._remote.terminate()  # type: ignore[no-untyped-call]
             except Exception:
                 log.warning("could not stop %s on its host", self.label, exc_info=True)
         self.process.terminate()
@@ -104,7 +107,8 @@ class RankProcess:
         for raw in pipe:
             line = raw.decode(errors="replace")
             if is_stdout and not self._pidfile_read.is_set():
-                self._remote.preprocess_output(line, is_stdout=True)
+                self._remote.preprocess_output(  # type: ignore[no-untyped-call]
+                    line, is_stdout=True)
                 self._pidfile_read.set()
                 continue
             if not is_stdout:
