@@ -142,6 +142,16 @@ class HttpConfig(_Section):
     cors_origins: list[str] = msgspec.field(default_factory=list)
 
 
+class DistributedConfig(_Section):
+    # How long forming the group and loading every rank's shard may take.
+    start_timeout_s: Annotated[float, Meta(gt=0.0, le=3600.0)] = 300.0
+    # A decode step that takes longer than this means a rank hung: it is stopped.
+    rank_timeout_s: Annotated[float, Meta(gt=0.0, le=3600.0)] = 30.0
+    # First TCP port of the ring (and the jaccl/nccl coordinator) on remote hosts;
+    # 127.0.0.1 ranks take free ports.
+    first_port: Annotated[int, Meta(ge=1024, le=65000)] = 32323
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -156,6 +166,7 @@ class RuntimeConfig(_Section):
     vision: VisionConfig = msgspec.field(default_factory=VisionConfig)
     prompt_cache: PromptCacheConfig = msgspec.field(default_factory=PromptCacheConfig)
     model_preload: PreloadConfig = msgspec.field(default_factory=PreloadConfig)
+    distributed: DistributedConfig = msgspec.field(default_factory=DistributedConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     # Ops features (ops/settings.py): reloadable by config/reload and SIGHUP.

@@ -134,6 +134,23 @@ export interface DeviceInfo {
   type: "cpu" | "gpu";
   name: string;
 }
+/**
+ * Shard the model over several processes with mx.distributed; the runtime is rank 0.
+ */
+export interface DistributedParams {
+  backend?: "jaccl" | "mpi" | "nccl" | "ring";
+  /**
+   * One entry per rank, rank 0 first (this machine): an IP for the ring backend, an ssh host name otherwise; 127.0.0.1 ranks run locally, the others through ssh.
+   *
+   * @minItems 2
+   */
+  hosts?: string[];
+  /**
+   * An mlx.launch hostfile (JSON) instead of `hosts`.
+   */
+  hostfile?: string;
+  parallel?: "pipeline" | "tensor";
+}
 export interface DraftCompatibility {
   model_id: string;
   draft_model: string;
@@ -371,6 +388,23 @@ export interface GgufInfo {
   dequantized_types: string[];
   file_bytes: number;
 }
+/**
+ * The process group a sharded model runs on (model/load `distributed`).
+ */
+export interface GroupInfo {
+  backend: "jaccl" | "mpi" | "nccl" | "ring";
+  parallel: "pipeline" | "tensor";
+  ranks: number;
+  /**
+   * The host of each rank; rank 0 is the runtime.
+   */
+  hosts: string[];
+  /**
+   * failed: a rank died or hung; its requests fail with RANK_FAILED until the model is unloaded.
+   */
+  state: "failed" | "ready";
+  failure?: string | null;
+}
 export interface LatencySummary {
   /**
    * Samples in the sketch (for inter_token_ms: gaps between two tokens the engine emitted one after the other, not between stream/chunk notifications; the time a stream was paused by generate/pause is left out).
@@ -412,6 +446,10 @@ export interface ModelInfo {
    * Set when the model was loaded from a GGUF file.
    */
   gguf?: GgufInfo | null;
+  /**
+   * The ranks of a sharded model, or null.
+   */
+  group?: GroupInfo | null;
 }
 export interface LoadDraftResult {
   model_id: string;
@@ -435,6 +473,7 @@ export interface LoadModelParams {
    * Send model/progress notifications while the model loads.
    */
   progress?: boolean;
+  distributed?: DistributedParams;
 }
 export interface LoadModelResult {
   model_id: string;
@@ -457,6 +496,10 @@ export interface LoadModelResult {
    * Set when the model was loaded from a GGUF file.
    */
   gguf?: GgufInfo | null;
+  /**
+   * The ranks of a sharded model, or null.
+   */
+  group?: GroupInfo | null;
   load_ms: number;
   already_loaded: boolean;
   /**
@@ -950,7 +993,8 @@ export const RUNTIME_ERROR_CODES = {
   "IMAGE_FETCH_FAILED": -32018,
   "DRAFT_NOT_LOADED": -32019,
   "CONFIG_INVALID": -32020,
-  "UNSUPPORTED_MODEL": -32025
+  "UNSUPPORTED_MODEL": -32025,
+  "RANK_FAILED": -32030
 } as const;
 
 /** Each method's param names (snake_case, as on the wire) and the aliases it accepts. */
@@ -973,7 +1017,8 @@ export const METHOD_PARAMS = {
     "names": [
       "model",
       "model_id",
-      "progress"
+      "progress",
+      "distributed"
     ],
     "aliases": {
       "model_id": "model"
@@ -1023,7 +1068,8 @@ export const METHOD_PARAMS = {
     "names": [
       "model",
       "model_id",
-      "progress"
+      "progress",
+      "distributed"
     ],
     "aliases": {
       "model_id": "model"

@@ -89,6 +89,19 @@ class DraftInfo(Result):
     quantization: Quantization | None
 
 
+class GroupInfo(Result):
+    """The process group a sharded model runs on (model/load `distributed`)."""
+
+    backend: Literal["ring", "jaccl", "mpi", "nccl"]
+    parallel: Literal["tensor", "pipeline"]
+    ranks: int
+    hosts: Annotated[list[str], Meta(description="The host of each rank; rank 0 is the runtime.")]
+    state: Annotated[Literal["ready", "failed"], Meta(
+        description="failed: a rank died or hung; its requests fail with RANK_FAILED "
+                    "until the model is unloaded.")]
+    failure: str | None = None
+
+
 class ModelInfo(Result):
     model_id: str
     path: str
@@ -105,6 +118,9 @@ class ModelInfo(Result):
         description="Bytes the model's weights take in memory.")] = 0
     gguf: Annotated[GgufInfo | None, Meta(
         description="Set when the model was loaded from a GGUF file.")] = None
+    group: Annotated[
+        GroupInfo | None, Meta(description="The ranks of a sharded model, or null.")
+    ] = None
 
 
 class RuntimeInfo(Result):
@@ -194,6 +210,20 @@ class ShutdownResult(Result):
 # --- models ----------------------------------------------------------------
 
 
+class DistributedParams(Params):
+    """Shard the model over several processes with mx.distributed; the runtime is rank 0."""
+
+    backend: Literal["ring", "jaccl", "mpi", "nccl"] = "ring"
+    hosts: Annotated[list[NonEmptyStr], Meta(
+        min_length=2, description="One entry per rank, rank 0 first (this machine): an IP "
+        "for the ring backend, an ssh host name otherwise; 127.0.0.1 ranks run locally, "
+        "the others through ssh.")] | UnsetType = UNSET
+    hostfile: Annotated[str, Meta(
+        min_length=1, description="An mlx.launch hostfile (JSON) instead of `hosts`.")
+    ] | UnsetType = UNSET
+    parallel: Literal["tensor", "pipeline"] = "tensor"
+
+
 class LoadModelParams(Params):
     model: Annotated[str, Meta(
         min_length=1, description="Local folder, local .gguf file or hub id.")]
@@ -202,6 +232,7 @@ class LoadModelParams(Params):
     ] | UnsetType = UNSET
     progress: Annotated[bool, Meta(
         description="Send model/progress notifications while the model loads.")] = False
+    distributed: DistributedParams | UnsetType = UNSET
 
 
 class LoadModelResult(ModelInfo, kw_only=True):

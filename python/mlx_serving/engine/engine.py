@@ -23,6 +23,7 @@ from ..api.errors import ErrorCode, RpcError
 from ..api.messages import (
     BatchState,
     CancelResult,
+    DistributedParams,
     FlowResult,
     GenerationStats,
     GuidanceOutcome,
@@ -36,6 +37,8 @@ from ..api.messages import (
 from ..config import RuntimeConfig
 from ..transport.stdio import MessageWriter
 from .batch import ModelBatch
+from .distributed.loader import load_sharded_model
+from .distributed.lockstep import LockstepBatch
 from .models import LoadedModel, ModelRegistry, load_text_model
 from .progress import LoadProgress, no_progress
 from .models import release_memory as _release_memory
@@ -174,12 +177,13 @@ class Engine:
         request.sink.rejected(error)
 
     def load(self, source: str, model_id: str, kind: ModelKind = "text",
-             progress: LoadProgress = no_progress) -> Future[LoadModelResult]:
+             progress: LoadProgress = no_progress,
+             distributed: DistributedParams | None = None) -> Future[LoadModelResult]:
         self.models.begin_load(model_id)
 
         def load() -> LoadModelResult:
             try:
-                return self._load(source, model_id, kind, progress)
+                return self._load(source, model_id, kind, progress, distributed)
             finally:
                 self.models.end_load(model_id)
 
@@ -317,6 +321,13 @@ class Engine:
                 self._step()
         finally:
             self._stop()  # commands queued from now on are answered, never run
+            self._close_groups()
+
+    def _close_groups(self) -> None:
+        """The ranks of sharded models exit with the runtime."""
+        for model in self.models.all():
+            if model.group is not None:
+                model.group.close()
 
     def _finished(self) -> bool:
         # Draining waits for every reserved stream id: that includes requests
@@ -395,8 +406,10 @@ class Engine:
         key = (model.model_id, "batch")
         runner = self._runners.get(key)
         if runner is None:
-            runner = self._runners[key] = ModelBatch(model, self.config.batching,
-                                                     self.config.prompt_cache)
+            runner = self._runners[key] = ModelBatch(
+                model, self.config.batching, self.config.prompt_cache) if model.group is None \
+                else LockstepBatch(model, self.config.batching, self.config.prompt_cache,
+                                   self.config.distributed.rank_timeout_s)
             if model.model_id in self._batch_limits:
                 runner.set_max_batch_size(self._batch_limits[model.model_id])
         assert isinstance(runner, ModelBatch)
@@ -443,10 +456,12 @@ class Engine:
         _release_memory()
 
     def _load(self, source: str, model_id: str, kind: ModelKind,
-              progress: LoadProgress = no_progress) -> LoadModelResult:
+              progress: LoadProgress = no_progress,
+              distributed: DistributedParams | None = None) -> LoadModelResult:
         existing = self.models.find(model_id)
         if existing is not None:
-            if not existing.is_from(source) or existing.kind != kind:
+            if not existing.is_from(source) or existing.kind != kind or (
+                    existing.group is None) != (distributed is None):
                 raise RpcError(ErrorCode.INVALID_PARAMS,
                                f"model_id {model_id!r} is already loaded ({existing.kind}) from "
                                f"{existing.source!r}; unload it first or pick another model_id",
@@ -454,7 +469,12 @@ class Engine:
             return _load_result(existing, load_ms=0.0, already_loaded=True)
         started = time.perf_counter()
         try:
-            if kind == "vision":
+            if distributed is not None:
+                if kind == "vision":
+                    raise RpcError(ErrorCode.UNSUPPORTED, "a vision model cannot be sharded "
+                                   "(model/loadVision takes no `distributed`)", model=model_id)
+                model = load_sharded_model(source, model_id, distributed, self.config)
+            elif kind == "vision":
                 model = load_vision_model(source, model_id)
             else:
                 from .device_fit import fit_to_device  # imports mlx
@@ -471,12 +491,14 @@ class Engine:
         return _load_result(model, load_ms=load_ms, already_loaded=False)
 
     def _unload(self, model_id: str) -> UnloadModelResult:
-        self.models.remove(model_id)
+        model = self.models.remove(model_id)
         cancelled = self.active_streams(model_id)
         unloaded = RpcError(ErrorCode.MODEL_UNLOADED, f"model {model_id!r} was unloaded",
                             model=model_id)
         for key in [key for key in self._runners if key[0] == model_id]:
             self._fail_runner(key, unloaded)
+        if model.group is not None:
+            model.group.close()
         _release_memory()
         log.info("unloaded %s", model_id)
         self._notify_models("unloaded", model_id)

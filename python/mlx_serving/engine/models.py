@@ -10,13 +10,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..api.errors import ErrorCode, RpcError
 from ..api.messages import DraftInfo, GgufInfo, ModelInfo, Quantization
 from .detokenizer import Decode, decoder_of
 from .files import FileRefused, check_model_folder, checked_size
 from .progress import LoadProgress, no_progress
+
+if TYPE_CHECKING:
+    from .distributed.group import ShardGroup
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class LoadedModel:
     # Streams decoded together unless batching.max_batch_size names a number:
     # chosen for the device at load (engine/device_fit.py).
     max_batch_size: int = 32
+    group: ShardGroup | None = None  # a sharded model: the ranks it runs on (distributed/)
 
     @property
     def is_vision(self) -> bool:
@@ -78,6 +82,7 @@ class LoadedModel:
             draft=None if self.draft is None else self.draft.draft_info(),
             memory_bytes=self.memory_bytes,
             gguf=self.gguf,
+            group=None if self.group is None else self.group.info(),
         )
 
     def draft_info(self) -> DraftInfo:

@@ -49,6 +49,7 @@ class CompiledGuidance:
     grammar: Grammar
     vocab_size: int
     eos_ids: frozenset[int]
+    spec: Guidance  # as the request gave it: the ranks of a sharded model compile it too
 
     def start(self, stop_token_ids: list[int]) -> GuidedDecoding:
         """A fresh matcher for one stream, as its logits processor."""
@@ -84,7 +85,7 @@ class GuidanceCompiler:
                                f"invalid guidance ({mode}): nested too deeply to compile",
                                mode=mode, backend=self.backend.name) from None
             self._grammars.put(key, grammar)
-        return CompiledGuidance(grammar, model.vocab_size, eos_ids)
+        return CompiledGuidance(grammar, model.vocab_size, eos_ids, guidance)
 
     def is_cached(self, model: LoadedModel, guidance: Guidance) -> bool:
         """Whether compile() is a lookup (else it compiles: run it on a worker).

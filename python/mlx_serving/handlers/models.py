@@ -43,11 +43,13 @@ def model_handlers(engine: Engine, send: Send) -> dict[str, Handler]:
 
     def load(params: LoadModelParams, _: CallContext) -> Future[LoadModelResult]:
         model_id = params.model if params.model_id is UNSET else params.model_id
-        return engine.load(params.model, model_id, progress=progress_of(params, model_id))
+        return engine.load(params.model, model_id, progress=progress_of(params, model_id),
+                           distributed=None if params.distributed is UNSET else params.distributed)
 
     def load_vision(params: LoadModelParams, _: CallContext) -> Future[LoadModelResult]:
         model_id = params.model if params.model_id is UNSET else params.model_id
-        return engine.load(params.model, model_id, kind="vision")
+        return engine.load(params.model, model_id, kind="vision",
+                           distributed=None if params.distributed is UNSET else params.distributed)
 
     def unload(params: ModelRefParams, _: CallContext) -> Future[UnloadModelResult]:
         return engine.with_model(params.model, lambda model: engine.unload(model.model_id))
