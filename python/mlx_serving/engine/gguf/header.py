@@ -205,8 +205,9 @@ class _Parser:
     def _take(self, count: int) -> bytes:
         end = self.at + count
         if end > self.size:
-            raise GgufFormatError(f"the header ends early: {count} bytes wanted at byte {self.at}, "
-                                  f"the file has {self.size}")
+            raise GgufFormatError(f"the header ends early (truncated, or a count that lies): "
+                                  f"{count} bytes wanted at byte {self.at}, the file has "
+                                  f"{self.size}")
         raw = self.data[self.at:end]
         self.at = end
         return raw
