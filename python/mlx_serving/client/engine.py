@@ -12,7 +12,7 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -119,17 +119,31 @@ class Engine:
             options.restart, options.force_kill_after, self._events)
         self.flow = FlowControl(options.high_water_mark, self._supervisor.set_backpressure)
         self._open: set[TokenGenerator] = set()
+        self._progress_listeners: dict[str, Listener] = {}  # stream id -> its on_prefill_progress
         self._stream_ids = itertools.count(1)
         self._supervisor.start()
 
     # --- models --------------------------------------------------------------
 
     def load_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
-                   timeout: float | None = None, **params: Any) -> m.LoadModelResult:
-        """Loads a text model (a local folder, or a hub id where a network exists); it is loaded again
-        after a restart."""
-        return self._load("model/load", _by_id(model, model_id, params), timeout, "load_model", "model",
-                          m.LoadModelResult)
+                   timeout: float | None = None,
+                   on_progress: Callable[[m.ModelProgress], None] | None = None,
+                   **params: Any) -> m.LoadModelResult:
+        """Loads a text model (a local folder, a .gguf file, or a hub id where a network exists); it
+        is loaded again after a restart. `on_progress` gets the runtime's progress reports (phase,
+        done of total) while it loads, on a thread of the client."""
+        wire = _by_id(model, model_id, params)
+        if on_progress is None:
+            return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
+        wire["progress"] = True
+        loading = wire.get("model_id", wire.get("modelId", wire.get("model")))
+        listener = _reports("model/progress", m.ModelProgress, on_progress,
+                            lambda report: report.model_id == loading)
+        self.on("notification", listener)
+        try:
+            return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
+        finally:
+            self.off("notification", listener)
 
     def load_vision_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
                           timeout: float | None = None, **params: Any) -> m.LoadModelResult:
@@ -186,12 +200,21 @@ class Engine:
     # --- generation ----------------------------------------------------------
 
     def create_generator(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
+                         on_prefill_progress: Callable[[m.StreamProgress], None] | None = None,
                          **kwargs: Any) -> TokenGenerator:
         """Streams a generation: `for chunk in engine.create_generator(...)` (or `async for`); leaving
         the loop early cancels it. `timeout` bounds the wait for the runtime to accept it, then each
-        wait for the next chunk once tokens came."""
-        return self._stream(self._generate_params(params, kwargs, True, "create_generator"), timeout,
-                            "create_generator")
+        wait for the next chunk once tokens came. `on_prefill_progress` gets the prompt tokens
+        prefilled of total before the first token, on a thread of the client."""
+        wire = self._generate_params(params, kwargs, True, "create_generator")
+        if on_prefill_progress is not None:
+            wire["prefill_progress"] = True
+            stream_id = wire["stream_id"]
+            listener = _reports("stream/progress", m.StreamProgress, on_prefill_progress,
+                                lambda report: report.stream_id == stream_id)
+            self.on("notification", listener)
+            self._progress_listeners[stream_id] = listener
+        return self._stream(wire, timeout, "create_generator")
 
     def create_vision_generator(self, params: Mapping[str, Any] | None = None, /, *,
                                 timeout: float | None = None, **kwargs: Any) -> TokenGenerator:
@@ -324,6 +347,9 @@ class Engine:
 
     def finished(self, generator: TokenGenerator) -> None:
         self._open.discard(generator)
+        listener = self._progress_listeners.pop(generator.stream_id, None)
+        if listener is not None:
+            self.off("notification", listener)
 
     def _call(self, method: str, params: Mapping[str, Any], timeout: float | None, caller: str,
               result_type: type[R] | None) -> R:
@@ -447,3 +473,18 @@ def _stderr_log(line: str) -> None:
     sys.stderr.write(f"[mlx-serving] {line}\n")
 
 
+
+
+P = TypeVar("P", m.ModelProgress, m.StreamProgress)
+
+
+def _reports(method: str, kind: type[P], callback: Callable[[P], None],
+             mine: Callable[[P], bool]) -> Listener:
+    """A `notification` listener that hands `callback` the `method` reports `mine` keeps, typed."""
+    def listener(event: Any) -> None:
+        if event.method == method:
+            report = msgspec.convert(event.params, kind)
+            if mine(report):
+                callback(report)
+
+    return listener
