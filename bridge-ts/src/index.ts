@@ -69,9 +69,13 @@ export type {
   EngineInfo,
   GenerateOutput,
   GenerateParams,
+  GeneratorOptions,
   JsonGenerateParams,
+  LoadOptions,
+  LoadProgress,
   Metrics,
   ModelMetrics,
+  PrefillProgress,
   VisionGenerateParams,
 } from './engine/engine.js';
 export type { JsonOutput } from './engine/json.js';

@@ -190,7 +190,7 @@ def test_models_drafts_and_the_info_that_tracks_them(engine: Engine, models: Pat
         engine.unload_draft_model("tiny")
     assert none.value.code == "DRAFT_NOT_LOADED"
     seen: list[ModelProgress] = []
-    second = engine.load_model({"model": str(models / "tiny-4bit"), "modelId": "tiny4"}, progress=seen.append)
+    second = engine.load_model({"model": str(models / "tiny-4bit"), "modelId": "tiny4"}, on_progress=seen.append)
     assert second.model_id == "tiny4" and engine.get_info().models == ["tiny", "tiny4"]
     assert seen and {progress.model_id for progress in seen} == {"tiny4"}
     assert seen[-1].done == seen[-1].total and "reading" in {progress.phase for progress in seen}

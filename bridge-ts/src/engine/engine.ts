@@ -10,7 +10,9 @@ import type { Session } from '../supervisor/launch.js';
 import type { EngineEvents, EventName, Listener, PreloadedModelInfo } from '../supervisor/events.js';
 import type { EngineStatus, Supervisor } from '../supervisor/supervisor.js';
 import type { ReplayKey } from '../supervisor/replay.js';
-import type { GenerateResult, JsonSchemaGuidance, LatencySummary, ModelMetrics as WireModelMetrics, RuntimeInfo } from '../wire/generated.js';
+import type {
+  GenerateResult, JsonSchemaGuidance, LatencySummary, ModelMetrics as WireModelMetrics, ModelProgress, RuntimeInfo, StreamProgress,
+} from '../wire/generated.js';
 import { camelizeKeys } from '../wire/names.js';
 import type { Camelize } from '../wire/names.js';
 import { canonicalMethod, toWireParams } from '../wire/params.js';
@@ -19,6 +21,7 @@ import { parseJsonOutput, requireJsonSchemaGuidance } from './json.js';
 import type { JsonOutput } from './json.js';
 import { remaining, resolveCallOptions } from './options.js';
 import type { CallOptions, ResolvedOptions, StreamCallOptions } from './options.js';
+import { takeCallback } from './progress.js';
 
 /** generate() and createGenerator() params: every param of the wire's `generate`, in either spelling. */
 export type GenerateParams = Params<'generate'>;
@@ -33,6 +36,23 @@ export type JsonGenerateParams = GenerateParams & { guidance: JsonSchemaGuidance
 export type Metrics = Result<'metrics/get'>;
 /** One model's figures (and `overall`'s): gauges, and `lifetime` and `window` traffic. */
 export type ModelMetrics = Camelize<WireModelMetrics>;
+/** A model/progress report: `{ modelId, phase: 'reading' | 'converting' | 'warming_up', done, total, unit }`. */
+export type LoadProgress = Camelize<ModelProgress>;
+/** A stream/progress report: `{ streamId, processed, total }` prompt tokens prefilled, before the first token. */
+export type PrefillProgress = Camelize<StreamProgress>;
+
+/** loadModel() options: a call's, and `onProgress`, called with each progress report while the model loads. */
+export interface LoadOptions extends CallOptions {
+  onProgress?: (progress: LoadProgress) => void;
+  on_progress?: (progress: LoadProgress) => void;
+}
+
+/** createGenerator() options: a stream call's, and `onPrefillProgress`, called while the prompt is prefilled. */
+export interface GeneratorOptions extends StreamCallOptions {
+  onPrefillProgress?: (progress: PrefillProgress) => void;
+  on_prefill_progress?: (progress: PrefillProgress) => void;
+}
+
 /** A latency (or rate) distribution: `{ count, mean, min, max, p50, p95, p99 }`, all but count null when empty. */
 export type Distribution = Camelize<LatencySummary>;
 
@@ -83,9 +103,25 @@ export class CamelEngine {
     this.#flow = new FlowControl(options.highWaterMark, (paused) => supervisor.setBackpressure(paused));
   }
 
-  /** Loads a model (a local folder, or a hub id where a network exists); it is loaded again after a restart. */
-  loadModel(model: string | Params<'model/load'>, options?: CallOptions): Promise<Result<'model/load'>> {
-    return this.#load('model/load', byId(model), options, 'loadModel', modelKey);
+  /**
+   * Loads a model (a local folder, a `.gguf` file, or a hub id where a network exists); it is loaded again after a
+   * restart. `onProgress` gets the runtime's progress reports (phase, done of total) while it loads.
+   */
+  async loadModel(model: string | Params<'model/load'>, options?: LoadOptions): Promise<Result<'model/load'>> {
+    const [onProgress, callOptions] = takeCallback(options, 'onProgress', 'loadModel');
+    if (onProgress === undefined) return this.#load('model/load', byId(model), callOptions, 'loadModel', modelKey);
+    const wire = { ...toWireParams('model/load', byId(model), 'loadModel'), progress: true };
+    const modelId = wire.model_id ?? wire.model;
+    const listener = (method: string, params: unknown): void => {
+      const report = params as ModelProgress;
+      if (method === 'model/progress' && report.model_id === modelId) onProgress(camelizeKeys(report));
+    };
+    this.#supervisor.events.on('notification', listener);
+    try {
+      return await this.#load('model/load', wire, callOptions, 'loadModel', modelKey);
+    } finally {
+      this.#supervisor.events.off('notification', listener);
+    }
   }
 
   /** Unloads a model (and its draft); its streams end with a MODEL_UNLOADED error chunk. */
@@ -138,8 +174,17 @@ export class CamelEngine {
    * Streams a generation: `for await (const chunk of engine.createGenerator({...}))`; breaking out cancels it.
    * With `guidance` the tokens stream as the mask lets them through, and the metadata chunk says `guidance.complete`.
    */
-  createGenerator(params: GenerateParams, options?: StreamCallOptions): TokenGenerator {
-    return this.#stream(this.#generateParams(params, true, 'createGenerator'), options, 'createGenerator');
+  createGenerator(params: GenerateParams, options?: GeneratorOptions): TokenGenerator {
+    const [onPrefill, streamOptions] = takeCallback(options, 'onPrefillProgress', 'createGenerator');
+    const wire = this.#generateParams(params, true, 'createGenerator');
+    if (onPrefill === undefined) return this.#stream(wire, streamOptions, 'createGenerator');
+    const listener = (method: string, params: unknown): void => {
+      const report = params as StreamProgress;
+      if (method === 'stream/progress' && report.stream_id === wire.stream_id) onPrefill(camelizeKeys(report));
+    };
+    this.#supervisor.events.on('notification', listener);
+    const stop = (): void => void this.#supervisor.events.off('notification', listener);
+    return this.#stream({ ...wire, prefill_progress: true }, streamOptions, 'createGenerator', stop);
   }
 
   /** createGenerator() for a vision model, with `images` required: file paths, `data:` URLs or http(s) URLs. */
@@ -280,9 +325,15 @@ export class CamelEngine {
   }
 
   // A streaming generation, started at once.
-  #stream(wire: WireParams<'generate'> & { stream_id: string }, options: unknown, caller: string): TokenGenerator {
+  #stream(
+    wire: WireParams<'generate'> & { stream_id: string }, options: unknown, caller: string, onFinished?: () => void,
+  ): TokenGenerator {
     const { timeoutMs, signal } = resolveCallOptions(options, caller, this.#options.requestTimeoutMs);
-    const host = { session: this.#session, flow: this.#flow, finished: (done: TokenGenerator) => this.#open.delete(done) };
+    const finished = (done: TokenGenerator): void => {
+      this.#open.delete(done);
+      onFinished?.();
+    };
+    const host = { session: this.#session, flow: this.#flow, finished };
     const generator = new TokenGenerator(host, { params: { ...wire, streaming: true }, timeoutMs, signal });
     this.#open.add(generator);
     return generator;

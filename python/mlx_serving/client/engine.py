@@ -119,33 +119,34 @@ class Engine:
             options.restart, options.force_kill_after, self._events)
         self.flow = FlowControl(options.high_water_mark, self._supervisor.set_backpressure)
         self._open: set[TokenGenerator] = set()
-        # load_model() progress callbacks by the model id of the load in flight.
-        self._progress: dict[str, Callable[[m.ModelProgress], None]] = {}
-        self._events.on("notification", self._load_progress)
+        self._progress_listeners: dict[str, Listener] = {}  # stream id -> its on_prefill_progress
         self._stream_ids = itertools.count(1)
         self._supervisor.start()
 
     # --- models --------------------------------------------------------------
 
     def load_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
-                   progress: Callable[[m.ModelProgress], None] | None = None, timeout: float | None = None,
+                   timeout: float | None = None,
+                   on_progress: Callable[[m.ModelProgress], None] | None = None,
                    **params: Any) -> m.LoadModelResult:
-        """Loads a text model (a local folder or .gguf file, or a hub id where a network exists); it is
-        loaded again after a restart. `progress(ModelProgress)` is called (on a client thread) as the
-        load goes: phase reading, converting, warming_up; done of total in unit."""
+        """Loads a text model (a local folder, a .gguf file, or a hub id where a network exists); it
+        is loaded again after a restart. `on_progress` gets the runtime's progress reports (phase,
+        done of total) while it loads, on a thread of the client."""
         wire = wire_params("model/load", _by_id(model, model_id, params), "load_model")
-        if progress is None:
+        if on_progress is None:
             return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
-        if not callable(progress):
-            raise EngineError.invalid_options("`load_model` takes `progress` as a callable that gets each "
-                                              "ModelProgress.")
-        key = str(wire.get("model_id", wire.get("model")))
-        self._progress[key] = progress
+        if not callable(on_progress):
+            raise EngineError.invalid_options("`load_model` takes `on_progress` as a callable that gets "
+                                              "each ModelProgress.")
+        wire["progress"] = True
+        loading = wire.get("model_id", wire.get("model"))
+        listener = _reports("model/progress", m.ModelProgress, on_progress,
+                            lambda report: report.model_id == loading)
+        self.on("notification", listener)
         try:
-            return self._load("model/load", {**wire, "progress": True}, timeout, "load_model", "model",
-                              m.LoadModelResult)
+            return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
         finally:
-            self._progress.pop(key, None)
+            self.off("notification", listener)
 
     def load_vision_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
                           timeout: float | None = None, **params: Any) -> m.LoadModelResult:
@@ -202,12 +203,21 @@ class Engine:
     # --- generation ----------------------------------------------------------
 
     def create_generator(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
+                         on_prefill_progress: Callable[[m.StreamProgress], None] | None = None,
                          **kwargs: Any) -> TokenGenerator:
         """Streams a generation: `for chunk in engine.create_generator(...)` (or `async for`); leaving
         the loop early cancels it. `timeout` bounds the wait for the runtime to accept it, then each
-        wait for the next chunk once tokens came."""
-        return self._stream(self._generate_params(params, kwargs, True, "create_generator"), timeout,
-                            "create_generator")
+        wait for the next chunk once tokens came. `on_prefill_progress` gets the prompt tokens
+        prefilled of total before the first token, on a thread of the client."""
+        wire = self._generate_params(params, kwargs, True, "create_generator")
+        if on_prefill_progress is not None:
+            wire["prefill_progress"] = True
+            stream_id = wire["stream_id"]
+            listener = _reports("stream/progress", m.StreamProgress, on_prefill_progress,
+                                lambda report: report.stream_id == stream_id)
+            self.on("notification", listener)
+            self._progress_listeners[stream_id] = listener
+        return self._stream(wire, timeout, "create_generator")
 
     def create_vision_generator(self, params: Mapping[str, Any] | None = None, /, *,
                                 timeout: float | None = None, **kwargs: Any) -> TokenGenerator:
@@ -340,6 +350,9 @@ class Engine:
 
     def finished(self, generator: TokenGenerator) -> None:
         self._open.discard(generator)
+        listener = self._progress_listeners.pop(generator.stream_id, None)
+        if listener is not None:
+            self.off("notification", listener)
 
     def _call(self, method: str, params: Mapping[str, Any], timeout: float | None, caller: str,
               result_type: type[R] | None) -> R:
@@ -363,19 +376,6 @@ class Engine:
         replayed = {name: value for name, value in wire.items() if name != "progress"}  # nobody listens then
         self._supervisor.models.remember(kind, result.model_id, method, replayed)
         return result
-
-    def _load_progress(self, event: NotificationEvent) -> None:
-        if event.method != "model/progress" or not self._progress:
-            return
-        try:
-            progress = msgspec.convert(event.params, m.ModelProgress)
-        except msgspec.ValidationError as exc:
-            self._supervisor.protocol_error(EngineError(
-                "PROTOCOL_ERROR", f"the runtime wrote a malformed model/progress: {exc}", data={"params": event.params}))
-            return
-        callback = self._progress.get(progress.model_id)
-        if callback is not None:
-            callback(progress)
 
     def _generate_params(self, params: Mapping[str, Any] | None, kwargs: Mapping[str, Any], streaming: bool,
                          caller: str) -> dict[str, Any]:
@@ -477,3 +477,18 @@ def _stderr_log(line: str) -> None:
     sys.stderr.write(f"[mlx-serving] {line}\n")
 
 
+
+
+P = TypeVar("P", m.ModelProgress, m.StreamProgress)
+
+
+def _reports(method: str, kind: type[P], callback: Callable[[P], None],
+             mine: Callable[[P], bool]) -> Listener:
+    """A `notification` listener that hands `callback` the `method` reports `mine` keeps, typed."""
+    def listener(event: Any) -> None:
+        if event.method == method:
+            report = msgspec.convert(event.params, kind)
+            if mine(report):
+                callback(report)
+
+    return listener

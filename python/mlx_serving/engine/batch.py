@@ -75,6 +75,7 @@ class _Row:
     ready: bool = False  # prefilled up to its last token: joins the decode batch next step
     decoding: bool = False
     prefilled: int = 0
+    prefill_total: int = 0  # prompt tokens the generator was given to prefill
 
 
 @dataclass
@@ -466,8 +467,11 @@ class ModelBatch:
                 continue
             if response.end_of_prompt:
                 row.decoding, row.ready = True, False
+                if row.admission is not None and row.prefill_total:  # the last token went in
+                    row.admission.stream.on_prefill(row.prefill_total, row.prefill_total)
                 continue
             done, total = response.progress
+            row.prefill_total = total
             if row.admission is not None:
                 row.admission.stream.on_prefill(done, total)
             prefilled += done - row.prefilled

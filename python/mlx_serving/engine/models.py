@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..api.errors import ErrorCode, RpcError
 from ..api.messages import DraftInfo, GgufInfo, ModelInfo, Quantization
@@ -205,7 +205,6 @@ def load_errors(source: str) -> Iterator[None]:
 def describe_model(model_id: str, source: str, path: Path, model: Any, tokenizer: Any,
                    config: dict[str, Any], **extra: Any) -> LoadedModel:
     """A LoadedModel for weights and a tokenizer (an mlx-lm TokenizerWrapper) just loaded."""
-    from mlx.utils import tree_flatten
     from mlx_lm.utils import get_total_parameters
 
     vocab = config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size")
@@ -221,7 +220,7 @@ def describe_model(model_id: str, source: str, path: Path, model: Any, tokenizer
         quantization=_quantization(config.get("quantization")),
         longest_token_chars=_longest_token_chars(tokenizer),
         decode=decoder_of(tokenizer),
-        memory_bytes=sum(array.nbytes for _, array in tree_flatten(model.parameters())),
+        memory_bytes=sum(array.nbytes for array in weight_arrays(model)),
         **extra,
     )
 
@@ -291,10 +290,10 @@ def _load_folder(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[str
     (so the bytes read can be reported)."""
     import mlx.core as mx
     import mlx_lm
-    from mlx.utils import tree_flatten
 
-    model, tokenizer, config = mlx_lm.load(str(path), lazy=True, return_config=True)
-    arrays = [array for _, array in tree_flatten(model.parameters())]
+    model, tokenizer, config = cast(tuple[Any, Any, dict[str, Any]], mlx_lm.load(
+        str(path), lazy=True, return_config=True))
+    arrays = weight_arrays(model)
     total = sum(array.nbytes for array in arrays)
     done = 0
     progress("reading", 0, total)
@@ -304,6 +303,13 @@ def _load_folder(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[str
         progress("reading", done, total)
     model.eval()
     return model, tokenizer, config
+
+
+def weight_arrays(model: Any) -> list[Any]:
+    """The model's parameter arrays (mx.array), in a stable order."""
+    from mlx.utils import tree_flatten
+
+    return [array for _, array in cast(list[tuple[str, Any]], tree_flatten(model.parameters()))]
 
 
 def _warm_up(model: Any, progress: LoadProgress) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ..api.messages import LoadPhase
 
-UNITS = {"reading": "bytes", "converting": "tensors", "warming_up": "steps"}
+UNITS: dict[LoadPhase, Literal["bytes", "tensors", "steps"]] = {
+    "reading": "bytes", "converting": "tensors", "warming_up": "steps"}
 
 
 class LoadProgress(Protocol):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ...api.errors import ErrorCode, RpcError
 from ...api.messages import GgufInfo
@@ -23,22 +23,14 @@ from .weights import (
     model_config,
 )
 
-GGUF_MAGIC_BYTES = b"GGUF"
-
-
 def is_gguf_path(source: str) -> bool:
-    """A file named *.gguf, or any regular file that starts with the GGUF magic."""
-    path = Path(source).expanduser()
-    if path.suffix.lower() == ".gguf":
-        return True
-    try:
-        with path.open("rb") as file:
-            return path.is_file() and file.read(4) == GGUF_MAGIC_BYTES
-    except OSError:
-        return False
+    """A path that names a GGUF file (by its suffix, as llama.cpp, Ollama and LM
+    Studio name them); anything else is a model folder or a hub id."""
+    return Path(source).suffix.lower() == ".gguf"
 
 
-def load_gguf_model(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[str, Any], GgufInfo]:
+def load_gguf_model(path: Path, progress: LoadProgress
+                    ) -> tuple[Any, Any, dict[str, Any], GgufInfo]:
     """(model, tokenizer wrapper, mlx-lm config, what the file held) for the
     GGUF file at `path`; RpcError for what cannot be loaded, before loading it."""
     import mlx.core as mx
@@ -51,7 +43,7 @@ def load_gguf_model(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[
     config = model_config(header, vocab)
     for tensor in header.tensors:  # an unknown tensor is refused before loading
         mlx_name(header, tensor.name)
-    weights = mx.load(str(path))
+    weights = cast(dict[str, Any], mx.load(str(path)))
     progress("reading", header.file_size, header.file_size)
     _check_loaded(header, weights)
     for tensor in header.tensors:
@@ -77,9 +69,10 @@ def _build(config: dict[str, Any], weights: dict[str, Any], progress: LoadProgre
     import importlib
 
     import mlx.core as mx
-    import mlx.nn as nn
-    from mlx.utils import tree_flatten
+    from mlx.nn.layers.quantized import quantize
     from mlx_lm.utils import infer_quant_config
+
+    from ..models import weight_arrays
 
     arch = importlib.import_module(f"mlx_lm.models.{config['model_type']}")
     model = arch.Model(arch.ModelArgs.from_dict(config))
@@ -91,12 +84,12 @@ def _build(config: dict[str, Any], weights: dict[str, Any], progress: LoadProgre
         quantized[path] = infer_quant_config(path, module, weights)
         return quantized[path]
 
-    nn.quantize(model, group_size=32, bits=4, class_predicate=predicate)
+    quantize(model, group_size=32, bits=4, class_predicate=predicate)
     if quantized:
         config["quantization"] = _quantization(quantized)
     model.load_weights(list(weights.items()), strict=True)
-    parameters = tree_flatten(model.parameters())
-    for done, (_, array) in enumerate(parameters, 1):
+    parameters = weight_arrays(model)
+    for done, array in enumerate(parameters, 1):
         mx.eval(array)
         progress("converting", done, len(parameters))
     model.eval()

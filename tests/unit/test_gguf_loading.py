@@ -20,7 +20,8 @@ from mlx_serving.engine.gguf.header import read_header
 from mlx_serving.engine.models import load_text_model
 
 TEXTS = ["The old man walks to the river.", "What does the fox do?  123 4567",
-         "<|im_start|>user\nhi<|im_end|>\n", "caf\u00e9 \u2603 \U0001f600 end", "   spaces\n\n\ttab"]
+         "<|im_start|>user\nhi<|im_end|>\n", "caf\u00e9 \u2603 \U0001f600 end",
+         "   spaces\n\n\ttab"]
 
 
 def _refused(path: Path) -> RpcError:
