@@ -72,15 +72,15 @@ class FetchPolicy:
             raise FetchRefused(f"{host} is at a {_kind(address)} address, which is not fetched "
                                "unless vision.fetch_allow names it")
 
-    def connect(self, address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,
-                source_address: Any = None) -> socket.socket:
+    def connect(self, address: tuple[str, int], timeout: float | None = None,
+                source_address: tuple[str, int] | None = None) -> socket.socket:
         """socket.create_connection, to a checked address only."""
         host, port = address
         try:
             found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror:
             raise FetchRefused(f"cannot resolve host {host}") from None
-        addresses = [ipaddress.ip_address(sockaddr[0].split("%")[0])
+        addresses = [ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
                      for *_, sockaddr in found]
         for checked in addresses:  # all of them: a mixed answer is refused
             self.check_address(host, checked)
@@ -128,7 +128,7 @@ class _PolicedHttp(urllib.request.HTTPHandler):
         self._connection = functools.partial(_PolicedConnection, policy=policy)
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(self._connection, req)  # type: ignore[arg-type]
+        return self.do_open(self._connection, req)
 
 
 class _PolicedHttps(urllib.request.HTTPSHandler):
@@ -137,7 +137,7 @@ class _PolicedHttps(urllib.request.HTTPSHandler):
         self._connection = functools.partial(_PolicedTlsConnection, policy=policy)
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(self._connection, req)  # type: ignore[arg-type]
+        return self.do_open(self._connection, req)
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
@@ -145,8 +145,7 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
 
     def __init__(self, policy: FetchPolicy) -> None:
         super().__init__()
-        self._policy = policy
-        self.max_redirections = policy.max_redirects
+        self._policy = policy  # its cap comes before urllib's own (10)
 
     def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
                          headers: Any, newurl: str) -> urllib.request.Request | None:
