@@ -72,6 +72,10 @@ def handle(request: dict[str, Any]) -> None:
     elif method == "tokenize" and MODE == "garbage":
         for line in GARBAGE:
             write(line)
+        write({"jsonrpc": "2.0", "method": "qos/violation", "params": {
+            "slo": "max_queue_depth", "model": "m", "observed": 3, "threshold": 1, "window_s": 60, "samples": 3,
+            "policy": "shed", "action": "shed", "dry_run": False}})
+        write({"jsonrpc": "2.0", "method": "some/newNotice", "params": {"x": 1}})
         answer(request_id, {"tokens": [1, 2, 3]})
     elif method == "metrics/get" and MODE == "silent":
         pass  # never answered

@@ -10,13 +10,20 @@ import warnings
 import pytest
 from engine_helpers import fake_engine
 from mlx_serving import EngineError, create_engine
-from mlx_serving.client import MetadataChunk, TokenChunk
+from mlx_serving.api.messages import QosViolation
+from mlx_serving.client import MetadataChunk, NotificationEvent, TokenChunk
 
 
 def test_garbage_on_stdout_is_reported_as_protocol_errors_and_the_engine_goes_on() -> None:
     errors: list[EngineError] = []
-    with fake_engine("garbage", on={"protocol_error": errors.append}) as engine:
+    qos: list[QosViolation] = []
+    notices: list[NotificationEvent] = []
+    with fake_engine("garbage", on={"protocol_error": errors.append, "qos": qos.append,
+                                    "notification": notices.append}) as engine:
         assert engine.tokenize(model="m", text="x") == [1, 2, 3]
+        # The well-formed notices among the garbage come as typed events; any notice as it was sent.
+        assert [(event.slo, event.action, event.observed) for event in qos] == [("max_queue_depth", "shed", 3)]
+        assert NotificationEvent("some/newNotice", {"x": 1}) in notices
         assert errors and all(error.code == "PROTOCOL_ERROR" for error in errors)
         messages = " | ".join(error.message for error in errors)
         for expected in ("not JSON", "not pending", "an empty array", "jsonrpc", "malformed stream/chunk",
