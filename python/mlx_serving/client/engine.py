@@ -119,15 +119,13 @@ class Engine:
             options.restart, options.force_kill_after, self._events)
         self.flow = FlowControl(options.high_water_mark, self._supervisor.set_backpressure)
         self._open: set[TokenGenerator] = set()
-        self._progress_listeners: dict[str, Listener] = {}  # stream id -> its on_prefill_progress
         self._stream_ids = itertools.count(1)
         self._supervisor.start()
 
     # --- models --------------------------------------------------------------
 
     def load_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
-                   timeout: float | None = None,
-                   on_progress: Callable[[m.ModelProgress], None] | None = None,
+                   timeout: float | None = None, on_progress: Callable[[m.ModelProgress], None] | None = None,
                    **params: Any) -> m.LoadModelResult:
         """Loads a text model (a local folder, a .gguf file, or a hub id where a network exists); it
         is loaded again after a restart. `on_progress` gets the runtime's progress reports (phase,
@@ -135,18 +133,28 @@ class Engine:
         wire = wire_params("model/load", _by_id(model, model_id, params), "load_model")
         if on_progress is None:
             return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
-        if not callable(on_progress):
-            raise EngineError.invalid_options("`load_model` takes `on_progress` as a callable that gets "
-                                              "each ModelProgress.")
-        wire["progress"] = True
+        _check_callback(on_progress, "on_progress", "load_model")
         loading = wire.get("model_id", wire.get("model"))
-        listener = _reports("model/progress", m.ModelProgress, on_progress,
-                            lambda report: report.model_id == loading)
-        self.on("notification", listener)
+
+        def report(event: NotificationEvent) -> None:
+            if event.method != "model/progress":
+                return
+            try:
+                progress = msgspec.convert(event.params, m.ModelProgress)
+            except msgspec.ValidationError as exc:
+                self._supervisor.protocol_error(EngineError(
+                    "PROTOCOL_ERROR", f"the runtime wrote a malformed model/progress: {exc}",
+                    data={"params": event.params}))
+                return
+            if progress.model_id == loading:
+                on_progress(progress)
+
+        self.on("notification", report)
         try:
-            return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
+            return self._load("model/load", {**wire, "progress": True}, timeout, "load_model", "model",
+                              m.LoadModelResult)
         finally:
-            self.off("notification", listener)
+            self.off("notification", report)
 
     def load_vision_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
                           timeout: float | None = None, **params: Any) -> m.LoadModelResult:
@@ -211,13 +219,9 @@ class Engine:
         prefilled of total before the first token, on a thread of the client."""
         wire = self._generate_params(params, kwargs, True, "create_generator")
         if on_prefill_progress is not None:
+            _check_callback(on_prefill_progress, "on_prefill_progress", "create_generator")
             wire["prefill_progress"] = True
-            stream_id = wire["stream_id"]
-            listener = _reports("stream/progress", m.StreamProgress, on_prefill_progress,
-                                lambda report: report.stream_id == stream_id)
-            self.on("notification", listener)
-            self._progress_listeners[stream_id] = listener
-        return self._stream(wire, timeout, "create_generator")
+        return self._stream(wire, timeout, on_prefill_progress)
 
     def create_vision_generator(self, params: Mapping[str, Any] | None = None, /, *,
                                 timeout: float | None = None, **kwargs: Any) -> TokenGenerator:
@@ -227,7 +231,7 @@ class Engine:
             raise EngineError.invalid_options(
                 "`create_vision_generator` needs `images` (file paths, data: URLs or http(s) URLs); use "
                 "create_generator() for a prompt without images.")
-        return self._stream(wire, timeout, "create_vision_generator")
+        return self._stream(wire, timeout, None)
 
     def generate(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                  **kwargs: Any) -> str:
@@ -350,9 +354,6 @@ class Engine:
 
     def finished(self, generator: TokenGenerator) -> None:
         self._open.discard(generator)
-        listener = self._progress_listeners.pop(generator.stream_id, None)
-        if listener is not None:
-            self.off("notification", listener)
 
     def _call(self, method: str, params: Mapping[str, Any], timeout: float | None, caller: str,
               result_type: type[R] | None) -> R:
@@ -387,8 +388,10 @@ class Engine:
         wire.setdefault("stream_id", f"py-{next(self._stream_ids)}")
         return wire
 
-    def _stream(self, wire: dict[str, Any], timeout: float | None, caller: str) -> TokenGenerator:
-        generator = TokenGenerator(self, wire, call_timeout(timeout, self._options.request_timeout))
+    def _stream(self, wire: dict[str, Any], timeout: float | None,
+                on_prefill_progress: Callable[[m.StreamProgress], None] | None) -> TokenGenerator:
+        generator = TokenGenerator(self, wire, call_timeout(timeout, self._options.request_timeout),
+                                   on_prefill_progress)
         self._open.add(generator)  # before it starts: its end may come back at once, on the reader thread
         generator.start()
         return generator
@@ -425,6 +428,12 @@ def _by_id(model: str | Mapping[str, Any] | None, model_id: str | None, params: 
     if model_id is not None:
         given = merge_params(given, {"model_id": model_id}, "the call")
     return given
+
+
+def _check_callback(callback: object, name: str, caller: str) -> None:
+    if not callable(callback):
+        raise EngineError.invalid_options(f"Expected the `{name}` option of `{caller}` to be callable, got "
+                                          f"{type(callback).__name__}.")
 
 
 def _left(limit: float | None, started: float) -> float | None:
@@ -476,19 +485,3 @@ def _parse_json(result: m.GenerateResult) -> Any:
 def _stderr_log(line: str) -> None:
     sys.stderr.write(f"[mlx-serving] {line}\n")
 
-
-
-
-P = TypeVar("P", m.ModelProgress, m.StreamProgress)
-
-
-def _reports(method: str, kind: type[P], callback: Callable[[P], None],
-             mine: Callable[[P], bool]) -> Listener:
-    """A `notification` listener that hands `callback` the `method` reports `mine` keeps, typed."""
-    def listener(event: Any) -> None:
-        if event.method == method:
-            report = msgspec.convert(event.params, kind)
-            if mine(report):
-                callback(report)
-
-    return listener

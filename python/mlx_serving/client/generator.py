@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -35,7 +36,6 @@ from .chunks import (
     ChunkParams,
     ErrorChunk,
     MetadataChunk,
-    ProgressChunk,
     StreamFailure,
     error_chunk,
     metadata_chunk,
@@ -59,11 +59,13 @@ class GeneratorHost(Protocol):
 
 
 class TokenGenerator:
-    def __init__(self, host: GeneratorHost, params: dict[str, Any], timeout: float | None) -> None:
+    def __init__(self, host: GeneratorHost, params: dict[str, Any], timeout: float | None,
+                 on_prefill_progress: Callable[[StreamProgress], None] | None = None) -> None:
         self.stream_id: str = params["stream_id"]
         self._host = host
         self._params = params
         self._timeout = timeout
+        self._on_prefill_progress = on_prefill_progress
         self._cond = threading.Condition()
         self._buffer: deque[Chunk] = deque()
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -298,10 +300,12 @@ class TokenGenerator:
             self._notify()
 
     def progress(self, params: StreamProgress) -> None:
-        with self._cond:
-            if not (self._left or self._finished):
-                self._buffer.append(ProgressChunk(params.processed, params.total))
-                self._notify()
+        callback = self._on_prefill_progress
+        if callback is not None and not (self._left or self._finished):
+            try:
+                callback(params)
+            except Exception:
+                logging.getLogger("mlx_serving.client").exception("an on_prefill_progress callback raised")
 
     def end(self, params: StreamEnd) -> None:
         with self._cond:
