@@ -8,6 +8,7 @@ read with `async for`.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import sys
@@ -117,8 +118,8 @@ class Engine:
         self._supervisor = Supervisor(
             LaunchOptions(spec, options.start_timeout, options.wait_for_preload, _MAX_LINE_BYTES, log),
             options.restart, options.force_kill_after, self._events)
-        self.flow = FlowControl(options.high_water_mark, self._supervisor.set_backpressure)
-        self._open: set[TokenGenerator] = set()
+        self._streams = _Streams(self._supervisor, FlowControl(options.high_water_mark,
+                                                               self._supervisor.set_backpressure))
         self._stream_ids = itertools.count(1)
         self._supervisor.start()
 
@@ -132,7 +133,7 @@ class Engine:
         done of total) while it loads, on a thread of the client."""
         wire = wire_params("model/load", _by_id(model, model_id, params), "load_model")
         if on_progress is None:
-            return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
+            return self._load("model/load", wire, timeout, "model", m.LoadModelResult)
         _check_callback(on_progress, "on_progress", "load_model")
         loading = wire.get("model_id", wire.get("model"))
 
@@ -151,8 +152,7 @@ class Engine:
 
         self.on("notification", report)
         try:
-            return self._load("model/load", {**wire, "progress": True}, timeout, "load_model", "model",
-                              m.LoadModelResult)
+            return self._load("model/load", {**wire, "progress": True}, timeout, "model", m.LoadModelResult)
         finally:
             self.off("notification", report)
 
@@ -160,7 +160,7 @@ class Engine:
                           timeout: float | None = None, **params: Any) -> m.LoadModelResult:
         """Loads a vision-language model (mlx-vlm); its generations take `images`."""
         wire = wire_params("model/loadVision", _by_id(model, model_id, params), "load_vision_model")
-        return self._load("model/loadVision", wire, timeout, "load_vision_model", "model", m.LoadModelResult)
+        return self._load("model/loadVision", wire, timeout, "model", m.LoadModelResult)
 
     def unload_model(self, model: str | Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                      **params: Any) -> m.UnloadModelResult:
@@ -179,7 +179,7 @@ class Engine:
         """Attaches a draft model (`draft_model`: a folder) to the loaded text model `model`: its
         generations then decode speculatively. DRAFT_INCOMPATIBLE names the reasons."""
         wire = wire_params("model/loadDraft", merge_params(params, kwargs, "load_draft_model"), "load_draft_model")
-        return self._load("model/loadDraft", wire, timeout, "load_draft_model", "draft", m.LoadDraftResult)
+        return self._load("model/loadDraft", wire, timeout, "draft", m.LoadDraftResult)
 
     def unload_draft_model(self, model: str | Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                            **params: Any) -> m.UnloadDraftResult:
@@ -236,14 +236,13 @@ class Engine:
     def generate(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                  **kwargs: Any) -> str:
         """The whole text of a generation, in one call (`streaming: false` on the wire)."""
-        return self._whole(self._generate_params(params, kwargs, False, "generate"), timeout, "generate").text
+        return self._whole(self._generate_params(params, kwargs, False, "generate"), timeout).text
 
     def generate_detailed(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                           **kwargs: Any) -> m.GenerateResult:
         """generate() with the rest of the answer: text, finish_reason, stats, stream_id, model, variant,
         and guidance (complete) with guidance."""
-        return self._whole(self._generate_params(params, kwargs, False, "generate_detailed"), timeout,
-                           "generate_detailed")
+        return self._whole(self._generate_params(params, kwargs, False, "generate_detailed"), timeout)
 
     def generate_json(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                       **kwargs: Any) -> Any:
@@ -252,7 +251,7 @@ class Engine:
         GUIDANCE_INCOMPLETE (CANCELLED when cancelled), the text so far in `error.data["text"]`."""
         wire = self._generate_params(params, kwargs, False, "generate_json")
         _require_json_schema(wire.get("guidance"))
-        return _parse_json(self._whole(wire, timeout, "generate_json"))
+        return _parse_json(self._whole(wire, timeout))
 
     # --- ops -------------------------------------------------------------------
 
@@ -294,12 +293,12 @@ class Engine:
         session = supervisor.ready_session
         preload = session.preload.done if session is not None else None
         paused, pauses = session.client.flow if session is not None else (False, 0)
-        paused_streams, stream_pauses = self.flow.streams
+        paused_streams, stream_pauses = self._streams.flow.streams
         return EngineInfo(
             status=supervisor.status, pid=session.process.pid if session else None, restarts=supervisor.restarts,
             runtime=session.info if session else None, models=supervisor.models.models,
             preloaded=preload.models if preload else [], preloading=session is not None and preload is None,
-            drafts=supervisor.models.drafts, open_streams=len(self._open),
+            drafts=supervisor.models.drafts, open_streams=len(self._streams.open),
             pending_requests=session.client.pending_count if session else 0,
             flow=FlowInfo(paused, pauses, paused_streams, stream_pauses))
 
@@ -340,40 +339,28 @@ class Engine:
 
     async def __aexit__(self, kind: type[BaseException] | None, value: BaseException | None,
                         traceback: TracebackType | None) -> None:
-        import asyncio
-
         await asyncio.to_thread(self.close)
 
     # --- the calls -------------------------------------------------------------
 
-    def session_now(self) -> Session | None:
-        return self._supervisor.ready_session
-
-    def connect(self, timeout: float | None) -> Session:
-        return self._supervisor.ready_session or self._supervisor.connect(timeout)
-
-    def finished(self, generator: TokenGenerator) -> None:
-        self._open.discard(generator)
-
     def _call(self, method: str, params: Mapping[str, Any], timeout: float | None, caller: str,
               result_type: type[R] | None) -> R:
         """Makes the call on a ready runtime, waiting for one if need be, all within the call's time limit."""
-        return self._send(method, wire_params(method, params, caller), timeout, caller, result_type)
+        return self._send(method, wire_params(method, params, caller), timeout, result_type)
 
-    def _send(self, method: str, wire: dict[str, Any], timeout: float | None, caller: str,
-              result_type: type[R] | None) -> R:
+    def _send(self, method: str, wire: dict[str, Any], timeout: float | None, result_type: type[R] | None) -> R:
         limit = call_timeout(timeout, self._options.request_timeout)
         started = time.monotonic()
-        session = self.connect(limit)
+        session = self._streams.connect(limit)
         client = session.client
         raw = client.wait(client.request(method, wire), _left(limit, started))
         return _typed(raw, result_type, method)
 
-    def _load(self, method: str, wire: dict[str, Any], timeout: float | None, caller: str, kind: ReplayKind,
+    def _load(self, method: str, wire: dict[str, Any], timeout: float | None, kind: ReplayKind,
               result_type: type[L]) -> L:
         """A load the runtime must be given again after a restart: remembered under the id its result
         names, with the params as sent (`wire`: folded already)."""
-        result = self._send(method, wire, timeout, caller, result_type)
+        result = self._send(method, wire, timeout, result_type)
         replayed = {name: value for name, value in wire.items() if name != "progress"}  # nobody listens then
         self._supervisor.models.remember(kind, result.model_id, method, replayed)
         return result
@@ -390,17 +377,17 @@ class Engine:
 
     def _stream(self, wire: dict[str, Any], timeout: float | None,
                 on_prefill_progress: Callable[[m.StreamProgress], None] | None) -> TokenGenerator:
-        generator = TokenGenerator(self, wire, call_timeout(timeout, self._options.request_timeout),
+        generator = TokenGenerator(self._streams, wire, call_timeout(timeout, self._options.request_timeout),
                                    on_prefill_progress)
-        self._open.add(generator)  # before it starts: its end may come back at once, on the reader thread
+        self._streams.open.add(generator)  # before it starts: its end may come back at once, on the reader thread
         generator.start()
         return generator
 
-    def _whole(self, wire: dict[str, Any], timeout: float | None, caller: str) -> m.GenerateResult:
+    def _whole(self, wire: dict[str, Any], timeout: float | None) -> m.GenerateResult:
         """A generation answered in one piece. Given up on (a timeout, Ctrl-C), it is cancelled on the runtime."""
         limit = call_timeout(timeout, self._options.request_timeout)
         started = time.monotonic()
-        session = self.connect(limit)
+        session = self._streams.connect(limit)
         client = session.client
         call = client.request("generate", wire)
         try:
@@ -409,7 +396,26 @@ class Engine:
             if not isinstance(error, EngineError) or error.code == "TIMEOUT":
                 client.request("generate/cancel", {"stream_id": wire["stream_id"]}, awaited=False)
             raise
-        return _typed(raw, m.GenerateResult, caller)
+        return _typed(raw, m.GenerateResult, "generate")
+
+
+class _Streams:
+    """What generators need of the engine (generator.GeneratorHost): a ready runtime's session,
+    flow control, and the set of open generators."""
+
+    def __init__(self, supervisor: Supervisor, flow: FlowControl) -> None:
+        self._supervisor = supervisor
+        self.flow = flow
+        self.open: set[TokenGenerator] = set()
+
+    def session_now(self) -> Session | None:
+        return self._supervisor.ready_session
+
+    def connect(self, timeout: float | None) -> Session:
+        return self._supervisor.ready_session or self._supervisor.connect(timeout)
+
+    def finished(self, generator: TokenGenerator) -> None:
+        self.open.discard(generator)
 
 
 def create_engine(**options: Any) -> Engine:
