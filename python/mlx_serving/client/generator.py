@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 
 class GeneratorHost(Protocol):
+    """What a generator needs of its engine."""
+
     flow: FlowControl
 
     # A ready runtime's session now, else None (the generator then waits for one on a thread).
@@ -59,6 +61,8 @@ class GeneratorHost(Protocol):
 
 
 class TokenGenerator:
+    """One stream: `for chunk in generator` or `async for chunk in generator` (see the module)."""
+
     def __init__(self, host: GeneratorHost, params: dict[str, Any], timeout: float | None,
                  on_prefill_progress: Callable[[StreamProgress], None] | None = None) -> None:
         self.stream_id: str = params["stream_id"]
@@ -128,7 +132,7 @@ class TokenGenerator:
             while (chunk := await self._next_async()) is not None:
                 yield chunk
         finally:
-            await asyncio.to_thread(self.close)
+            await self._close_async()
 
     def __aiter__(self) -> AsyncIterator[Chunk]:
         return self._aiter()
@@ -145,7 +149,14 @@ class TokenGenerator:
 
     async def __aexit__(self, kind: type[BaseException] | None, value: BaseException | None,
                         traceback: TracebackType | None) -> None:
-        await asyncio.to_thread(self.close)
+        await self._close_async()
+
+    async def _close_async(self) -> None:
+        # Cancelling waits for the runtime: off the event loop. A finished stream has nothing to wait for.
+        if self._finished:
+            self.close()
+        else:
+            await asyncio.to_thread(self.close)
 
     def cancel(self) -> None:
         """Asks the runtime to end the stream and waits for it to confirm; the consumer still gets
