@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -128,3 +129,22 @@ def test_shutdown_lets_the_streams_in_flight_finish(models: Path) -> None:
     engine.shutdown(drain=True)
     chunks = list(reading)
     assert end_of(chunks).finish_reason == "length" and len(tokens_of(chunks)) == 29
+
+
+def test_a_model_that_cannot_be_loaded_again_is_reported_by_the_restart_and_dropped(models: Path,
+                                                                                   tmp_path: Path) -> None:
+    copy = tmp_path / "tiny-copy"
+    shutil.copytree(models / "tiny", copy)
+    restarts: list[RestartEvent] = []
+    with create_engine(restart={"initial_delay": 0.05}, on={"restart": restarts.append}) as engine:
+        engine.load_model(str(models / "tiny"), model_id="tiny")
+        engine.load_model(str(copy), model_id="copy")
+        shutil.rmtree(copy)
+        pid = engine.get_info().pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        eventually(lambda: restarts, "the restart event")
+        assert restarts[0].reloaded == ["tiny"]
+        assert [(failure.model, failure.draft, failure.error.code) for failure in restarts[0].failed] == [
+            ("copy", False, "MODEL_NOT_FOUND")]
+        assert engine.get_info().models == ["tiny"]
