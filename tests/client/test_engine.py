@@ -13,7 +13,7 @@ import pytest
 from engine_helpers import LONG_SEEDS, PROMPT, active_streams, end_of, eventually, text_of, tokens_of
 from mlx_serving import Engine, EngineError
 from mlx_serving.api.messages import ModelProgress
-from mlx_serving.client import ErrorChunk, MetadataChunk, ProgressChunk, TokenChunk
+from mlx_serving.client import ErrorChunk, MetadataChunk, TokenChunk
 
 
 def test_a_generator_yields_one_chunk_per_token_then_the_metadata_and_generate_returns_the_same_text(
@@ -44,14 +44,6 @@ def test_params_take_either_spelling_and_aliases_and_two_that_disagree_are_refus
     with pytest.raises(EngineError) as streaming:
         engine.generate(model="tiny", prompt=PROMPT, stream=True)
     assert streaming.value.code == "INVALID_OPTIONS" and "create_generator()" in streaming.value.message
-
-
-def test_prefill_progress_comes_as_chunks_before_the_first_token(engine: Engine) -> None:
-    chunks = list(engine.create_generator(model="tiny", prompt=PROMPT * 20, max_tokens=2, prefill_progress=True))
-    progress = [chunk for chunk in chunks if isinstance(chunk, ProgressChunk)]
-    assert progress and chunks[:len(progress)] == progress, "progress first, then the tokens"
-    assert all(0 <= chunk.processed <= chunk.total for chunk in progress)
-    assert len(tokens_of(chunks)) == 2
 
 
 def test_logprobs_ride_along_on_each_token_chunk(engine: Engine) -> None:

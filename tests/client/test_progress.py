@@ -15,7 +15,7 @@ def test_load_model_reports_progress_of_a_gguf_file(engine: Engine, models: Path
                                on_progress=reports.append)
     try:
         assert loaded.gguf is not None and loaded.gguf.architecture == "llama"
-        assert [p.phase for p in reports][0] == "reading"
+        assert reports[0].phase == "reading"
         assert {p.phase for p in reports} == {"reading", "converting", "warming_up"}
         assert reports[-1] == m.ModelProgress(model_id="gguf", phase="warming_up", done=1, total=1,
                                               unit="steps")

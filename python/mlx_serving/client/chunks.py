@@ -45,15 +45,6 @@ class StreamFailure:
 
 
 @dataclass(frozen=True, slots=True)
-class ProgressChunk:
-    """With prefill_progress=True: prompt tokens prefilled so far, of `total`, before the first token."""
-
-    processed: int
-    total: int
-    type: Literal["progress"] = "progress"
-
-
-@dataclass(frozen=True, slots=True)
 class MetadataChunk:
     finish_reason: FinishReason
     # prompt_tokens, cached_tokens, generated_tokens, ttft_ms, tokens_per_second, total_ms (+ draft figures).
@@ -75,7 +66,7 @@ class ErrorChunk:
     type: Literal["error"] = "error"
 
 
-Chunk = TokenChunk | ProgressChunk | MetadataChunk | ErrorChunk
+Chunk = TokenChunk | MetadataChunk | ErrorChunk
 
 
 T = TypeVar("T")

@@ -8,6 +8,7 @@ read with `async for`.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import sys
@@ -117,42 +118,49 @@ class Engine:
         self._supervisor = Supervisor(
             LaunchOptions(spec, options.start_timeout, options.wait_for_preload, _MAX_LINE_BYTES, log),
             options.restart, options.force_kill_after, self._events)
-        self.flow = FlowControl(options.high_water_mark, self._supervisor.set_backpressure)
-        self._open: set[TokenGenerator] = set()
-        self._progress_listeners: dict[str, Listener] = {}  # stream id -> its on_prefill_progress
+        self._streams = _Streams(self._supervisor, FlowControl(options.high_water_mark,
+                                                               self._supervisor.set_backpressure))
         self._stream_ids = itertools.count(1)
         self._supervisor.start()
 
     # --- models --------------------------------------------------------------
 
     def load_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
-                   timeout: float | None = None,
-                   on_progress: Callable[[m.ModelProgress], None] | None = None,
+                   timeout: float | None = None, on_progress: Callable[[m.ModelProgress], None] | None = None,
                    **params: Any) -> m.LoadModelResult:
         """Loads a text model (a local folder, a .gguf file, or a hub id where a network exists); it
         is loaded again after a restart. `on_progress` gets the runtime's progress reports (phase,
         done of total) while it loads, on a thread of the client."""
         wire = wire_params("model/load", _by_id(model, model_id, params), "load_model")
         if on_progress is None:
-            return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
-        if not callable(on_progress):
-            raise EngineError.invalid_options("`load_model` takes `on_progress` as a callable that gets "
-                                              "each ModelProgress.")
-        wire["progress"] = True
+            return self._load("model/load", wire, timeout, "model", m.LoadModelResult)
+        _check_callback(on_progress, "on_progress", "load_model")
         loading = wire.get("model_id", wire.get("model"))
-        listener = _reports("model/progress", m.ModelProgress, on_progress,
-                            lambda report: report.model_id == loading)
-        self.on("notification", listener)
+
+        def report(event: NotificationEvent) -> None:
+            if event.method != "model/progress":
+                return
+            try:
+                progress = msgspec.convert(event.params, m.ModelProgress)
+            except msgspec.ValidationError as exc:
+                self._supervisor.protocol_error(EngineError(
+                    "PROTOCOL_ERROR", f"the runtime wrote a malformed model/progress: {exc}",
+                    data={"params": event.params}))
+                return
+            if progress.model_id == loading:
+                on_progress(progress)
+
+        self.on("notification", report)
         try:
-            return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
+            return self._load("model/load", {**wire, "progress": True}, timeout, "model", m.LoadModelResult)
         finally:
-            self.off("notification", listener)
+            self.off("notification", report)
 
     def load_vision_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
                           timeout: float | None = None, **params: Any) -> m.LoadModelResult:
         """Loads a vision-language model (mlx-vlm); its generations take `images`."""
         wire = wire_params("model/loadVision", _by_id(model, model_id, params), "load_vision_model")
-        return self._load("model/loadVision", wire, timeout, "load_vision_model", "model", m.LoadModelResult)
+        return self._load("model/loadVision", wire, timeout, "model", m.LoadModelResult)
 
     def unload_model(self, model: str | Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                      **params: Any) -> m.UnloadModelResult:
@@ -171,7 +179,7 @@ class Engine:
         """Attaches a draft model (`draft_model`: a folder) to the loaded text model `model`: its
         generations then decode speculatively. DRAFT_INCOMPATIBLE names the reasons."""
         wire = wire_params("model/loadDraft", merge_params(params, kwargs, "load_draft_model"), "load_draft_model")
-        return self._load("model/loadDraft", wire, timeout, "load_draft_model", "draft", m.LoadDraftResult)
+        return self._load("model/loadDraft", wire, timeout, "draft", m.LoadDraftResult)
 
     def unload_draft_model(self, model: str | Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                            **params: Any) -> m.UnloadDraftResult:
@@ -211,13 +219,9 @@ class Engine:
         prefilled of total before the first token, on a thread of the client."""
         wire = self._generate_params(params, kwargs, True, "create_generator")
         if on_prefill_progress is not None:
+            _check_callback(on_prefill_progress, "on_prefill_progress", "create_generator")
             wire["prefill_progress"] = True
-            stream_id = wire["stream_id"]
-            listener = _reports("stream/progress", m.StreamProgress, on_prefill_progress,
-                                lambda report: report.stream_id == stream_id)
-            self.on("notification", listener)
-            self._progress_listeners[stream_id] = listener
-        return self._stream(wire, timeout, "create_generator")
+        return self._stream(wire, timeout, on_prefill_progress)
 
     def create_vision_generator(self, params: Mapping[str, Any] | None = None, /, *,
                                 timeout: float | None = None, **kwargs: Any) -> TokenGenerator:
@@ -227,19 +231,18 @@ class Engine:
             raise EngineError.invalid_options(
                 "`create_vision_generator` needs `images` (file paths, data: URLs or http(s) URLs); use "
                 "create_generator() for a prompt without images.")
-        return self._stream(wire, timeout, "create_vision_generator")
+        return self._stream(wire, timeout, None)
 
     def generate(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                  **kwargs: Any) -> str:
         """The whole text of a generation, in one call (`streaming: false` on the wire)."""
-        return self._whole(self._generate_params(params, kwargs, False, "generate"), timeout, "generate").text
+        return self._whole(self._generate_params(params, kwargs, False, "generate"), timeout).text
 
     def generate_detailed(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                           **kwargs: Any) -> m.GenerateResult:
         """generate() with the rest of the answer: text, finish_reason, stats, stream_id, model, variant,
         and guidance (complete) with guidance."""
-        return self._whole(self._generate_params(params, kwargs, False, "generate_detailed"), timeout,
-                           "generate_detailed")
+        return self._whole(self._generate_params(params, kwargs, False, "generate_detailed"), timeout)
 
     def generate_json(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                       **kwargs: Any) -> Any:
@@ -248,7 +251,7 @@ class Engine:
         GUIDANCE_INCOMPLETE (CANCELLED when cancelled), the text so far in `error.data["text"]`."""
         wire = self._generate_params(params, kwargs, False, "generate_json")
         _require_json_schema(wire.get("guidance"))
-        return _parse_json(self._whole(wire, timeout, "generate_json"))
+        return _parse_json(self._whole(wire, timeout))
 
     # --- ops -------------------------------------------------------------------
 
@@ -290,12 +293,12 @@ class Engine:
         session = supervisor.ready_session
         preload = session.preload.done if session is not None else None
         paused, pauses = session.client.flow if session is not None else (False, 0)
-        paused_streams, stream_pauses = self.flow.streams
+        paused_streams, stream_pauses = self._streams.flow.streams
         return EngineInfo(
             status=supervisor.status, pid=session.process.pid if session else None, restarts=supervisor.restarts,
             runtime=session.info if session else None, models=supervisor.models.models,
             preloaded=preload.models if preload else [], preloading=session is not None and preload is None,
-            drafts=supervisor.models.drafts, open_streams=len(self._open),
+            drafts=supervisor.models.drafts, open_streams=len(self._streams.open),
             pending_requests=session.client.pending_count if session else 0,
             flow=FlowInfo(paused, pauses, paused_streams, stream_pauses))
 
@@ -336,43 +339,28 @@ class Engine:
 
     async def __aexit__(self, kind: type[BaseException] | None, value: BaseException | None,
                         traceback: TracebackType | None) -> None:
-        import asyncio
-
         await asyncio.to_thread(self.close)
 
     # --- the calls -------------------------------------------------------------
 
-    def session_now(self) -> Session | None:
-        return self._supervisor.ready_session
-
-    def connect(self, timeout: float | None) -> Session:
-        return self._supervisor.ready_session or self._supervisor.connect(timeout)
-
-    def finished(self, generator: TokenGenerator) -> None:
-        self._open.discard(generator)
-        listener = self._progress_listeners.pop(generator.stream_id, None)
-        if listener is not None:
-            self.off("notification", listener)
-
     def _call(self, method: str, params: Mapping[str, Any], timeout: float | None, caller: str,
               result_type: type[R] | None) -> R:
         """Makes the call on a ready runtime, waiting for one if need be, all within the call's time limit."""
-        return self._send(method, wire_params(method, params, caller), timeout, caller, result_type)
+        return self._send(method, wire_params(method, params, caller), timeout, result_type)
 
-    def _send(self, method: str, wire: dict[str, Any], timeout: float | None, caller: str,
-              result_type: type[R] | None) -> R:
+    def _send(self, method: str, wire: dict[str, Any], timeout: float | None, result_type: type[R] | None) -> R:
         limit = call_timeout(timeout, self._options.request_timeout)
         started = time.monotonic()
-        session = self.connect(limit)
+        session = self._streams.connect(limit)
         client = session.client
         raw = client.wait(client.request(method, wire), _left(limit, started))
         return _typed(raw, result_type, method)
 
-    def _load(self, method: str, wire: dict[str, Any], timeout: float | None, caller: str, kind: ReplayKind,
+    def _load(self, method: str, wire: dict[str, Any], timeout: float | None, kind: ReplayKind,
               result_type: type[L]) -> L:
         """A load the runtime must be given again after a restart: remembered under the id its result
         names, with the params as sent (`wire`: folded already)."""
-        result = self._send(method, wire, timeout, caller, result_type)
+        result = self._send(method, wire, timeout, result_type)
         replayed = {name: value for name, value in wire.items() if name != "progress"}  # nobody listens then
         self._supervisor.models.remember(kind, result.model_id, method, replayed)
         return result
@@ -387,17 +375,19 @@ class Engine:
         wire.setdefault("stream_id", f"py-{next(self._stream_ids)}")
         return wire
 
-    def _stream(self, wire: dict[str, Any], timeout: float | None, caller: str) -> TokenGenerator:
-        generator = TokenGenerator(self, wire, call_timeout(timeout, self._options.request_timeout))
-        self._open.add(generator)  # before it starts: its end may come back at once, on the reader thread
+    def _stream(self, wire: dict[str, Any], timeout: float | None,
+                on_prefill_progress: Callable[[m.StreamProgress], None] | None) -> TokenGenerator:
+        generator = TokenGenerator(self._streams, wire, call_timeout(timeout, self._options.request_timeout),
+                                   on_prefill_progress)
+        self._streams.open.add(generator)  # before it starts: its end may come back at once, on the reader thread
         generator.start()
         return generator
 
-    def _whole(self, wire: dict[str, Any], timeout: float | None, caller: str) -> m.GenerateResult:
+    def _whole(self, wire: dict[str, Any], timeout: float | None) -> m.GenerateResult:
         """A generation answered in one piece. Given up on (a timeout, Ctrl-C), it is cancelled on the runtime."""
         limit = call_timeout(timeout, self._options.request_timeout)
         started = time.monotonic()
-        session = self.connect(limit)
+        session = self._streams.connect(limit)
         client = session.client
         call = client.request("generate", wire)
         try:
@@ -406,7 +396,26 @@ class Engine:
             if not isinstance(error, EngineError) or error.code == "TIMEOUT":
                 client.request("generate/cancel", {"stream_id": wire["stream_id"]}, awaited=False)
             raise
-        return _typed(raw, m.GenerateResult, caller)
+        return _typed(raw, m.GenerateResult, "generate")
+
+
+class _Streams:
+    """What generators need of the engine (generator.GeneratorHost): a ready runtime's session,
+    flow control, and the set of open generators."""
+
+    def __init__(self, supervisor: Supervisor, flow: FlowControl) -> None:
+        self._supervisor = supervisor
+        self.flow = flow
+        self.open: set[TokenGenerator] = set()
+
+    def session_now(self) -> Session | None:
+        return self._supervisor.ready_session
+
+    def connect(self, timeout: float | None) -> Session:
+        return self._supervisor.ready_session or self._supervisor.connect(timeout)
+
+    def finished(self, generator: TokenGenerator) -> None:
+        self.open.discard(generator)
 
 
 def create_engine(**options: Any) -> Engine:
@@ -425,6 +434,12 @@ def _by_id(model: str | Mapping[str, Any] | None, model_id: str | None, params: 
     if model_id is not None:
         given = merge_params(given, {"model_id": model_id}, "the call")
     return given
+
+
+def _check_callback(callback: object, name: str, caller: str) -> None:
+    if not callable(callback):
+        raise EngineError.invalid_options(f"Expected the `{name}` option of `{caller}` to be callable, got "
+                                          f"{type(callback).__name__}.")
 
 
 def _left(limit: float | None, started: float) -> float | None:
@@ -476,19 +491,3 @@ def _parse_json(result: m.GenerateResult) -> Any:
 def _stderr_log(line: str) -> None:
     sys.stderr.write(f"[mlx-serving] {line}\n")
 
-
-
-
-P = TypeVar("P", m.ModelProgress, m.StreamProgress)
-
-
-def _reports(method: str, kind: type[P], callback: Callable[[P], None],
-             mine: Callable[[P], bool]) -> Listener:
-    """A `notification` listener that hands `callback` the `method` reports `mine` keeps, typed."""
-    def listener(event: Any) -> None:
-        if event.method == method:
-            report = msgspec.convert(event.params, kind)
-            if mine(report):
-                callback(report)
-
-    return listener

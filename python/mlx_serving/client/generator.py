@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -35,7 +36,6 @@ from .chunks import (
     ChunkParams,
     ErrorChunk,
     MetadataChunk,
-    ProgressChunk,
     StreamFailure,
     error_chunk,
     metadata_chunk,
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 
 class GeneratorHost(Protocol):
+    """What a generator needs of its engine."""
+
     flow: FlowControl
 
     # A ready runtime's session now, else None (the generator then waits for one on a thread).
@@ -59,11 +61,15 @@ class GeneratorHost(Protocol):
 
 
 class TokenGenerator:
-    def __init__(self, host: GeneratorHost, params: dict[str, Any], timeout: float | None) -> None:
+    """One stream: `for chunk in generator` or `async for chunk in generator` (see the module)."""
+
+    def __init__(self, host: GeneratorHost, params: dict[str, Any], timeout: float | None,
+                 on_prefill_progress: Callable[[StreamProgress], None] | None = None) -> None:
         self.stream_id: str = params["stream_id"]
         self._host = host
         self._params = params
         self._timeout = timeout
+        self._on_prefill_progress = on_prefill_progress
         self._cond = threading.Condition()
         self._buffer: deque[Chunk] = deque()
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -126,7 +132,7 @@ class TokenGenerator:
             while (chunk := await self._next_async()) is not None:
                 yield chunk
         finally:
-            await asyncio.to_thread(self.close)
+            await self._close_async()
 
     def __aiter__(self) -> AsyncIterator[Chunk]:
         return self._aiter()
@@ -143,7 +149,14 @@ class TokenGenerator:
 
     async def __aexit__(self, kind: type[BaseException] | None, value: BaseException | None,
                         traceback: TracebackType | None) -> None:
-        await asyncio.to_thread(self.close)
+        await self._close_async()
+
+    async def _close_async(self) -> None:
+        # Cancelling waits for the runtime: off the event loop. A finished stream has nothing to wait for.
+        if self._finished:
+            self.close()
+        else:
+            await asyncio.to_thread(self.close)
 
     def cancel(self) -> None:
         """Asks the runtime to end the stream and waits for it to confirm; the consumer still gets
@@ -298,10 +311,12 @@ class TokenGenerator:
             self._notify()
 
     def progress(self, params: StreamProgress) -> None:
-        with self._cond:
-            if not (self._left or self._finished):
-                self._buffer.append(ProgressChunk(params.processed, params.total))
-                self._notify()
+        callback = self._on_prefill_progress
+        if callback is not None and not (self._left or self._finished):
+            try:
+                callback(params)
+            except Exception:
+                logging.getLogger("mlx_serving.client").exception("an on_prefill_progress callback raised")
 
     def end(self, params: StreamEnd) -> None:
         with self._cond:
