@@ -1,5 +1,5 @@
-"""The Python client's progress callbacks on the real runtime: load_model(...,
-on_progress=) for a GGUF file and create_generator(..., on_prefill_progress=)."""
+"""The Python client's load progress on the real runtime: load_model(...,
+on_progress=) for a GGUF file (prefill progress comes as chunks: test_engine.py)."""
 
 from __future__ import annotations
 
@@ -21,19 +21,3 @@ def test_load_model_reports_progress_of_a_gguf_file(engine: Engine, models: Path
                                               unit="steps")
     finally:
         engine.unload_model("gguf")
-
-
-def test_prefill_progress_before_the_first_token(engine: Engine) -> None:
-    seen: list[str] = []
-    reports: list[m.StreamProgress] = []
-
-    def progress(report: m.StreamProgress) -> None:
-        reports.append(report)
-        seen.append("progress")
-
-    prompt = "The old man walks to the river every morning. " * 20
-    for chunk in engine.create_generator({"model": "tiny", "prompt": prompt, "max_tokens": 3},
-                                         on_prefill_progress=progress):
-        seen.append(chunk.type)
-    assert reports and reports[-1].processed == reports[-1].total > 100
-    assert seen.index("token") > max(i for i, kind in enumerate(seen) if kind == "progress")

@@ -119,7 +119,6 @@ class Engine:
             options.restart, options.force_kill_after, self._events)
         self.flow = FlowControl(options.high_water_mark, self._supervisor.set_backpressure)
         self._open: set[TokenGenerator] = set()
-        self._progress_listeners: dict[str, Listener] = {}  # stream id -> its on_prefill_progress
         self._stream_ids = itertools.count(1)
         self._supervisor.start()
 
@@ -140,8 +139,7 @@ class Engine:
                                               "each ModelProgress.")
         wire["progress"] = True
         loading = wire.get("model_id", wire.get("model"))
-        listener = _reports("model/progress", m.ModelProgress, on_progress,
-                            lambda report: report.model_id == loading)
+        listener = _load_reports(loading, on_progress)
         self.on("notification", listener)
         try:
             return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
@@ -203,21 +201,13 @@ class Engine:
     # --- generation ----------------------------------------------------------
 
     def create_generator(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-                         on_prefill_progress: Callable[[m.StreamProgress], None] | None = None,
                          **kwargs: Any) -> TokenGenerator:
         """Streams a generation: `for chunk in engine.create_generator(...)` (or `async for`); leaving
         the loop early cancels it. `timeout` bounds the wait for the runtime to accept it, then each
-        wait for the next chunk once tokens came. `on_prefill_progress` gets the prompt tokens
-        prefilled of total before the first token, on a thread of the client."""
-        wire = self._generate_params(params, kwargs, True, "create_generator")
-        if on_prefill_progress is not None:
-            wire["prefill_progress"] = True
-            stream_id = wire["stream_id"]
-            listener = _reports("stream/progress", m.StreamProgress, on_prefill_progress,
-                                lambda report: report.stream_id == stream_id)
-            self.on("notification", listener)
-            self._progress_listeners[stream_id] = listener
-        return self._stream(wire, timeout, "create_generator")
+        wait for the next chunk once tokens came. With `prefill_progress=True`, progress chunks
+        (prompt tokens prefilled of total) come before the first token."""
+        return self._stream(self._generate_params(params, kwargs, True, "create_generator"), timeout,
+                            "create_generator")
 
     def create_vision_generator(self, params: Mapping[str, Any] | None = None, /, *,
                                 timeout: float | None = None, **kwargs: Any) -> TokenGenerator:
@@ -350,9 +340,6 @@ class Engine:
 
     def finished(self, generator: TokenGenerator) -> None:
         self._open.discard(generator)
-        listener = self._progress_listeners.pop(generator.stream_id, None)
-        if listener is not None:
-            self.off("notification", listener)
 
     def _call(self, method: str, params: Mapping[str, Any], timeout: float | None, caller: str,
               result_type: type[R] | None) -> R:
@@ -479,16 +466,12 @@ def _stderr_log(line: str) -> None:
 
 
 
-P = TypeVar("P", m.ModelProgress, m.StreamProgress)
-
-
-def _reports(method: str, kind: type[P], callback: Callable[[P], None],
-             mine: Callable[[P], bool]) -> Listener:
-    """A `notification` listener that hands `callback` the `method` reports `mine` keeps, typed."""
+def _load_reports(model_id: Any, callback: Callable[[m.ModelProgress], None]) -> Listener:
+    """A `notification` listener that hands `callback` the model/progress reports of `model_id`, typed."""
     def listener(event: Any) -> None:
-        if event.method == method:
-            report = msgspec.convert(event.params, kind)
-            if mine(report):
+        if event.method == "model/progress":
+            report = msgspec.convert(event.params, m.ModelProgress)
+            if report.model_id == model_id:
                 callback(report)
 
     return listener
