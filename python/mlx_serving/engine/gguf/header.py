@@ -74,7 +74,9 @@ def read_header(path: Path) -> GgufHeader:
     """The header of the GGUF file at `path`; RpcError(MODEL_LOAD_FAILED) naming
     what is wrong when it is not a well-formed GGUF file."""
     try:
-        with path.open("rb") as file:
+        # Non-blocking: a FIFO swapped in after the caller's check must not hang the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as file:
             info = os.fstat(file.fileno())
             if not stat.S_ISREG(info.st_mode):  # swapped after the caller's check
                 raise GgufFormatError("not a regular file")
