@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import pytest
 
@@ -45,6 +47,15 @@ def test_content_blocks_and_stop_sequences(claude: anthropic.Anthropic) -> None:
     cut = claude.messages.create(model="tiny", max_tokens=8, messages=blocks, extra_body=GREEDY,
                                  stop_sequences=[text[1:3]])
     assert text[1:3] not in "".join(b.text for b in cut.content)
+
+
+def test_output_config_format_is_enforced(claude: anthropic.Anthropic) -> None:
+    schema = {"type": "object", "properties": {"colour": {"enum": ["red", "green"]}},
+              "required": ["colour"], "additionalProperties": False}
+    reply = claude.messages.create(model="tiny", max_tokens=40, messages=ASK,
+                                   output_config={"format": {"type": "json_schema",
+                                                             "schema": schema}})
+    assert json.loads(reply.content[0].text)["colour"] in ("red", "green")
 
 
 def test_count_tokens_is_the_prompt_a_message_prefills(claude: anthropic.Anthropic) -> None:

@@ -8,7 +8,14 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from ..api.messages import ChatMessage, GenerateParams, GenerationStats, ToolCall, ToolCallFunction
+from ..api.messages import (
+    ChatMessage,
+    GenerateParams,
+    GenerationStats,
+    JsonSchemaGuidance,
+    ToolCall,
+    ToolCallFunction,
+)
 from . import sse
 from .body import generate_params
 from .chat import Assembled, Batch, CallArguments, CallStart
@@ -78,6 +85,17 @@ class ToolChoice(msgspec.Struct, kw_only=True):
     name: str | UnsetType = UNSET
 
 
+class OutputFormat(msgspec.Struct, kw_only=True):
+    type: Literal["json_schema"]
+    schema: dict[str, Any]
+
+
+class OutputConfig(msgspec.Struct, kw_only=True):
+    """Structured outputs; `effort` is accepted and has no effect here."""
+
+    format: OutputFormat | None = None
+
+
 class MessagesRequest(msgspec.Struct, kw_only=True):
     model: str
     messages: list[Message]
@@ -90,6 +108,7 @@ class MessagesRequest(msgspec.Struct, kw_only=True):
     top_k: int | None = None
     tools: list[ToolDef] | None = None
     tool_choice: ToolChoice | None = None
+    output_config: OutputConfig | None = None
 
 
 class CountTokensRequest(msgspec.Struct, kw_only=True):
@@ -116,6 +135,12 @@ def messages_params(request: MessagesRequest) -> tuple[GenerateParams, ToolPlan]
     if tools.template_tools and tools.choice != "none":
         fields["tools"] = tools.template_tools
     guidance = tools.guidance()
+    output = request.output_config.format if request.output_config else None
+    if output is not None:
+        if guidance is not None:
+            raise HttpError.bad_param("output_config.format", "output_config.format and a "
+                                      "forced tool_choice both constrain the output; send one")
+        guidance = JsonSchemaGuidance(schema=output.schema)
     if guidance is not None:
         fields["guidance"] = guidance
     return generate_params(fields), tools
