@@ -47,6 +47,12 @@ def test_content_blocks_and_stop_sequences(claude: anthropic.Anthropic) -> None:
     cut = claude.messages.create(model="tiny", max_tokens=8, messages=blocks, extra_body=GREEDY,
                                  stop_sequences=[text[1:3]])
     assert text[1:3] not in "".join(b.text for b in cut.content)
+    assert (cut.stop_reason, cut.stop_sequence) == ("stop_sequence", text[1:3])
+    assert (base.stop_reason, base.stop_sequence) in (("end_turn", None), ("max_tokens", None))
+    with claude.messages.stream(model="tiny", max_tokens=8, messages=blocks, extra_body=GREEDY,
+                                stop_sequences=["zzz", text[1:3]]) as stream:
+        final = stream.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", text[1:3])
 
 
 def test_output_config_format_is_enforced(claude: anthropic.Anthropic) -> None:
