@@ -86,15 +86,26 @@ def theirs(model: Path, concurrency: int) -> Server:
 
 
 def one_stream(port: int, model: str, prompt: str, tokens: int, started: float,
-               out: list[tuple[float, float, int]]) -> None:
+               out: list[tuple[float, float, int]], retries: list[int]) -> None:
     """(ttft s, end s, completion tokens) of one streaming chat request."""
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}],
                        "max_tokens": tokens, "temperature": 0, "stream": True,
                        "stream_options": {"include_usage": True}})
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    connection.request("POST", "/v1/chat/completions", body,
-                       {"Content-Type": "application/json"})
-    response = connection.getresponse()
+    for attempt in range(20):
+        # mlx_lm.server's listen backlog is 5: past it, connections are reset; retry
+        # them (the time counts), as a client of either server would.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        try:
+            connection.request("POST", "/v1/chat/completions", body,
+                               {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            break
+        except (ConnectionResetError, ConnectionRefusedError, http.client.RemoteDisconnected):
+            connection.close()
+            retries.append(attempt)
+            time.sleep(0.05)
+    else:
+        raise RuntimeError(f"the server on port {port} refused 20 connections in a row")
     first, used = None, 0
     for line in response:
         if not line.startswith(b"data: ") or line.startswith(b"data: [DONE]"):
@@ -109,19 +120,27 @@ def one_stream(port: int, model: str, prompt: str, tokens: int, started: float,
     out.append((first if first is not None else end, end, used))
 
 
-def load(port: int, model: str, streams: int, tokens: int) -> tuple[float, list[float], int]:
-    """(aggregate tok/s, TTFTs in ms, tokens) with `streams` requests sent at once."""
+Measured = tuple[float, list[float], int, int]
+
+
+def load(port: int, model: str, streams: int, tokens: int) -> Measured:
+    """(aggregate tok/s, TTFTs in ms, tokens, connection retries) with `streams`
+    requests sent at once."""
     results: list[tuple[float, float, int]] = []
+    retries: list[int] = []
     started = time.perf_counter()
     threads = [threading.Thread(target=one_stream, args=(
         port, model, f"Story {i}: the old man walks to the green hill and", tokens, started,
-        results)) for i in range(streams)]
+        results, retries)) for i in range(streams)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if len(results) != streams:
+        raise RuntimeError(f"{streams - len(results)} of {streams} streams failed")
     total = sum(used for _, _, used in results)
-    return total / max(end for _, end, _ in results), [t * 1000 for t, _, _ in results], total
+    return (total / max(end for _, end, _ in results), [t * 1000 for t, _, _ in results], total,
+            len(retries))
 
 
 def main() -> None:
@@ -131,7 +150,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "runtime.yaml"
         config.write_text(yaml.safe_dump(BENCH_CONFIG))
-        measured: dict[int, dict[str, tuple[float, list[float], int]]] = {}
+        measured: dict[int, dict[str, Measured]] = {}
         server = ours(path, config)
         try:
             for count in args.streams:
@@ -150,14 +169,14 @@ def main() -> None:
                 baseline.close()
     on_gpu = not report.context["device"].startswith("cpu")
     for count, pair in measured.items():
-        (speed, ttfts, total), (their_speed, their_ttfts, their_total) = (
+        (speed, ttfts, total, _), (their_speed, their_ttfts, their_total, their_retries) = (
             pair["ours"], pair["mlx_lm"])
         ratio = speed / their_speed
         report.emit(f"aggregate_tok_s@{count}", speed, "tok/s", baseline=their_speed,
                     baseline_of="mlx_lm.server", ratio=ratio,
                     target=">= 1.5x (gpu)" if on_gpu else ">= 1.0x (cpu)",
                     met=ratio >= (1.5 if on_gpu else 1.0), streams=count, tokens=total,
-                    baseline_tokens=their_total)
+                    baseline_tokens=their_total, baseline_retries=their_retries)
         for q in (50, 99):
             ours_q, theirs_q = percentile(ttfts, q), percentile(their_ttfts, q)
             report.emit(f"ttft_p{q}_ms@{count}", ours_q, "ms", baseline=theirs_q,

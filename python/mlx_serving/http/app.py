@@ -170,16 +170,15 @@ class Routes:
         if not body.stream:
             answer = await until_disconnect(_disconnected(request),
                                             assemble(generation, plan, chat_format))
-            outcome = generation.outcome
             return JSONResponse(anthropic.message_response(
-                message_id, generation.model, answer, outcome.finish_reason, outcome.stats))
+                message_id, generation.model, answer, generation.outcome))
         events = anthropic.MessageStream(message_id, generation.model)
 
         async def stream() -> AsyncIterator[bytes]:
             yield events.start()
             async for batch in pieces(generation, plan, chat_format):
                 yield events.batch(batch)
-            yield events.end(generation.outcome.finish_reason, generation.outcome.stats)
+            yield events.end(generation.outcome)
 
         return self._stream(request, stream())
 
