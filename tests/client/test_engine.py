@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from engine_helpers import LONG_SEEDS, PROMPT, active_streams, end_of, eventually, text_of, tokens_of
 from mlx_serving import Engine, EngineError
-from mlx_serving.api.messages import ModelProgress
+from mlx_serving.api.messages import GuidanceOutcome, ModelProgress
 from mlx_serving.client import ErrorChunk, MetadataChunk, TokenChunk
 
 
@@ -140,7 +140,7 @@ def test_generate_json_parses_a_guided_value_and_refuses_a_cut_one(engine: Engin
     assert no_schema.value.code == "INVALID_OPTIONS"
     guided = engine.generate_detailed(model="tiny", prompt="x", max_tokens=30,
                                       guidance={"mode": "regex", "pattern": "(yes|no)"})
-    assert guided.text in ("yes", "no") and guided.guidance is not None and guided.guidance.complete
+    assert guided.text in ("yes", "no") and isinstance(guided.guidance, GuidanceOutcome) and guided.guidance.complete
 
 
 def test_request_reaches_any_method_typed_and_refuses_the_ones_that_keep_state(engine: Engine) -> None:
@@ -175,7 +175,7 @@ def test_models_drafts_and_the_info_that_tracks_them(engine: Engine, models: Pat
     attached = engine.load_draft_model({"model": "tiny", "draftModel": str(models / "tiny-draft")})
     assert attached.model_id == "tiny" and engine.get_info().drafts == {"tiny": str(models / "tiny-draft")}
     chunks = list(engine.create_generator(model="tiny", prompt=PROMPT, max_tokens=8, temperature=0))
-    assert end_of(chunks).stats.draft_tokens_proposed is not None
+    assert isinstance(end_of(chunks).stats.draft_tokens_proposed, int), "decoded with the draft"
     engine.unload_draft_model("tiny")
     assert engine.get_info().drafts == {}
     with pytest.raises(EngineError) as none:
