@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..api.errors import RpcError
 from ..api.messages import GenerateParams
@@ -96,9 +97,9 @@ class Routes:
                                       start(self._backend, params, self._high_water,
                                             self._hold_s))
 
-    def _stream(self, request: Request, chunks: AsyncIterator[bytes]) -> Response:
-        return StreamingResponse(_sse_errors(request, chunks), media_type=sse.MEDIA_TYPE,
-                                 headers=sse.HEADERS)
+    def _stream(self, request: Request, chunks: AsyncIterator[bytes],
+                generation: Generation) -> Response:
+        return _EventStream(_sse_errors(request, chunks), generation)
 
     # --- OpenAI ---
 
@@ -124,7 +125,7 @@ class Routes:
                 yield chunks.batch(batch)
             yield chunks.end(generation.outcome.finish_reason, generation.outcome.stats)
 
-        return self._stream(request, stream())
+        return self._stream(request, stream(), generation)
 
     async def completions(self, request: Request) -> Response:
         body = decode(await request.body(), openai.CompletionRequest)
@@ -147,7 +148,7 @@ class Routes:
                 generation.outcome.stats))
         return self._stream(request, openai.completion_stream(
             response_id, generation.model, texts(), body.include_usage,
-            lambda: generation.outcome))
+            lambda: generation.outcome), generation)
 
     async def models(self, _: Request) -> Response:
         return JSONResponse({"object": "list",
@@ -180,7 +181,7 @@ class Routes:
                 yield events.batch(batch)
             yield events.end(generation.outcome)
 
-        return self._stream(request, stream())
+        return self._stream(request, stream(), generation)
 
     async def count_tokens(self, request: Request) -> Response:
         body = decode(await request.body(), anthropic.CountTokensRequest)
@@ -206,6 +207,22 @@ class Routes:
     async def metrics(self, _: Request) -> Response:
         result = self._backend.prometheus()
         return Response(result.text, media_type=result.content_type)
+
+
+class _EventStream(StreamingResponse):
+    """An SSE response that cancels its generation however it ends: a client
+    gone before the first byte never starts the body's generator, whose own
+    cleanup would then never run."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], generation: Generation) -> None:
+        super().__init__(chunks, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+        self._generation = generation
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._generation.flow.cancel()
 
 
 def _model_card(model_id: str) -> dict[str, object]:
