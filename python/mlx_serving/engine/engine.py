@@ -178,12 +178,20 @@ class Engine:
 
     def load(self, source: str, model_id: str, kind: ModelKind = "text",
              progress: LoadProgress = no_progress,
-             distributed: DistributedParams | None = None) -> Future[LoadModelResult]:
+             distributed: DistributedParams | None = None,
+             defaults: dict[str, Any] | None = None) -> Future[LoadModelResult]:
+        """Load a model; `defaults` are its sampling defaults (over config
+        generation.defaults; a later load of the same model replaces them)."""
         self.models.begin_load(model_id)
 
         def load() -> LoadModelResult:
             try:
-                return self._load(source, model_id, kind, progress, distributed)
+                result = self._load(source, model_id, kind, progress, distributed)
+                model = self.models.get(model_id)
+                if defaults or model.defaults is None:
+                    model.defaults = msgspec.structs.replace(self.config.generation.defaults,
+                                                             **(defaults or {}))
+                return msgspec.structs.replace(result, defaults=model.info().defaults)
             finally:
                 self.models.end_load(model_id)
 
