@@ -50,6 +50,19 @@ export interface BatchTokenizeParams {
 export interface BatchTokenizeResult {
   tokens: number[][];
 }
+/**
+ * Config batching: how streams share a model's decode steps.
+ */
+export interface BatchingInfo {
+  enabled: boolean;
+  max_batch_size: number;
+  /**
+   * Prefill chunks sized to target_step_ms.
+   */
+  adaptive_sizing: boolean;
+  target_step_ms: number;
+  solo: boolean;
+}
 export interface CanaryState {
   stable_model: string;
   canary_model: string;
@@ -760,6 +773,10 @@ export interface PreloadedModel {
    * Decode batch sizes run during warm-up.
    */
   batch_sizes: number[];
+  /**
+   * Warm-up rounds run (config warmup_requests).
+   */
+  warmup_requests?: number;
 }
 export interface PrometheusResult {
   content_type: string;
@@ -811,6 +828,7 @@ export interface RuntimeInfo {
   models: ModelInfo[];
   limits: Limits;
   methods: string[];
+  batching?: BatchingInfo | null;
 }
 export interface RuntimeReady {
   preload_ms: number;
@@ -851,6 +869,10 @@ export interface TokenOut {
    * Streams decoded with a draft model: true when the draft proposed this token and the target accepted it.
    */
   from_draft?: boolean;
+  /**
+   * true on the token that ended the stream (stop, length, or a failure); absent otherwise (a cancelled stream has none).
+   */
+  final?: boolean;
 }
 export interface StreamEnd {
   stream_id: string;

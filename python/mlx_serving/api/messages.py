@@ -141,6 +141,16 @@ class ModelInfo(Result):
     ] = None
 
 
+class BatchingInfo(Result):
+    """Config batching: how streams share a model's decode steps."""
+
+    enabled: bool
+    max_batch_size: int
+    adaptive_sizing: Annotated[bool, Meta(description="Prefill chunks sized to target_step_ms.")]
+    target_step_ms: float
+    solo: bool
+
+
 class RuntimeInfo(Result):
     name: str
     version: str
@@ -153,6 +163,7 @@ class RuntimeInfo(Result):
     models: list[ModelInfo]
     limits: Limits
     methods: list[str]
+    batching: BatchingInfo | None = None
 
 
 class MemoryInfo(Result):
@@ -216,6 +227,7 @@ class PreloadedModel(Result):
     load_ms: float
     warmup_ms: float
     batch_sizes: Annotated[list[int], Meta(description="Decode batch sizes run during warm-up.")]
+    warmup_requests: Annotated[int, Meta(description="Warm-up rounds run (config warmup_requests).")] = 0
 
 
 class RuntimeReady(Result):
@@ -596,6 +608,9 @@ class TokenOut(Result, omit_defaults=True):
     from_draft: Annotated[bool, Meta(
         description="Streams decoded with a draft model: true when the draft proposed this "
                     "token and the target accepted it.")] | UnsetType = UNSET
+    final: Annotated[bool, Meta(
+        description="true on the token that ended the stream (stop, length, or a failure); "
+                    "absent otherwise (a cancelled stream has none).")] | UnsetType = UNSET
 
 
 class StreamChunk(Result):

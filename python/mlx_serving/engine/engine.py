@@ -306,7 +306,8 @@ class Engine:
                      model_id, loaded.load_ms, warmup_ms, sizes)
             done.append(PreloadedModel(model_id=model_id, load_ms=loaded.load_ms,
                                        warmup_ms=round(warmup_ms, 3),
-                                       batch_sizes=sizes))
+                                       batch_sizes=sizes,
+                                       warmup_requests=entry.warmup_requests))
         announce(RuntimeReady(preload_ms=round((time.perf_counter() - started) * 1000, 3),
                               models=done))
         self._status = "ready"
