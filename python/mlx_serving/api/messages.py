@@ -561,7 +561,7 @@ class GenerateAccepted(Result):
     stream_id: str
     model: Annotated[str, Meta(description="The model id that serves the stream.")]
     variant: Variant
-    warnings: Warnings = []
+    warnings: Warnings | UnsetType = UNSET
 
 
 class GenerateResult(Result):
@@ -572,7 +572,7 @@ class GenerateResult(Result):
     model: str
     variant: Variant
     guidance: GuidanceOutcome | UnsetType = UNSET  # present when the request had guidance
-    warnings: Warnings = []
+    warnings: Warnings | UnsetType = UNSET
 
 
 class CancelParams(Params):
