@@ -186,7 +186,7 @@ export class CamelEngine {
     events.on('qos', (event) => this.#figures.countQos(event));
     events.on('ready', () => {
       this.#emit('runtime:status', { status: 'ready', timestamp: Date.now() });
-      void this.#figures.refresh().catch(() => undefined);
+      void this.#figures.afterGeneration(); // a restarted runtime's figures start over
     });
     events.on('exit', ({ expected }) => {
       this.#emit('runtime:status', { status: expected ? 'stopped' : 'error', timestamp: Date.now() });
@@ -195,9 +195,10 @@ export class CamelEngine {
     });
   }
 
-  /** @internal createEngine() takes the first figures before it hands the engine out. */
+  /** @internal createEngine() takes the first figures before it hands the engine out (from a runtime that serves them). */
   async start(): Promise<void> {
-    await this.#figures.refresh().catch(() => undefined); // a runtime without metrics still serves
+    const methods = this.#supervisor.info?.methods ?? [];
+    if (FIGURE_METHODS.every((method) => methods.includes(method))) await this.#figures.refresh();
   }
 
   /**
@@ -689,6 +690,9 @@ export class CamelEngine {
     return { ...wire, stream_id: wire.stream_id ?? `node-${++this.#streams}` };
   }
 }
+
+// What the figures of the synchronous getters are taken from.
+const FIGURE_METHODS = ['runtime/info', 'runtime/state', 'metrics/get'];
 
 // Methods whose engine method does more than the call (supervision, streams).
 const DEDICATED_METHODS: Partial<Record<Method, string>> = {

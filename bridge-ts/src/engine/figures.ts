@@ -112,7 +112,7 @@ export class RuntimeFigures {
     }
   }
 
-  /** After a generation: a new snapshot when the getters are in use (a failure leaves the last one). */
+  /** After a generation (or a restart): a new snapshot when the getters are in use (a failure leaves the last one). */
   async afterGeneration(): Promise<void> {
     if (this.#inUse) await this.refresh().catch(() => undefined);
   }
@@ -195,7 +195,7 @@ export class RuntimeFigures {
   #use(): Snapshot {
     this.#inUse = true;
     if (this.#snapshot === undefined) {
-      throw new EngineError('PROTOCOL_ERROR', 'The runtime has not answered runtime/state and metrics/get yet: no figures to report.');
+      throw new EngineError('PROTOCOL_ERROR', 'The runtime does not serve runtime/state and metrics/get (see runtime/info methods): no figures to report.');
     }
     return this.#snapshot;
   }
