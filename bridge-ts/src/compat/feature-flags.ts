@@ -10,8 +10,17 @@ import { load } from 'js-yaml';
 import { EngineError } from '../errors/engine-error.js';
 import { snakeCase } from '../wire/names.js';
 
-/** One feature's settings: the file's own (snake_case keys), with `enabled`, `rollout_percentage` and `hash_seed` always set. */
-export type FeatureConfig = Record<string, unknown> & { enabled: boolean; rollout_percentage: number; hash_seed: string };
+/** A part of a feature (the original's sub-feature objects; our `sub_flags` show as these too). */
+export interface SubFeatureConfig {
+  enabled: boolean;
+  [key: string]: unknown;
+}
+
+/**
+ * One feature's settings: `enabled`, `rollout_percentage` and `hash_seed` always set, and its parts by name (the
+ * file's keys, in snake_case).
+ */
+export type FeatureConfig = { [part: string]: SubFeatureConfig | undefined } & { enabled: boolean; rollout_percentage: number; hash_seed: string };
 
 export interface EmergencyConfig {
   kill_switch: boolean;
@@ -64,15 +73,9 @@ export class FeatureFlagLoader {
     return [...this.#features.keys()];
   }
 
-  /** A feature's settings; CONFIG_INVALID for a feature the file does not set. */
+  /** A feature's settings; a feature the file does not set is off (enabled false, rollout 0), as the runtime has it. */
   getConfig(feature: string): FeatureConfig {
-    const config = this.#features.get(feature);
-    if (config === undefined) {
-      throw new EngineError('CONFIG_INVALID', `${this.path} sets no feature ${JSON.stringify(feature)}; it sets ${this.features.join(', ') || 'none'}.`, {
-        data: { path: this.path, feature },
-      });
-    }
-    return config;
+    return this.#features.get(feature) ?? featureConfig(feature, { enabled: false, rollout_percentage: 0 });
   }
 
   /**
@@ -112,13 +115,13 @@ function featureConfig(name: string, section: Record<string, unknown>): FeatureC
   const subFlags = isObject(section['sub_flags']) ? (section['sub_flags'] as Record<string, unknown>) : {};
   // Our sub_flags as the original's sub-feature objects, beside the file's own keys.
   const subFeatures = Object.fromEntries(Object.entries(subFlags).map(([sub, on]) => [sub, { enabled: Boolean(on) }]));
-  return {
-    ...subFeatures,
-    ...section,
+  const settings = {
     enabled: Boolean(section['enabled'] ?? false),
     rollout_percentage: Number(section['rollout_percentage'] ?? 100),
     hash_seed: typeof section['hash_seed'] === 'string' ? section['hash_seed'] : name,
   };
+  // The file's parts as they are; the three settings above are what the rest of it says.
+  return { ...subFeatures, ...section, ...settings } as FeatureConfig;
 }
 
 function isObject(value: unknown): boolean {

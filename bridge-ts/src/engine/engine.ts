@@ -16,7 +16,6 @@ import type { ReplayKey } from '../supervisor/replay.js';
 import type {
   GenerateAccepted,
   GenerateResult,
-  JsonSchemaGuidance,
   LatencySummary,
   ModelMetrics as WireModelMetrics,
   ModelProgress,
@@ -41,8 +40,13 @@ import type { CallOptions, ResolvedOptions, StreamCallOptions } from './options.
 import { takeCallback } from './progress.js';
 import { warnOnce } from './warnings.js';
 
-/** generate() and createGenerator() params: every param of the wire's `generate`, in either spelling. */
-export type GenerateParams = Params<'generate'>;
+type WireGenerateParams = Params<'generate'>;
+// A JSON Schema may be any object (the original typed it `object`).
+type CallerGuidance = NonNullable<WireGenerateParams['guidance']> extends infer G
+  ? G extends { mode: 'json_schema' }
+    ? Omit<G, 'schema'> & { schema: object }
+    : G
+  : never;
 /**
  * What generateDetailed() resolves to: `{ text, finishReason, stats, streamId, model, variant }`, `guidance: {
  * complete }` with guidance, and `warnings` when the runtime accepted params that have no effect.
@@ -51,16 +55,19 @@ export type GenerateOutput = Omit<Camelize<GenerateResult>, 'stats'> & { stats: 
 /** An image as the original sends it: a path, URL or base64 string, or `{ source, format? }` (a Buffer source too). */
 export type ImageInput = string | { source: string | Uint8Array; format?: 'png' | 'jpg' | 'jpeg' | 'webp' | 'bmp' };
 type Images = ImageInput | ImageInput[];
-/** generate()/createGenerator() params with images in every form the original took (`Buffer` sources too). */
-type WithImages<P> = Omit<P, 'images' | 'image'> & { images?: Images; image?: Images };
+/**
+ * generate() and createGenerator() params: every param of the wire's `generate`, in either spelling, with images in
+ * every form the original took (`Buffer` sources too).
+ */
+export type GenerateParams = Omit<WireGenerateParams, 'images' | 'image' | 'guidance'> & { images?: Images; image?: Images; guidance?: CallerGuidance };
 /** createVisionGenerator() params: generate's, with `images` (or its alias `image`) required. */
-export type VisionGenerateParams = WithImages<GenerateParams> & ({ images: Images } | { image: Images });
+export type VisionGenerateParams = GenerateParams & ({ images: Images } | { image: Images });
 /** What loadModel() and loadVisionModel() resolve to: the runtime's load result with the original's handle fields. */
 export type LoadedModel = Result<'model/load'> & ModelHandle;
 /** loadDraftModel() params: `{ model, draftModel }`, or the original's `{ model: draft }` for the only loaded text model. */
 export type DraftParams = Params<'model/loadDraft'> | { model: string };
 /** generateJson() params: generate's, with `guidance: { mode: 'json_schema', schema }` required. */
-export type JsonGenerateParams = GenerateParams & { guidance: JsonSchemaGuidance };
+export type JsonGenerateParams = GenerateParams & { guidance: { mode: 'json_schema'; schema: object } };
 /** What getMetrics() resolves to: metrics/get's snapshot in camelCase (records keep their keys: model ids, error codes). */
 export type Metrics = Result<'metrics/get'>;
 /** One model's figures (and `overall`'s): gauges, and `lifetime` and `window` traffic. */
@@ -290,7 +297,7 @@ export class CamelEngine {
    * Streams a generation: `for await (const chunk of engine.createGenerator({...}))`; breaking out cancels it.
    * With `guidance` the tokens stream as the mask lets them through, and the metadata chunk says `guidance.complete`.
    */
-  createGenerator(params: WithImages<GenerateParams>, options?: GeneratorOptions): TokenGenerator {
+  createGenerator(params: GenerateParams, options?: GeneratorOptions): TokenGenerator {
     const [onPrefill, streamOptions] = takeCallback(options, 'onPrefillProgress', 'createGenerator');
     const wire = this.#generateParams(params, true, 'createGenerator');
     if (onPrefill === undefined) return this.#stream(wire, streamOptions, 'createGenerator');
@@ -320,7 +327,7 @@ export class CamelEngine {
    * It is also an async iterable of the stream's tokens (`for await (const chunk of engine.generate({...}))`, each
    * with its `text`), for code written against the original. An abort cancels it on the runtime.
    */
-  generate(params: WithImages<GenerateParams>, options?: StreamCallOptions): GenerateCall {
+  generate(params: GenerateParams, options?: StreamCallOptions): GenerateCall {
     let wire: WireParams<'generate'> & { stream_id: string };
     try {
       wire = this.#generateParams(params, false, 'generate');
@@ -339,7 +346,7 @@ export class CamelEngine {
    * complete }` with guidance, `warnings` for params accepted without effect). An abort cancels it on the runtime,
    * which answers with the text so far and finishReason 'cancelled'.
    */
-  async generateDetailed(params: WithImages<GenerateParams>, options?: StreamCallOptions): Promise<GenerateOutput> {
+  async generateDetailed(params: GenerateParams, options?: StreamCallOptions): Promise<GenerateOutput> {
     return this.#whole(this.#generateParams(params, false, 'generateDetailed'), options, 'generateDetailed');
   }
 
@@ -349,7 +356,7 @@ export class CamelEngine {
    * (maxTokens, a stop sequence) is never handed back: it throws GUIDANCE_INCOMPLETE, or CANCELLED when aborted, with
    * the text so far in `error.data`. `T` is the type you expect (e.g. `z.infer<typeof schema>`); it is not checked here.
    */
-  async generateJson<T = unknown>(params: WithImages<JsonGenerateParams>, options?: StreamCallOptions): Promise<JsonOutput<T>> {
+  async generateJson<T = unknown>(params: JsonGenerateParams, options?: StreamCallOptions): Promise<JsonOutput<T>> {
     const wire = this.#generateParams(params, false, 'generateJson');
     requireJsonSchemaGuidance(wire.guidance);
     return parseJsonOutput<T>(await this.#whole(wire, options, 'generateJson'));
