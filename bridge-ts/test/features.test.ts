@@ -65,7 +65,7 @@ describe('draft models', () => {
     assert.ok(plain.every((token) => token.fromDraft === undefined), 'no draft, no fromDraft');
 
     assert.deepEqual(await engine.isDraftModelCompatible({ model: 'tiny', draftModel: TINY_4BIT }), {
-      modelId: 'tiny', draftModel: TINY_4BIT, compatible: true, reasons: [],
+      modelId: 'tiny', draftModel: TINY_4BIT, compatible: true, reasons: [], errors: [],
     });
     const loaded = await engine.loadDraftModel({ model: 'tiny', draftModel: TINY_4BIT });
     assert.equal(loaded.modelId, 'tiny');
