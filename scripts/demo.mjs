@@ -40,7 +40,7 @@ async function stream(engine, params, onText, options) {
   for await (const chunk of engine.createGenerator(params, options)) {
     if (chunk.type === 'token') onText(chunk.token);
     else if (chunk.type === 'metadata') return chunk;
-    else throw chunk.error;
+    else if (chunk.type === 'error') throw chunk.error;
   }
   throw new Error('the stream ended without its metadata');
 }

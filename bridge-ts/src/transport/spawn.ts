@@ -4,12 +4,11 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { EngineError } from '../errors/engine-error.js';
 
 /** The package root (holds python/, config/, .venv/): three levels above dist/transport/. */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const PACKAGE_ROOT = resolve(__dirname, '../../..');
 
 export interface LaunchSpec {
   pythonPath: string;

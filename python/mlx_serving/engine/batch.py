@@ -118,6 +118,9 @@ class ModelBatch:
         self.prompt_cache = PromptCache(cache_config) if cache_config.enabled else None
         # Lowered by QoS reduce_batch or the batching flag (Engine.set_batch_limit).
         self._max_batch_size = self.max_batch_size
+        # Decode steps run and the stream tokens they made: the mean batch size.
+        self._decode_steps = 0
+        self._decoded_tokens = 0
 
     @property
     def streams(self) -> list[ActiveStream]:
@@ -211,6 +214,9 @@ class ModelBatch:
         started = perf_counter()
         prompt_responses, responses = self._generator.next()
         elapsed = perf_counter() - started
+        if responses:
+            self._decode_steps += 1
+            self._decoded_tokens += len(responses)
         for response in responses:
             stream = self._on_token(response)
             if stream is not None:
@@ -253,6 +259,8 @@ class ModelBatch:
             prefill_chunk=pacer.chunk,
             decode_step_ms=pacer.decode_step_ms,
             prefill_tokens_per_s=pacer.prefill_tokens_per_s,
+            decode_steps=self._decode_steps,
+            decoded_tokens=self._decoded_tokens,
         )
 
     # --- admission ------------------------------------------------------
@@ -331,6 +339,8 @@ class ModelBatch:
         if sampled is None:
             admission.stream.on_prefill(*solo.decoding.prefill_progress)
             return []
+        self._decode_steps += 1
+        self._decoded_tokens += 1
         if not self._emit(admission, *sampled):
             return []
         self._solo = None

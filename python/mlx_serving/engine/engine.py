@@ -178,12 +178,20 @@ class Engine:
 
     def load(self, source: str, model_id: str, kind: ModelKind = "text",
              progress: LoadProgress = no_progress,
-             distributed: DistributedParams | None = None) -> Future[LoadModelResult]:
+             distributed: DistributedParams | None = None,
+             defaults: dict[str, Any] | None = None) -> Future[LoadModelResult]:
+        """Load a model; `defaults` are its sampling defaults (over config
+        generation.defaults; a later load of the same model replaces them)."""
         self.models.begin_load(model_id)
 
         def load() -> LoadModelResult:
             try:
-                return self._load(source, model_id, kind, progress, distributed)
+                result = self._load(source, model_id, kind, progress, distributed)
+                model = self.models.get(model_id)
+                if defaults or model.defaults is None:
+                    model.defaults = msgspec.structs.replace(self.config.generation.defaults,
+                                                             **(defaults or {}))
+                return msgspec.structs.replace(result, defaults=model.info().defaults)
             finally:
                 self.models.end_load(model_id)
 
@@ -298,7 +306,8 @@ class Engine:
                      model_id, loaded.load_ms, warmup_ms, sizes)
             done.append(PreloadedModel(model_id=model_id, load_ms=loaded.load_ms,
                                        warmup_ms=round(warmup_ms, 3),
-                                       batch_sizes=sizes))
+                                       batch_sizes=sizes,
+                                       warmup_requests=entry.warmup_requests))
         announce(RuntimeReady(preload_ms=round((time.perf_counter() - started) * 1000, 3),
                               models=done))
         self._status = "ready"

@@ -38,6 +38,8 @@ from .url_fetch import FetchPolicy, FetchRefused
 SUPPORTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "BMP": "BMP"}
 _DATA_URL = re.compile(r"data:(?P<type>[^,;]*)(?P<params>(;[^,;]*)*),(?P<payload>.*)", re.DOTALL)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_BASE64 = re.compile(r"[A-Za-z0-9+/\s]+={0,2}\s*")
+_MIN_BASE64 = 64
 _CHUNK = 1 << 16
 
 
@@ -103,7 +105,16 @@ def _read(source: str, index: int, limits: ImageLimits) -> bytes:
     if _SCHEME.match(source):
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
                      "unsupported source; send a file path, a data: URL or an http(s) URL")
+    if _is_bare_base64(source):
+        return _from_base64("".join(source.split()), source, index, limits)
     return _from_file(source, source, index, limits)
+
+
+def _is_bare_base64(source: str) -> bool:
+    """An image's bytes in base64, as the original sends a Buffer: long (no image is
+    under 48 bytes), base64 characters only, and no file of that name."""
+    return (len(source) >= _MIN_BASE64 and _BASE64.fullmatch(source) is not None
+            and not Path(source).expanduser().exists())
 
 
 def _from_file(path_text: str, source: str, index: int, limits: ImageLimits) -> bytes:
@@ -123,7 +134,10 @@ def _from_data_url(source: str, index: int, limits: ImageLimits) -> bytes:
     if ";base64" not in match["params"].lower():
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
                      "data: URL is not base64; expected data:image/<type>;base64,<data>")
-    payload = "".join(match["payload"].split())
+    return _from_base64("".join(match["payload"].split()), source, index, limits)
+
+
+def _from_base64(payload: str, source: str, index: int, limits: ImageLimits) -> bytes:
     if len(payload) // 4 * 3 > limits.max_bytes:
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
                      f"about {len(payload) // 4 * 3} bytes, over the limit of "
@@ -132,7 +146,7 @@ def _from_data_url(source: str, index: int, limits: ImageLimits) -> bytes:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
-                     f"data: URL is not valid base64 ({exc})") from None
+                     f"not valid base64 ({exc})") from None
 
 
 def _fetch(url: str, index: int, limits: ImageLimits) -> bytes:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..api.errors import ErrorCode, RpcError
-from ..api.messages import DraftInfo, GgufInfo, ModelInfo, Quantization
+from ..api.messages import DraftInfo, GgufInfo, ModelDefaults, ModelInfo, Quantization
+from ..config import SamplingDefaults
 from .detokenizer import Decode, decoder_of
 from .files import FileRefused, check_model_folder, checked_size
 from .progress import LoadProgress, no_progress
@@ -52,6 +53,8 @@ class LoadedModel:
     # chosen for the device at load (engine/device_fit.py).
     max_batch_size: int = 32
     group: ShardGroup | None = None  # a sharded model: the ranks it runs on (distributed/)
+    # Sampling defaults: config generation.defaults with those model/load gave.
+    defaults: SamplingDefaults | None = None
 
     @property
     def is_vision(self) -> bool:
@@ -83,6 +86,9 @@ class LoadedModel:
             memory_bytes=self.memory_bytes,
             gguf=self.gguf,
             group=None if self.group is None else self.group.info(),
+            defaults=None if self.defaults is None else ModelDefaults(
+                **{name: getattr(self.defaults, name) for name in ModelDefaults.__struct_fields__}),
+            processor_type=None if self.processor is None else type(self.processor).__name__,
         )
 
     def draft_info(self) -> DraftInfo:
@@ -102,6 +108,10 @@ class ModelRegistry:
 
     def loading(self, model_id: str) -> bool:
         return self._loading.get(model_id, 0) > 0
+
+    def loading_ids(self) -> list[str]:
+        """Models whose load is queued or running."""
+        return [model_id for model_id, loads in list(self._loading.items()) if loads > 0]
 
     def begin_load(self, model_id: str) -> None:
         with self._lock:

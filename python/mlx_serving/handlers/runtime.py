@@ -10,6 +10,7 @@ from importlib import metadata
 from .. import __version__
 from ..api.messages import (
     MAX_TOKENS_LIMIT,
+    BatchingInfo,
     DeviceInfo,
     Limits,
     MemoryInfo,
@@ -67,6 +68,10 @@ def runtime_handlers(engine: Engine, device: DeviceInfo) -> dict[str, Handler]:
                 max_tokens=MAX_TOKENS_LIMIT,
             ),
             methods=sorted(METHODS),
+            batching=BatchingInfo(
+                enabled=config.batching.enabled, max_batch_size=config.batching.max_batch_size,
+                adaptive_sizing=config.batching.adaptive_sizing,
+                target_step_ms=config.batching.target_step_ms, solo=config.batching.solo),
         )
 
     def state(_: NoParams, __: CallContext) -> RuntimeState:

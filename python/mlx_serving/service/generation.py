@@ -27,6 +27,7 @@ from ..engine.vision import render_prompt
 from ..guidance.compiler import CompiledGuidance, GuidanceCompiler
 from ..ops.admission import Admission
 from ..ops.service import Ops
+from .request_options import image_sources, inert_warnings, model_for, with_prompt_tokens
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,14 @@ class GenerationService:
         """
         if not self._engine.accepting:
             raise RpcError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
+        params = with_prompt_tokens(params)
         # Ops picks the model that serves it (canary routing) and may refuse it (QoS).
-        admission = self._ops.admit(params)
+        admission = self._ops.admit(params, model_for(params, self._engine.models.all(),
+                                                      self._engine.models.loading_ids()))
         return admission.run(lambda: self._engine.with_model(
             admission.model_id,
-            lambda model: self._start(model, params, received_at, admission, open_sink)))
+            lambda model: _warned(self._start(model, params, received_at, admission, open_sink),
+                                  inert_warnings(params, model))))
 
     def cancel(self, stream_id: str) -> Future[CancelResult]:
         return self._engine.cancel(stream_id)
@@ -135,7 +139,7 @@ class GenerationService:
 
     def _start_vision(self, model: LoadedModel, params: GenerateParams, received_at: float,
                       admission: Admission, open_sink: OpenSink) -> Future:
-        sources = _image_sources(params)
+        sources = image_sources(params)
         if len(sources) > self._vision.max_images:
             raise RpcError(ErrorCode.INVALID_PARAMS,
                            f"{len(sources)} images is more than the {self._vision.max_images} "
@@ -168,7 +172,7 @@ class GenerationService:
                      admission: Admission, open_sink: OpenSink
                      ) -> tuple[GenerationRequest, Future]:
         """The request for the engine, and the future that answers the call."""
-        defaults = self._defaults
+        defaults = model.defaults or self._defaults
         settings = resolve_settings(params, defaults)
         future: Future = Future()
         sink = admission.observe(open_sink(future, admission.served))
@@ -193,12 +197,18 @@ class GenerationService:
         ), future
 
 
-def _image_sources(params: GenerateParams) -> list[str]:
-    if params.images is UNSET:
-        return []
-    if isinstance(params.images, str):  # one image, as the legacy `image` param sends
-        return [params.images]
-    if not params.images:
-        raise RpcError(ErrorCode.INVALID_PARAMS,
-                       "`images` is empty; send at least one image, or leave it out")
-    return params.images
+def _warned(answer: Future, warnings: list[str]) -> Future:
+    """The answer with the request's warnings in it (accepted or whole result)."""
+    if not warnings:
+        return answer
+    warned: Future = Future()
+
+    def settle(done: Future) -> None:
+        error = done.exception()
+        if error is not None:
+            warned.set_exception(error)
+        else:
+            warned.set_result(msgspec.structs.replace(done.result(), warnings=warnings))
+
+    answer.add_done_callback(settle)
+    return warned
