@@ -112,6 +112,7 @@ class GuidanceConfig(_Section):
     # A request's guidance, as JSON, past this many bytes is refused before
     # it is compiled (GUIDANCE_INVALID): the compile's cost grows with it.
     max_guidance_bytes: Annotated[int, Meta(ge=1024)] = 1 << 20
+    compile_timeout_s: Annotated[float, Meta(gt=0.0, le=600.0)] = 10.0
 
 
 class SpeculativeConfig(_Section):

@@ -79,3 +79,19 @@ def test_a_huge_chat_does_not_hold_up_the_reader(client: RuntimeClient) -> None:
                 for i in range(100_000)]
     heavy = {"model": "tiny", "messages": messages, "max_tokens": 2, "streaming": False}
     assert _answered_first(client, heavy) == ["light", "heavy"]
+
+
+def test_a_compile_past_its_time_is_guidance_invalid(models: Path, tmp_path: Path) -> None:
+    config = tmp_path / "runtime.yaml"
+    config.write_text("guidance:\n  compile_timeout_s: 0.001\n")
+    runtime = RuntimeClient("--config", str(config))
+    try:
+        runtime.result("model/load", {"model": str(models / "tiny"), "model_id": "tiny"})
+        slow = {"mode": "regex", "pattern": "|".join(f"word{i}" for i in range(60_000))}
+        error = runtime.error("generate", _generate(slow))
+        assert error["data"]["code"] == "GUIDANCE_INVALID"
+        assert "guidance.compile_timeout_s" in error["message"]
+        assert runtime.result("runtime/info")
+    finally:
+        runtime.stop()
+    runtime.assert_conforms()

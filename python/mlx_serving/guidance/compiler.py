@@ -7,7 +7,8 @@ cached by (backend, mode, canonical hash of the constraint, tokenizer).
 
 What a compile may cost is bounded: guidance past `max_guidance_bytes` is
 refused unread, DTD/XSD conversion caps what it writes out, llguidance caps
-its own lexer and parser work. A grammar that can produce nothing (an empty
+its own lexer and parser work, and a compile still running after
+`compile_timeout_s` is answered GUIDANCE_INVALID. A grammar that can produce nothing (an empty
 character class, a $ref to itself) or never finish (an element that must
 contain itself) is refused with GUIDANCE_INVALID before the stream starts,
 never run to a silent empty `stop`.
@@ -16,6 +17,7 @@ never run to a silent empty `stop`.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +63,11 @@ class GuidanceCompiler:
     def __init__(self, config: GuidanceConfig) -> None:
         self.backend = backend_named(config.backend)
         self._max_bytes = config.max_guidance_bytes
+        self._timeout_s = config.compile_timeout_s
+        # Compiles run here so that one past its time can be given up (a
+        # thread cannot be stopped: it finishes in the background, bounded
+        # by the backend's own limits, and its grammar is dropped).
+        self._compiles = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compile")
         self._grammars: LruCache[Grammar] = LruCache(config.cache_size)
         self._vocabularies: LruCache[Any] = LruCache(_TOKENIZERS_KEPT)
 
@@ -74,9 +81,15 @@ class GuidanceCompiler:
         eos_ids = frozenset(model.tokenizer.eos_token_ids)
         if grammar is None:
             vocabulary = self.vocabulary(model)
+            compiling = self._compiles.submit(self._checked_compile, guidance, vocabulary,
+                                              model.vocab_size, eos_ids)
             try:
-                grammar = self._compile(guidance, vocabulary)
-                _check_output_possible(grammar, model.vocab_size, eos_ids)
+                grammar = compiling.result(timeout=self._timeout_s)
+            except TimeoutError:
+                raise RpcError(ErrorCode.GUIDANCE_INVALID,
+                               f"invalid guidance ({mode}): compiling it took longer than "
+                               f"{self._timeout_s:g} s (guidance.compile_timeout_s)",
+                               mode=mode, backend=self.backend.name) from None
             except GrammarError as exc:
                 raise RpcError(ErrorCode.GUIDANCE_INVALID, f"invalid guidance ({mode}): {exc}",
                                mode=mode, backend=self.backend.name) from None
@@ -102,6 +115,12 @@ class GuidanceCompiler:
                            mode=mode, backend=self.backend.name)
         return (self.backend.name, mode, hashlib.sha256(encoded).hexdigest(),
                 _tokenizer_key(model))
+
+    def _checked_compile(self, guidance: Guidance, vocabulary: Any, vocab_size: int,
+                         eos_ids: frozenset[int]) -> Grammar:
+        grammar = self._compile(guidance, vocabulary)
+        _check_output_possible(grammar, vocab_size, eos_ids)
+        return grammar
 
     def _compile(self, guidance: Guidance, vocabulary: Any) -> Grammar:
         if isinstance(guidance, JsonSchemaGuidance):
