@@ -29,7 +29,7 @@ try {
         ids.push(chunk.tokenId);
       } else if (chunk.type === 'metadata') {
         finishReason = chunk.finishReason;
-      } else {
+      } else if (chunk.type === 'error') {
         throw chunk.error;
       }
     }

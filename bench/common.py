@@ -436,6 +436,49 @@ class Bridge:
         self.close()
 
 
+class PythonClient:
+    """The runtime through the Python client (mlx_serving.Engine, its own
+    subprocess), timed as each token chunk reaches the caller."""
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        import yaml
+
+        sys.path.insert(0, str(ROOT / "python"))
+        from mlx_serving import create_engine
+
+        self._config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115 -- outlives this method: the runtime reads it, close() unlinks it
+        yaml.safe_dump(config or {}, self._config)
+        self._config.close()
+        self.engine = create_engine(config_path=self._config.name)
+
+    def load(self, path: Path) -> None:
+        self.engine.load_model(str(path), model_id="m")
+
+    def generate(self, prompt: list[int], max_tokens: int) -> Stream:
+        stream = Stream("python", time.perf_counter())
+        for chunk in self.engine.create_generator(model="m", prompt=prompt, max_tokens=max_tokens,
+                                                  temperature=0):
+            if chunk.type == "token":
+                stream.times.append(time.perf_counter())
+                stream.tokens.append(chunk.token_id)
+            elif chunk.type == "metadata":
+                stream.end = {"finish_reason": chunk.finish_reason}
+            elif chunk.type == "error":
+                raise BenchError(f"the Python client failed the stream: {chunk.error}")
+        stream.done.set()
+        return stream
+
+    def close(self) -> None:
+        self.engine.close()
+        os.unlink(self._config.name)
+
+    def __enter__(self) -> PythonClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 BENCH_CONFIG: dict[str, Any] = {
     # Figures 1-3 and 6 measure the batch itself: no prompt cache in the way.
     "prompt_cache": {"enabled": False},

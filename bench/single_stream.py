@@ -1,9 +1,11 @@
 """Figure 1: single-stream decode speed through stdio or the TS bridge, as a ratio to mlx_lm.stream_generate.
 
 One greedy request goes through the real runtime: with `--client stdio`
-(JSON-RPC over stdio, notifications parsed here), or with `--client bridge`
+(JSON-RPC over stdio, notifications parsed here), with `--client bridge`
 through the TypeScript bridge (createEngine + createGenerator in node,
-bench/bridge_stream.mjs, timing each chunk as it reaches the caller). Raw
+bench/bridge_stream.mjs, timing each chunk as it reaches the caller), or with
+`--client python` through the Python client (mlx_serving.Engine, timed
+likewise). Raw
 mlx-lm generates the same tokens from the same prompt in this process, in
 alternating runs. Decode speed counts the tokens after the first over the
 time between the first and the last token received. On a GPU the figure
@@ -12,13 +14,14 @@ once per token at the HBM bandwidth.
 
     .venv/bin/python bench/single_stream.py --model small
     .venv/bin/python bench/single_stream.py --model small --client bridge   # npm run build first
+    .venv/bin/python bench/single_stream.py --model small --client python
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from common import BENCH_CONFIG, Bridge, Raw, Runtime, decode_rate, median, parser, prompt_tokens, start
+from common import BENCH_CONFIG, Bridge, PythonClient, Raw, Runtime, decode_rate, median, parser, prompt_tokens, start
 
 # Peak HBM bandwidth in GB/s, by a piece of the device name.
 HBM_GBPS = {"H200": 4800, "H100 NVL": 3900, "H100 PCIe": 2000, "H100": 3350,
@@ -42,13 +45,14 @@ def main() -> None:
                              help="ratio to meet (default: 0.99 for llama-*, else 0.97)")
     args_parser.add_argument("--hbm-gbps", type=float,
                              help="memory bandwidth for the limit (default: known GPUs)")
-    args_parser.add_argument("--client", choices=["stdio", "bridge"], default="stdio",
-                             help="talk to the runtime over stdio here, or through the TS bridge")
+    args_parser.add_argument("--client", choices=["stdio", "bridge", "python"], default="stdio",
+                             help="talk to the runtime over stdio here, through the TS bridge, or "
+                                  "through the Python client (mlx_serving.Engine)")
     args, path, report = start("single_stream", args_parser)
     raw = Raw(path)
     prompt = prompt_tokens(raw.tokenizer, args.prompt_tokens)
     ours, theirs, same_tokens = [], [], True
-    client = Runtime if args.client == "stdio" else Bridge
+    client = {"stdio": Runtime, "bridge": Bridge, "python": PythonClient}[args.client]
     with client(BENCH_CONFIG) as runtime:
         runtime.load(path)
         # Compile every shape before timing: the KV cache grows in steps, and

@@ -14,7 +14,7 @@ try {
     } else if (chunk.type === 'metadata') {
       const { generatedTokens, tokensPerSecond } = chunk.stats;
       console.log(`\n\n[${chunk.finishReason}: ${generatedTokens} tokens at ${tokensPerSecond.toFixed(0)} tokens/s]`);
-    } else {
+    } else if (chunk.type === 'error') {
       throw chunk.error;
     }
   }

@@ -19,7 +19,7 @@ try {
   const result = await engine.tokenize({ model_id: 'local', text: 'Hello, world!', add_special_tokens: true });
   console.log(`tokens: ${result.tokens.join(' ')} (${result.tokens.length})`);
 
-  const whole = await engine.generate({ model: 'local', prompt: 'A small bird', max_tokens: 20, repetition_penalty: 1.1, stream: false });
+  const whole = await engine.generate_detailed({ model: 'local', prompt: 'A small bird', max_tokens: 20, repetition_penalty: 1.1, stream: false });
   console.log(`generate: ${whole.text.trim()} [${whole.finishReason}] (results come back in camelCase)`);
 
   const info = engine.get_info();

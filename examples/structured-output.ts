@@ -44,7 +44,7 @@ try {
   for await (const chunk of engine.createGenerator({ model: 'local', prompt: 'Call me at', guidance: phone, maxTokens: 40, seed: 2 })) {
     if (chunk.type === 'token') process.stdout.write(chunk.token);
     else if (chunk.type === 'metadata') console.log(` (complete: ${chunk.guidance?.complete})`);
-    else throw chunk.error;
+    else if (chunk.type === 'error') throw chunk.error;
   }
 
   // Too few tokens for the whole object: an error that carries the text so far.

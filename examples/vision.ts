@@ -23,14 +23,14 @@ try {
   for await (const chunk of engine.createVisionGenerator({ model: 'vision', prompt: 'What is in this picture?', images, maxTokens: 30, seed: 1 })) {
     if (chunk.type === 'token') process.stdout.write(chunk.token);
     else if (chunk.type === 'metadata') console.log(`\n[${chunk.finishReason}: ${chunk.stats.promptTokens} prompt tokens, the image's included]`);
-    else throw chunk.error;
+    else if (chunk.type === 'error') throw chunk.error;
   }
 
   // Several images at once, one from a file; generate() answers in one piece.
   const file = join(folder, 'gradient.png');
   writeFileSync(file, png);
   const messages = [{ role: 'user', content: 'How do these two pictures differ?' }];
-  const both = await engine.generate({ model: 'vision', messages, images: [file, pngDataUrl(gradientPng(32, 32, 255))], maxTokens: 20, seed: 1 });
+  const both = await engine.generateDetailed({ model: 'vision', messages, images: [file, pngDataUrl(gradientPng(32, 32, 255))], maxTokens: 20, seed: 1 });
   console.log(`two images: ${both.stats.promptTokens} prompt tokens, ${both.stats.generatedTokens} generated (${both.finishReason})`);
 
   // A bad image is an EngineError; the runtime goes on serving.

@@ -10,7 +10,7 @@ const answer = await withEngine(async (engine) => {
   await engine.loadModel({ model: modelPath, modelId: 'local' });
   const { tokens } = await engine.tokenize({ model: 'local', text: 'The old man' });
   console.log(`"The old man" is ${tokens.length} tokens: ${tokens.join(' ')}`);
-  return engine.generate({ model: 'local', prompt: 'The old man', maxTokens: 30, stopSequences: ['.'] });
+  return engine.generateDetailed({ model: 'local', prompt: 'The old man', maxTokens: 30, stopSequences: ['.'] });
 });
 console.log(`generate(): "${answer.text}" (${answer.finishReason}, ${answer.stats.generatedTokens} tokens)`);
 

@@ -14,8 +14,10 @@ TOKENS = ["<s>", "</s>", "a", "b", "ab"]
 
 def write_gguf(path: Path, *, architecture: str = "llama", pre: str = "gpt-2",
                tensor_type: gguf.GGMLQuantizationType = gguf.GGMLQuantizationType.F32,
-               tokenizer_model: str = "gpt2") -> Path:
-    """A 1-layer, 32-wide llama-shaped file whose `blk.0.ffn_up.weight` is of `tensor_type`."""
+               tokenizer_model: str = "gpt2",
+               extra_tensor: tuple[str, np.ndarray] | None = None) -> Path:
+    """A 1-layer, 32-wide llama-shaped file whose `blk.0.ffn_up.weight` is of `tensor_type`
+    (and `extra_tensor`, a name and its float32 data, when given)."""
     writer = gguf.GGUFWriter(str(path), architecture)
     writer.add_block_count(1)
     writer.add_embedding_length(32)
@@ -37,6 +39,8 @@ def write_gguf(path: Path, *, architecture: str = "llama", pre: str = "gpt-2",
     else:  # raw blocks: their content never matters, the load is refused first
         writer.add_tensor("blk.0.ffn_up.weight", np.zeros((32, 256 // block * size), np.uint8),
                           raw_dtype=tensor_type)
+    if extra_tensor is not None:
+        writer.add_tensor(*extra_tensor)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

@@ -45,7 +45,7 @@ describe('generation', () => {
     assert.equal(chunks.length, 25, 'tokens then exactly one metadata chunk');
     assert.ok(tokens.every((t) => Number.isInteger(t.tokenId) && typeof t.token === 'string'));
 
-    const whole = await engine.generate({ model: 'tiny', prompt: PROMPT, maxTokens: 24, seed: 7, temperature: 0.9 });
+    const whole = await engine.generateDetailed({ model: 'tiny', prompt: PROMPT, maxTokens: 24, seed: 7, temperature: 0.9 });
     assert.equal(whole.text, tokens.map((t) => t.token).join(''), 'same seed, same tokens, streamed or not');
     assert.equal(whole.finishReason, 'length');
     assert.equal(whole.stats.generatedTokens, 24);
@@ -60,9 +60,9 @@ describe('generation', () => {
   });
 
   test('chat messages and stop sequences pass through to the runtime', async () => {
-    const plain = await engine.generate({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], maxTokens: 30, seed: 3 });
+    const plain = await engine.generateDetailed({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], maxTokens: 30, seed: 3 });
     const cut = plain.text.trim().slice(0, 2);
-    const stopped = await engine.generate({
+    const stopped = await engine.generateDetailed({
       model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], maxTokens: 30, seed: 3, stopSequences: [cut],
     });
     assert.equal(stopped.finishReason, 'stop');
@@ -117,11 +117,11 @@ describe('cancellation', () => {
     const chunks = await collect(engine.createGenerator({ model: 'tiny', prompt: PROMPT }, { signal: AbortSignal.abort() }));
     assert.equal(chunks.length, 1);
     assert.ok(chunks[0]?.type === 'error' && chunks[0].error.code === 'CANCELLED');
-    await assert.rejects(engine.generate({ model: 'tiny', prompt: PROMPT }, { signal: AbortSignal.abort() }), { code: 'CANCELLED' });
+    await assert.rejects(engine.generateDetailed({ model: 'tiny', prompt: PROMPT }, { signal: AbortSignal.abort() }), { code: 'CANCELLED' });
   });
 
   test('aborting generate() cancels it on the runtime, which answers with the text so far', async () => {
-    const result = await engine.generate({ model: 'tiny', prompt: PROMPT, maxTokens: 500, seed: LONG_SEEDS[2] }, { signal: AbortSignal.timeout(40) });
+    const result = await engine.generateDetailed({ model: 'tiny', prompt: PROMPT, maxTokens: 500, seed: LONG_SEEDS[2] }, { signal: AbortSignal.timeout(40) });
     assert.equal(result.finishReason, 'cancelled');
     assert.ok(result.stats.generatedTokens < 500);
   });
@@ -129,7 +129,7 @@ describe('cancellation', () => {
 
 describe('errors from the runtime', () => {
   test('invalid params: EngineError INVALID_PARAMS with the JSON-RPC code and the param path', async () => {
-    const error = await engine.generate({ model: 'tiny', prompt: PROMPT, maxTokens: 0 }).catch((e: unknown) => e);
+    const error = await engine.generateDetailed({ model: 'tiny', prompt: PROMPT, maxTokens: 0 }).catch((e: unknown) => e);
     assert.ok(EngineError.is(error, 'INVALID_PARAMS'));
     assert.equal(error.rpcCode, -32602);
     assert.match(error.message, /\$\.params\.max_tokens/);
@@ -141,7 +141,7 @@ describe('errors from the runtime', () => {
   });
 
   test('a model that is not loaded: MODEL_NOT_LOADED; a path with no model: MODEL_NOT_FOUND', async () => {
-    await assert.rejects(engine.generate({ model: 'nope', prompt: PROMPT }), { code: 'MODEL_NOT_LOADED', rpcCode: -32001 });
+    await assert.rejects(engine.generateDetailed({ model: 'nope', prompt: PROMPT }), { code: 'MODEL_NOT_LOADED', rpcCode: -32001 });
     const chunks = await collect(engine.createGenerator({ model: 'nope', prompt: PROMPT }));
     assert.ok(chunks[0]?.type === 'error' && chunks[0].error.code === 'MODEL_NOT_LOADED');
     await assert.rejects(engine.loadModel('/no/such/model'), { code: 'MODEL_NOT_FOUND' });
@@ -157,7 +157,7 @@ describe('errors from the runtime', () => {
         assert.match(error.message, /requestTimeoutMs/);
         return true;
       });
-      await assert.rejects(engine.generate({ model: 'tiny', prompt: PROMPT, maxTokens: 50 }, { timeoutMs: 150 }), { code: 'TIMEOUT' });
+      await assert.rejects(engine.generateDetailed({ model: 'tiny', prompt: PROMPT, maxTokens: 50 }, { timeoutMs: 150 }), { code: 'TIMEOUT' });
     } finally {
       process.kill(pid, 'SIGCONT');
     }
@@ -202,7 +202,7 @@ describe('names', () => {
     assert.deepEqual(snake, camel);
     const chunks = await collect(engine.create_generator({ model_id: 'tiny', prompt: PROMPT, max_tokens: 5, stream: true, temperature: 0 }));
     assert.equal(tokensOf(chunks).length, 5);
-    const whole = await engine.generate({ model: 'tiny', prompt: PROMPT, max_tokens: 5, stream: false, top_k: 3, seed: 7 });
+    const whole = await engine.generateDetailed({ model: 'tiny', prompt: PROMPT, max_tokens: 5, stream: false, top_k: 3, seed: 7 });
     assert.equal(whole.stats.generatedTokens, 5);
     assert.deepEqual(engine.get_info().models, ['tiny']);
     assert.equal((await engine.list_models())[0]?.modelId, 'tiny');
@@ -224,11 +224,11 @@ describe('names', () => {
   });
 
   test('argument mistakes are INVALID_OPTIONS, before anything is sent', async () => {
-    await assert.rejects(engine.generate({ model: 'tiny', prompt: PROMPT, maxTokens: 5, max_tokens: 6 }), {
+    await assert.rejects(engine.generateDetailed({ model: 'tiny', prompt: PROMPT, maxTokens: 5, max_tokens: 6 }), {
       code: 'INVALID_OPTIONS',
       message: /`maxTokens` and `max_tokens`.*\(`5` \(number\) and `6` \(number\)\)/,
     });
-    await assert.rejects(engine.generate({ model: 'tiny', prompt: PROMPT, stream: true }), { code: 'INVALID_OPTIONS', message: /createGenerator/ });
+    await assert.rejects(engine.generateDetailed({ model: 'tiny', prompt: PROMPT, stream: true }), { code: 'INVALID_OPTIONS', message: /createGenerator/ });
     assert.throws(() => engine.createGenerator({ model: 'tiny', prompt: PROMPT, streaming: false }), { code: 'INVALID_OPTIONS' });
     await assert.rejects(engine.tokenize('tiny' as never), { code: 'INVALID_OPTIONS', message: /got `"tiny"` \(string\)/ });
     await assert.rejects(engine.tokenize({ model: 'tiny', text: 'x' }, { timeoutMs: -5 }), {
@@ -257,7 +257,7 @@ describe('backpressure', () => {
 
   test('a generator nobody reads stays within a bound while another streams to its end, then gets all its tokens', async () => {
     const params = { model: 'tiny', prompt: PROMPT, maxTokens: 400, seed: LONG_SEEDS[1] };
-    const expected = await engine.generate(params);
+    const expected = await engine.generateDetailed(params);
     const streamPauses = engine.getInfo().flow.streamPauses;
     // Its time limit does not run while it is paused for being behind: only while its consumer waits.
     const slow = engine.createGenerator(params, { timeoutMs: 500 });

@@ -66,7 +66,7 @@ test('a consumer slower than the runtime: the buffer stays bounded, every token 
         assert.equal(chunk.tokenId, expected++);
         if (expected % 2000 === 0) await sleep(10);
       } else {
-        finish = chunk.type === 'metadata' ? chunk.finishReason : chunk.error.message;
+        finish = chunk.type === 'metadata' ? chunk.finishReason : chunk.type === 'error' ? chunk.error.message : finish;
       }
     }
     assert.equal(finish, 'length');

@@ -65,7 +65,7 @@ describe('draft models', () => {
     assert.ok(plain.every((token) => token.fromDraft === undefined), 'no draft, no fromDraft');
 
     assert.deepEqual(await engine.isDraftModelCompatible({ model: 'tiny', draftModel: TINY_4BIT }), {
-      modelId: 'tiny', draftModel: TINY_4BIT, compatible: true, reasons: [],
+      modelId: 'tiny', draftModel: TINY_4BIT, compatible: true, reasons: [], errors: [],
     });
     const loaded = await engine.loadDraftModel({ model: 'tiny', draftModel: TINY_4BIT });
     assert.equal(loaded.modelId, 'tiny');
@@ -85,7 +85,7 @@ describe('draft models', () => {
     assert.equal(drafted.filter((token) => token.fromDraft).length, stats.draftTokensAccepted);
     const rate = (stats.draftTokensAccepted ?? 0) / (stats.draftTokensProposed ?? 1);
     assert.ok(Math.abs((stats.draftAcceptanceRate ?? -1) - rate) < 1e-4, 'the rate is accepted / proposed (rounded)');
-    const whole = await engine.generate({ model: 'tiny', prompt: PROMPT, ...VARIED, num_draft_tokens: 2 });
+    const whole = await engine.generateDetailed({ model: 'tiny', prompt: PROMPT, ...VARIED, num_draft_tokens: 2 });
     assert.equal(whole.text, drafted.map((t) => t.token).join(''));
     assert.ok((whole.stats.draftTokensProposed ?? 0) > 0);
 
@@ -141,13 +141,13 @@ describe('vision models', () => {
     writeFileSync(file, png);
     const one = await collect(engine.createVisionGenerator({ model: 'vision', prompt: 'What is this?', images: [pngDataUrl(png)], maxTokens: 6, temperature: 0 }));
     assert.equal(tokensOf(one).length, 6);
-    const textOnly = await engine.generate({ model: 'vision', prompt: 'What is this?', maxTokens: 2 });
+    const textOnly = await engine.generateDetailed({ model: 'vision', prompt: 'What is this?', maxTokens: 2 });
     const withOne = endOf(one).stats.promptTokens;
     assert.ok(withOne > textOnly.stats.promptTokens, 'the image adds its tokens to the prompt');
 
     const two = await collect(engine.create_vision_generator({ model_id: 'vision', prompt: 'What is this?', images: [file, pngDataUrl(png)], max_tokens: 4 }));
     assert.equal(endOf(two).stats.promptTokens - withOne, withOne - textOnly.stats.promptTokens, 'two images, twice the image tokens');
-    const whole = await engine.generate({ model: 'vision', prompt: 'What is this?', image: file, maxTokens: 6, temperature: 0 });
+    const whole = await engine.generateDetailed({ model: 'vision', prompt: 'What is this?', image: file, maxTokens: 6, temperature: 0 });
     assert.equal(whole.text, tokensOf(one).map((t) => t.token).join(''), 'the same picture from a file or a data: URL');
   });
 
@@ -166,19 +166,19 @@ describe('vision models', () => {
     assert.ok(EngineError.is(invalid, 'IMAGE_INVALID'));
     assert.equal(invalid.rpcCode, -32016);
     assert.equal(invalid.data['image'], 1, 'data.image: which image');
-    await assert.rejects(engine.generate({ model: 'vision', prompt: 'x', images: [join(folder, 'none.png')] }), {
+    await assert.rejects(engine.generateDetailed({ model: 'vision', prompt: 'x', images: [join(folder, 'none.png')] }), {
       code: 'IMAGE_INVALID',
       message: /no such file/,
     });
-    await assert.rejects(engine.generate({ model: 'vision', prompt: 'x', images: ['http://127.0.0.1:9/cat.png'] }), {
+    await assert.rejects(engine.generateDetailed({ model: 'vision', prompt: 'x', images: ['http://127.0.0.1:9/cat.png'] }), {
       code: 'IMAGE_FETCH_FAILED',
       rpcCode: -32018,
       message: /127\.0\.0\.1:9\/cat\.png/,
     });
-    await assert.rejects(engine.generate({ model: 'vision', prompt: 'x', images: [] }), { code: 'INVALID_PARAMS' });
+    await assert.rejects(engine.generateDetailed({ model: 'vision', prompt: 'x', images: [] }), { code: 'INVALID_PARAMS' });
     const onText = errorOf(await collect(engine.createVisionGenerator({ model: 'tiny', prompt: 'x', images: [pngDataUrl(png)] })));
     assert.ok(EngineError.is(onText, 'UNSUPPORTED'));
-    assert.equal((await engine.generate({ model: 'vision', prompt: 'x', images: pngDataUrl(png), maxTokens: 2, temperature: 0 })).stats.generatedTokens, 2);
+    assert.equal((await engine.generateDetailed({ model: 'vision', prompt: 'x', images: pngDataUrl(png), maxTokens: 2, temperature: 0 })).stats.generatedTokens, 2);
   });
 });
 
@@ -193,10 +193,10 @@ describe('structured output', () => {
     assert.ok(json.value.name.length >= 1 && json.value.name.length <= 8);
     assert.ok(Number.isInteger(json.value.age) && json.value.age >= 0 && json.value.age <= 120);
     assert.ok(['cat', 'dog'].includes(json.value.pet));
-    const whole = await engine.generate(params);
+    const whole = await engine.generateDetailed(params);
     assert.equal(whole.text, json.text, 'same seed, same text');
     assert.deepEqual(whole.guidance, { complete: true });
-    const plain = await engine.generate({ model: 'tiny', prompt: 'Who?', maxTokens: 3 });
+    const plain = await engine.generateDetailed({ model: 'tiny', prompt: 'Who?', maxTokens: 3 });
     assert.equal(plain.guidance, undefined, 'no guidance, no guidance field');
   });
 
@@ -206,7 +206,7 @@ describe('structured output', () => {
     assert.ok(EngineError.is(error, 'GUIDANCE_INCOMPLETE'));
     assert.match(error.message, /finishReason "length"/);
     assert.equal(error.data['finishReason'], 'length');
-    const cut = await engine.generate(params);
+    const cut = await engine.generateDetailed(params);
     assert.equal(error.data['text'], cut.text);
     assert.deepEqual(cut.guidance, { complete: false });
     assert.throws(() => JSON.parse(cut.text), 'the cut text is not JSON');
@@ -231,9 +231,9 @@ describe('structured output', () => {
 
   test('guidance fields take camelCase too (maxTextLength); the schema inside is sent as written', async () => {
     const dtd = '<!ELEMENT note (#PCDATA)>';
-    const xml = await engine.generate({ model: 'tiny', prompt: 'x', maxTokens: 40, seed: 1, guidance: { mode: 'xml', schema: dtd, maxTextLength: 3 } });
+    const xml = await engine.generateDetailed({ model: 'tiny', prompt: 'x', maxTokens: 40, seed: 1, guidance: { mode: 'xml', schema: dtd, maxTextLength: 3 } });
     assert.match(xml.text, /^<note>[^<]{0,3}<\/note>$/s);
-    await assert.rejects(engine.generate({ model: 'tiny', prompt: 'x', guidance: { mode: 'xml', schema: dtd, maxTextLength: 3, max_text_length: 4 } as never }), {
+    await assert.rejects(engine.generateDetailed({ model: 'tiny', prompt: 'x', guidance: { mode: 'xml', schema: dtd, maxTextLength: 3, max_text_length: 4 } as never }), {
       code: 'INVALID_OPTIONS',
       message: /`maxTextLength` and `max_text_length`/,
     });
@@ -247,24 +247,24 @@ describe('structured output', () => {
     const xsd =
       '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="flag"><xs:complexType>' +
       '<xs:attribute name="on" type="xs:boolean" use="required"/></xs:complexType></xs:element></xs:schema>';
-    const xml = await engine.generate({ model: 'tiny', prompt: 'x', maxTokens: 40, seed: 1, guidance: { mode: 'xml', schema: xsd } });
+    const xml = await engine.generateDetailed({ model: 'tiny', prompt: 'x', maxTokens: 40, seed: 1, guidance: { mode: 'xml', schema: xsd } });
     assert.match(xml.text, /^<flag on="(true|false|1|0)"\/>$/);
     assert.deepEqual(xml.guidance, { complete: true });
     const unsupported = xsd.replace('type="xs:boolean"', 'type="xs:dateTime"');
-    const error = await engine.generate({ model: 'tiny', prompt: 'x', guidance: { mode: 'xml', schema: unsupported } }).catch((e: unknown) => e);
+    const error = await engine.generateDetailed({ model: 'tiny', prompt: 'x', guidance: { mode: 'xml', schema: unsupported } }).catch((e: unknown) => e);
     assert.ok(EngineError.is(error, 'GUIDANCE_INVALID'));
     assert.match(error.message, /xs:dateTime/);
   });
 
   test('a bad schema or pattern: GUIDANCE_INVALID up front, as a rejection or as the one error chunk', async () => {
-    const error = await engine.generate({ model: 'tiny', prompt: 'x', guidance: { mode: 'json_schema', schema: { type: 'bogus' } } }).catch((e: unknown) => e);
+    const error = await engine.generateDetailed({ model: 'tiny', prompt: 'x', guidance: { mode: 'json_schema', schema: { type: 'bogus' } } }).catch((e: unknown) => e);
     assert.ok(EngineError.is(error, 'GUIDANCE_INVALID'));
     assert.equal(error.rpcCode, -32007);
     assert.equal(error.data['mode'], 'json_schema');
     await assert.rejects(engine.generateJson({ model: 'tiny', prompt: 'x', guidance: { mode: 'json_schema', schema: { type: 'bogus' } } }), { code: 'GUIDANCE_INVALID' });
     const chunks = await collect(engine.createGenerator({ model: 'tiny', prompt: 'x', guidance: { mode: 'regex', pattern: '(' } }));
     assert.equal(errorOf(chunks).code, 'GUIDANCE_INVALID');
-    const onVision = await engine.generate({ model: 'vision', prompt: 'x', guidance: { mode: 'regex', pattern: 'a+' } }).catch((e: unknown) => e);
+    const onVision = await engine.generateDetailed({ model: 'vision', prompt: 'x', guidance: { mode: 'regex', pattern: 'a+' } }).catch((e: unknown) => e);
     assert.ok(EngineError.is(onVision, 'UNSUPPORTED'), 'guidance on a vision model is refused clearly');
   });
 

@@ -7,6 +7,7 @@ export const TINY = fileURLToPath(new URL('../../models/tiny', import.meta.url))
 export const TINY_DRAFT = fileURLToPath(new URL('../../models/tiny-draft', import.meta.url));
 export const TINY_4BIT = fileURLToPath(new URL('../../models/tiny-4bit', import.meta.url));
 export const TINY_VISION = fileURLToPath(new URL('../../models/tiny-vision', import.meta.url));
+export const TINY_GGUF = fileURLToPath(new URL('../../models/tiny-gguf/model.gguf', import.meta.url));
 export const FAKE_RUNTIME = fileURLToPath(new URL('./fixtures/fake-runtime.mjs', import.meta.url));
 
 /** Options that run the fake runtime (fixtures/fake-runtime.mjs) in `mode` under node (`options.env` adds to its env). */

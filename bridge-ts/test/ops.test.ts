@@ -57,7 +57,7 @@ describe('metrics, feature flags and config reload', () => {
   after(() => stop(engine, paths, protocolErrors));
 
   test('results and metadata chunks say which model and variant served them', async () => {
-    const whole = await engine.generate({ model: 'tiny_1', ...GREEDY });
+    const whole = await engine.generateDetailed({ model: 'tiny_1', ...GREEDY });
     assert.equal(whole.model, 'tiny_1');
     assert.equal(whole.variant, 'stable');
     const generator = engine.createGenerator({ model: 'tiny_1', ...GREEDY });
@@ -69,7 +69,7 @@ describe('metrics, feature flags and config reload', () => {
   });
 
   test('getMetrics(): counts and latency percentiles per model id, lifetime and window', async () => {
-    await assert.rejects(engine.generate({ model: 'ghost', prompt: 'x' }), { code: 'MODEL_NOT_LOADED' });
+    await assert.rejects(engine.generateDetailed({ model: 'ghost', prompt: 'x' }), { code: 'MODEL_NOT_LOADED' });
     const metrics = await engine.getMetrics();
     assert.deepEqual(Object.keys(metrics.models), ['tiny_1'], 'record keys stay as sent');
     const tiny = metrics.models['tiny_1'];
@@ -140,7 +140,7 @@ describe('metrics, feature flags and config reload', () => {
     await assert.rejects(engine.reloadConfig(), { code: 'CONFIG_INVALID', message: /window_s/ });
     assert.equal((await engine.getFlags()).flags['prompt_cache']?.enabled, false, 'the running flags stay');
     assert.equal((await engine.getMetrics()).windowS, 60, 'the running config stays');
-    assert.equal((await engine.generate({ model: 'tiny_1', ...GREEDY })).finishReason, 'length', 'and it serves on');
+    assert.equal((await engine.generateDetailed({ model: 'tiny_1', ...GREEDY })).finishReason, 'length', 'and it serves on');
   });
 });
 
@@ -182,7 +182,7 @@ describe('QoS: a max_queue_depth SLO sheds load', () => {
     const tiny = (await engine.getMetrics('tiny')).models['tiny'];
     assert.deepEqual([tiny?.activeStreams, tiny?.queueDepth], [3, 2]);
 
-    const refused = await engine.generate({ model: 'tiny', ...GREEDY }).catch((e: unknown) => e);
+    const refused = await engine.generateDetailed({ model: 'tiny', ...GREEDY }).catch((e: unknown) => e);
     assert.ok(EngineError.is(refused, 'OVERLOADED'), String(refused));
     assert.equal(refused.rpcCode, -32006);
     assert.deepEqual([refused.data['model'], refused.data['variant'], refused.data['slo']], ['tiny', 'stable', 'max_queue_depth']);
@@ -198,7 +198,7 @@ describe('QoS: a max_queue_depth SLO sheds load', () => {
     assert.ok(recovered.durationS > 0);
     assert.equal(await shedding(), false);
     await Promise.all([waiting[0]?.return(), running.return()]);
-    assert.equal((await engine.generate({ model: 'tiny', ...GREEDY })).finishReason, 'length');
+    assert.equal((await engine.generateDetailed({ model: 'tiny', ...GREEDY })).finishReason, 'length');
     assert.equal((await engine.getMetrics('tiny')).models['tiny']?.lifetime.errorsByCode['OVERLOADED'], 2);
     assert.equal(events.length, 2);
   });
@@ -226,7 +226,7 @@ describe('canary routing', () => {
     assert.deepEqual(events.map((event) => [event.state, event.percentage]), [['loading', 0], ['active', 100]]);
     assert.deepEqual([events[1]?.stableModel, events[1]?.canaryModel, events[1]?.canarySource], ['tiny', 'tiny@canary', TINY_4BIT]);
 
-    const whole = await engine.generate({ model: 'tiny', ...GREEDY, userId: 'user-1' });
+    const whole = await engine.generateDetailed({ model: 'tiny', ...GREEDY, userId: 'user-1' });
     assert.deepEqual([whole.model, whole.variant], ['tiny@canary', 'canary']);
     const generator = engine.createGenerator({ model: 'tiny', ...GREEDY, requestKey: 'user-2' });
     const end = endOf(await collect(generator));
@@ -248,7 +248,7 @@ describe('canary routing', () => {
     assert.equal(failed.error.code, 'GENERATION_FAILED');
     assert.deepEqual([failed.model, failed.variant], ['tiny@canary', 'canary']);
     assert.deepEqual([failed.error.data['model'], failed.error.data['variant']], ['tiny@canary', 'canary']);
-    const wholeFailed = await engine.generate({ model: 'tiny', ...GREEDY, requestKey: 'user-4' }).catch((e: unknown) => e);
+    const wholeFailed = await engine.generateDetailed({ model: 'tiny', ...GREEDY, requestKey: 'user-4' }).catch((e: unknown) => e);
     assert.ok(EngineError.is(wholeFailed, 'GENERATION_FAILED'), String(wholeFailed));
     assert.deepEqual([wholeFailed.data['model'], wholeFailed.data['variant']], ['tiny@canary', 'canary']);
 
@@ -256,7 +256,7 @@ describe('canary routing', () => {
     const rolled = events.find((event) => event.state === 'rolled_back');
     assert.equal(rolled?.percentage, 0);
     assert.match(rolled?.reason ?? '', /error rate/);
-    const after = await engine.generate({ model: 'tiny', ...GREEDY, requestKey: 'user-3' });
+    const after = await engine.generateDetailed({ model: 'tiny', ...GREEDY, requestKey: 'user-3' });
     assert.deepEqual([after.model, after.variant], ['tiny', 'stable']);
   });
 });
@@ -276,7 +276,7 @@ describe('a runtime that preloads models', () => {
       assert.ok((info.preloaded[0]?.warmupMs ?? 0) > 0);
       assert.equal(info.preloading, false);
       assert.deepEqual(info.models, []);
-      assert.equal((await engine.generate({ model: 'tiny', ...GREEDY })).stats.generatedTokens, 4, 'served without loadModel');
+      assert.equal((await engine.generateDetailed({ model: 'tiny', ...GREEDY })).stats.generatedTokens, 4, 'served without loadModel');
 
       // Loading the preloaded model finds it there; the draft is the engine's to attach again.
       assert.equal((await engine.loadModel({ model: TINY, modelId: 'tiny' })).alreadyLoaded, true);
@@ -293,7 +293,7 @@ describe('a runtime that preloads models', () => {
       assert.equal(readyEvent.restarts, 1);
       const [restart]: [RestartEvent] = await restarted;
       assert.deepEqual([restart.reloaded, restart.reloadedDrafts, restart.failed], [['tiny'], ['tiny'], []]);
-      const drafted = await engine.generate({ model: 'tiny', ...GREEDY });
+      const drafted = await engine.generateDetailed({ model: 'tiny', ...GREEDY });
       assert.ok((drafted.stats.draftTokensProposed ?? 0) > 0, 'the draft was attached again');
       await eventually(() => loads.length > 0, "the new runtime's load log");
       assert.equal(loads.length, 1, `loaded once, by the preload: ${loads.join(' | ')}`);
@@ -306,7 +306,7 @@ describe('a runtime that preloads models', () => {
     const engine = await createEngine({ configPath: config, waitForPreload: false });
     try {
       const ready = engine.getInfo().preloading ? nextEvent(engine, 'ready') : undefined;
-      const early = await engine.generate({ model: 'tiny', ...GREEDY });
+      const early = await engine.generateDetailed({ model: 'tiny', ...GREEDY });
       assert.equal(early.stats.generatedTokens, 4);
       if (ready !== undefined) assert.deepEqual((await ready)[0].preloaded.map((model) => model.modelId), ['tiny']);
       assert.equal(engine.getInfo().preloading, false);

@@ -59,7 +59,7 @@ test('kill -9 mid-stream: RUNTIME_EXITED for what was in flight, then a restart 
     assert.equal(info.restarts, 1);
     assert.notEqual(info.pid, pid);
     assert.equal(isAlive(pid), false);
-    const after = await engine.generate({ model: 'tiny', prompt: PROMPT, maxTokens: 5, temperature: 0 });
+    const after = await engine.generateDetailed({ model: 'tiny', prompt: PROMPT, maxTokens: 5, temperature: 0 });
     assert.equal(after.stats.generatedTokens, 5, 'the model was loaded again without being asked');
     assert.ok((after.stats.draftTokensProposed ?? 0) > 0, 'with its draft attached again');
     const models = new Map((await engine.listModels()).map((model) => [model.modelId, model]));

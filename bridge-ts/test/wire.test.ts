@@ -129,7 +129,7 @@ describe('generateJson results', () => {
     streamId: 's',
     model: 'm',
     variant: 'stable',
-    stats: { promptTokens: 1, cachedTokens: 0, generatedTokens: 2, ttftMs: 1, tokensPerSecond: 1, totalMs: 1 },
+    stats: { promptTokens: 1, cachedTokens: 0, generatedTokens: 2, ttftMs: 1, tokensPerSecond: 1, totalMs: 1, tokensGenerated: 2, timeToFirstToken: 1, totalTime: 1 },
     ...(complete === undefined ? {} : { guidance: { complete } }),
   });
 

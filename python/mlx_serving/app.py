@@ -109,6 +109,7 @@ def _http_server(args: argparse.Namespace, config: RuntimeConfig,
     host, port = parse_address(args.http)
     settings = HttpSettings(max_body_bytes=config.http.max_body_bytes,
                             stream_buffer_tokens=config.http.stream_buffer_tokens,
+                            chunk_interval_s=config.transport.chunk_interval_ms / 1000,
                             cors_origins=config.http.cors_origins, api_key=args.api_key)
     return HttpServer(build_app(Backend(services), settings), host, port)
 

@@ -109,6 +109,12 @@ class PreloadConfig(_Section):
 class GuidanceConfig(_Section):
     backend: Literal["llguidance", "outlines-core"] = "llguidance"
     cache_size: PositiveInt = 64
+    # A request's guidance, as JSON, past this many bytes is refused before
+    # it is compiled (GUIDANCE_INVALID): the compile's cost grows with it.
+    max_guidance_bytes: Annotated[int, Meta(ge=1024)] = 1 << 20
+    compile_timeout_s: Annotated[float, Meta(gt=0.0, le=600.0)] = 10.0
+
+
 class SpeculativeConfig(_Section):
     num_draft_tokens: Annotated[int, Meta(ge=0, le=MAX_DRAFT_TOKENS)] = 3
 
@@ -118,6 +124,15 @@ class VisionConfig(_Section):
     max_image_side: Annotated[int, Meta(ge=16)] = 1536
     max_image_bytes: Annotated[int, Meta(ge=1024)] = 20 * 1024 * 1024
     fetch_timeout_s: Annotated[float, Meta(gt=0.0, le=600.0)] = 10.0
+    # Checked on each image's header, before it is decoded.
+    max_image_pixels: PositiveInt = 64_000_000
+    max_request_pixels: PositiveInt = 128_000_000
+    # Where http(s) images may come from (engine/url_fetch.py): host names,
+    # addresses or CIDR networks, allowed past the default deny of
+    # non-public ranges, or denied as well.
+    fetch_allow: list[str] = msgspec.field(default_factory=list)
+    fetch_deny: list[str] = msgspec.field(default_factory=list)
+    fetch_max_redirects: Annotated[int, Meta(ge=0, le=20)] = 3
 
 
 class HttpConfig(_Section):
@@ -126,6 +141,16 @@ class HttpConfig(_Section):
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024 * 1024
     stream_buffer_tokens: PositiveInt = 1024
     cors_origins: list[str] = msgspec.field(default_factory=list)
+
+
+class DistributedConfig(_Section):
+    # How long forming the group and loading every rank's shard may take.
+    start_timeout_s: Annotated[float, Meta(gt=0.0, le=3600.0)] = 300.0
+    # A decode step that takes longer than this means a rank hung: it is stopped.
+    rank_timeout_s: Annotated[float, Meta(gt=0.0, le=3600.0)] = 30.0
+    # First TCP port of the ring (and the jaccl/nccl coordinator) on remote hosts;
+    # 127.0.0.1 ranks take free ports.
+    first_port: Annotated[int, Meta(ge=1024, le=65000)] = 32323
 
 
 class LoggingConfig(_Section):
@@ -142,6 +167,7 @@ class RuntimeConfig(_Section):
     vision: VisionConfig = msgspec.field(default_factory=VisionConfig)
     prompt_cache: PromptCacheConfig = msgspec.field(default_factory=PromptCacheConfig)
     model_preload: PreloadConfig = msgspec.field(default_factory=PreloadConfig)
+    distributed: DistributedConfig = msgspec.field(default_factory=DistributedConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     # Ops features (ops/settings.py): reloadable by config/reload and SIGHUP.

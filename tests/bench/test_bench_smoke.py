@@ -66,3 +66,18 @@ def test_speculative_quick_reports_both_figures(models: Path) -> None:
         assert figure["num_draft_tokens"] == 2 and figure["quick"] is True
     assert speedup["target_pass_ms"] > 0 and speedup["draft_pass_ms"] > 0
     assert speedup["predicted_speedup"] > 0
+
+
+def test_http_quick_compares_the_front_with_mlx_lm_server(models: Path) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "http.py"),
+                           "--model", str(models / "tiny"), "--quick", "--streams", "1", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [f["figure"] for f in figures] == [
+        f"{name}@{n}" for n in (1, 2) for name in ("aggregate_tok_s", "ttft_p50_ms",
+                                                   "ttft_p99_ms")]
+    for figure in figures:
+        assert set(figure) >= FIELDS and figure["baseline_of"] == "mlx_lm.server"
+        assert figure["value"] > 0 and figure["baseline"] > 0
+    assert all(f["tokens"] > 0 for f in figures if f["figure"].startswith("aggregate"))

@@ -1,6 +1,7 @@
 """A stand-in runtime for faults the real one never shows: garbage on stdout,
 a slow or failed start, a call it never answers, a stream faster than any
-consumer from a runtime that cannot pause it. Run as the engine's
+consumer from a runtime that cannot pause it, a runtime that cannot start
+again once it died. Run as the engine's
 `runtime_path`; FAKE_RUNTIME_MODE picks the fault.
 """
 
@@ -72,6 +73,10 @@ def handle(request: dict[str, Any]) -> None:
     elif method == "tokenize" and MODE == "garbage":
         for line in GARBAGE:
             write(line)
+        write({"jsonrpc": "2.0", "method": "qos/violation", "params": {
+            "slo": "max_queue_depth", "model": "m", "observed": 3, "threshold": 1, "window_s": 60, "samples": 3,
+            "policy": "shed", "action": "shed", "dry_run": False}})
+        write({"jsonrpc": "2.0", "method": "some/newNotice", "params": {"x": 1}})
         answer(request_id, {"tokens": [1, 2, 3]})
     elif method == "metrics/get" and MODE == "silent":
         pass  # never answered
@@ -83,6 +88,12 @@ def handle(request: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    marker = os.environ.get("FAKE_STARTED_MARKER")
+    if MODE == "dies-after-first-start" and marker:
+        if os.path.exists(marker):  # every start after the first fails at once
+            sys.stderr.write("fake runtime: cannot start again (on purpose)\n")
+            sys.exit(4)
+        open(marker, "w").close()
     if MODE == "exit-at-start":
         sys.stderr.write("fake runtime: cannot start (on purpose)\n")
         sys.stderr.flush()

@@ -4,20 +4,30 @@ any consumer from a runtime that cannot pause it; and options refused up front."
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
-from engine_helpers import fake_engine
+from engine_helpers import eventually, fake_engine
 
 from mlx_serving import EngineError, create_engine
-from mlx_serving.client import MetadataChunk, TokenChunk
+from mlx_serving.api.messages import QosViolation
+from mlx_serving.client import ExitEvent, MetadataChunk, NotificationEvent, TokenChunk
 
 
 def test_garbage_on_stdout_is_reported_as_protocol_errors_and_the_engine_goes_on() -> None:
     errors: list[EngineError] = []
-    with fake_engine("garbage", on={"protocol_error": errors.append}) as engine:
+    qos: list[QosViolation] = []
+    notices: list[NotificationEvent] = []
+    with fake_engine("garbage", on={"protocol_error": errors.append, "qos": qos.append,
+                                    "notification": notices.append}) as engine:
         assert engine.tokenize(model="m", text="x") == [1, 2, 3]
+        # The well-formed notices among the garbage come as typed events; any notice as it was sent.
+        assert [(event.slo, event.action, event.observed) for event in qos] == [("max_queue_depth", "shed", 3)]
+        assert NotificationEvent("some/newNotice", {"x": 1}) in notices
         assert errors and all(error.code == "PROTOCOL_ERROR" for error in errors)
         messages = " | ".join(error.message for error in errors)
         for expected in ("not JSON", "not pending", "an empty array", "jsonrpc", "malformed stream/chunk",
@@ -103,3 +113,18 @@ def test_a_missing_python_or_runtime_is_a_start_failure_that_says_what_to_fix() 
     with pytest.raises(EngineError) as no_runtime:
         create_engine(python_path=sys.executable, runtime_path="/nowhere/runtime.py")
     assert no_runtime.value.code == "RUNTIME_START_FAILED" and "runtime_path" in no_runtime.value.message
+
+
+def test_a_runtime_that_cannot_start_again_is_given_up_after_the_restarts_in_a_row(tmp_path: Path) -> None:
+    exits: list[ExitEvent] = []
+    with fake_engine("dies-after-first-start", env={"FAKE_STARTED_MARKER": str(tmp_path / "started")},
+                     restart={"max_restarts": 2, "initial_delay": 0.01, "max_delay": 0.02},
+                     on={"exit": exits.append}) as engine:
+        pid = engine.get_info().pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        eventually(lambda: engine.get_info().status == "failed", "the engine to give up")
+        with pytest.raises(EngineError) as gave_up:
+            engine.tokenize(model="m", text="x")
+        assert gave_up.value.code == "RUNTIME_EXITED" and "3 times in a row" in gave_up.value.message
+        assert [event.expected for event in exits] == [False, False, False]

@@ -4,7 +4,9 @@ close() and shutdown() leave no process behind."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from engine_helpers import LONG_SEEDS, PROMPT, end_of, eventually, tokens_of
 
 from mlx_serving import EngineError, create_engine
-from mlx_serving.client import ErrorChunk, ExitEvent, MetadataChunk, RestartEvent, TokenChunk
+from mlx_serving.client import ErrorChunk, ExitEvent, MetadataChunk, ReadyEvent, RestartEvent, TokenChunk
 
 
 def _gone(pid: int) -> bool:
@@ -27,8 +29,13 @@ def _gone(pid: int) -> bool:
 def test_kill_9_mid_stream_fails_the_stream_at_once_then_the_restart_reloads_models_and_drafts(models: Path) -> None:
     restarts: list[RestartEvent] = []
     exits: list[ExitEvent] = []
-    with create_engine(restart={"initial_delay": 0.05}, on={"restart": restarts.append, "exit": exits.append}) as engine:
+    readies: list[ReadyEvent] = []
+    stderr: list[str] = []
+    listeners = {"restart": restarts.append, "exit": exits.append, "ready": readies.append, "stderr": stderr.append}
+    with create_engine(restart={"initial_delay": 0.05}, on=listeners) as engine:
+        assert [event.restarts for event in readies] == [0], "`on` listeners see the first start"
         engine.load_model(str(models / "tiny"), model_id="tiny")
+        assert any("tiny" in line for line in stderr), "the runtime's log comes as stderr events"
         engine.load_draft_model(model="tiny", draft_model=str(models / "tiny-draft"))
         pid = engine.get_info().pid
         assert pid is not None
@@ -44,6 +51,7 @@ def test_kill_9_mid_stream_fails_the_stream_at_once_then_the_restart_reloads_mod
         # A call made while it restarts waits for the new runtime.
         assert engine.tokenize(model="tiny", text=PROMPT)
         eventually(lambda: restarts, "the restart event")
+        assert [event.restarts for event in readies] == [0, 1]
         assert restarts[0].reloaded == ["tiny"] and restarts[0].reloaded_drafts == ["tiny"]
         assert restarts[0].failed == [] and restarts[0].attempt == 1
         assert exits[0].expected is False and exits[0].error is not None
@@ -51,7 +59,7 @@ def test_kill_9_mid_stream_fails_the_stream_at_once_then_the_restart_reloads_mod
         assert (info.restarts, info.status, info.models, list(info.drafts)) == (1, "ready", ["tiny"], ["tiny"])
         assert info.pid != pid
         again = list(engine.create_generator(model="tiny", prompt=PROMPT, max_tokens=5, temperature=0))
-        assert end_of(again).stats.draft_tokens_proposed is not None, "the draft is attached again"
+        assert isinstance(end_of(again).stats.draft_tokens_proposed, int), "the draft is attached again"
     assert info.pid is not None and _gone(info.pid)
 
 
@@ -101,6 +109,18 @@ def test_close_stops_the_runtime_and_later_calls_fail_with_engine_disposed(model
     engine.close()  # twice is fine
 
 
+def test_async_with_closes_the_engine(models: Path) -> None:
+    async def run() -> int | None:
+        async with create_engine() as engine:
+            engine.load_model(str(models / "tiny"), model_id="tiny")
+            texts = [chunk async for chunk in engine.create_generator(model="tiny", prompt=PROMPT, max_tokens=3)]
+            assert end_of(texts).stats.generated_tokens == 3
+            return engine.get_info().pid
+
+    pid = asyncio.run(run())
+    assert pid is not None and _gone(pid)
+
+
 def test_shutdown_lets_the_streams_in_flight_finish(models: Path) -> None:
     engine = create_engine()
     engine.load_model(str(models / "tiny"), model_id="tiny")
@@ -110,3 +130,22 @@ def test_shutdown_lets_the_streams_in_flight_finish(models: Path) -> None:
     engine.shutdown(drain=True)
     chunks = list(reading)
     assert end_of(chunks).finish_reason == "length" and len(tokens_of(chunks)) == 29
+
+
+def test_a_model_that_cannot_be_loaded_again_is_reported_by_the_restart_and_dropped(models: Path,
+                                                                                   tmp_path: Path) -> None:
+    copy = tmp_path / "tiny-copy"
+    shutil.copytree(models / "tiny", copy)
+    restarts: list[RestartEvent] = []
+    with create_engine(restart={"initial_delay": 0.05}, on={"restart": restarts.append}) as engine:
+        engine.load_model(str(models / "tiny"), model_id="tiny")
+        engine.load_model(str(copy), model_id="copy")
+        shutil.rmtree(copy)
+        pid = engine.get_info().pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        eventually(lambda: restarts, "the restart event")
+        assert restarts[0].reloaded == ["tiny"]
+        assert [(failure.model, failure.draft, failure.error.code) for failure in restarts[0].failed] == [
+            ("copy", False, "MODEL_NOT_FOUND")]
+        assert engine.get_info().models == ["tiny"]

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from mlx_serving.api.messages import StreamChunk, StreamEnd
+from mlx_serving.api.messages import StreamEnd, StreamProgress
+from mlx_serving.client.chunks import ChunkParams, StreamFailure, TokenChunk
 from mlx_serving.client.errors import EngineError
 from mlx_serving.client.flow import FlowControl
 from mlx_serving.client.incoming import Error, Invalid, Notification, Result, parse_line
 from mlx_serving.client.lines import LineSplitter
 from mlx_serving.client.names import canonical_method, wire_params
-from mlx_serving.client.rpc import RpcClient, StreamFailure
+from mlx_serving.client.rpc import RpcClient
 from mlx_serving.client.supervisor import RestartPolicy
 
 # --- LineSplitter -------------------------------------------------------------
@@ -195,7 +196,10 @@ class _Listener:
     def __init__(self) -> None:
         self.got: list[Any] = []
 
-    def chunk(self, params: StreamChunk) -> None:
+    def chunk(self, params: ChunkParams) -> None:
+        self.got.append(params)
+
+    def progress(self, params: StreamProgress) -> None:
         self.got.append(params)
 
     def end(self, params: StreamEnd) -> None:
@@ -203,6 +207,17 @@ class _Listener:
 
     def error(self, error: EngineError, failed: StreamFailure | None) -> None:
         self.got.append((error.code, failed))
+
+
+def test_a_chunk_line_decodes_in_one_typed_pass_whatever_its_key_order() -> None:
+    client, _, handlers = _client()
+    listener = _Listener()
+    client.open_stream("s", listener)
+    client.handle_line(b'{"params":{"tokens":[{"id":1,"text":"a","logprob":-0.5,"from_draft":true},'
+                       b'{"text":"","id":2}],"stream_id":"s"},"method":"stream/chunk","jsonrpc":"2.0"}')
+    client.handle_line(b'{"jsonrpc":"2.0","method":"stream/chunk","params":{"stream_id":"other","tokens":[]}}')
+    assert listener.got == [ChunkParams("s", [TokenChunk("a", 1, -0.5, True), TokenChunk("", 2)])]
+    assert handlers.errors == [], "a stream nobody reads any more is no protocol error"
 
 
 def _client() -> tuple[RpcClient, _Wire, _Handlers]:
@@ -257,7 +272,7 @@ def test_stream_notifications_reach_their_listener_typed_and_malformed_ones_are_
     client.handle_line(b'{"jsonrpc":"2.0","method":"stream/error","params":{"stream_id":"s","model":"m",'
                        b'"error":{"code":-32014,"message":"boom","data":{"code":"GENERATION_FAILED"}}}}')
     client.handle_line(b'{"jsonrpc":"2.0","method":"qos/violation","params":{"slo":"x"}}')
-    assert isinstance(listener.got[0], StreamChunk) and listener.got[0].tokens[0].id == 5
+    assert isinstance(listener.got[0], ChunkParams) and listener.got[0].tokens == [TokenChunk("a", 5)]
     assert listener.got[1] == ("GENERATION_FAILED", StreamFailure("s", "m", None))
     assert [error.message for error in handlers.errors] == ["the runtime wrote a malformed stream/chunk for stream s"]
     assert handlers.notifications == [("qos/violation", {"slo": "x"})]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import pytest
 
@@ -45,6 +47,21 @@ def test_content_blocks_and_stop_sequences(claude: anthropic.Anthropic) -> None:
     cut = claude.messages.create(model="tiny", max_tokens=8, messages=blocks, extra_body=GREEDY,
                                  stop_sequences=[text[1:3]])
     assert text[1:3] not in "".join(b.text for b in cut.content)
+    assert (cut.stop_reason, cut.stop_sequence) == ("stop_sequence", text[1:3])
+    assert (base.stop_reason, base.stop_sequence) in (("end_turn", None), ("max_tokens", None))
+    with claude.messages.stream(model="tiny", max_tokens=8, messages=blocks, extra_body=GREEDY,
+                                stop_sequences=["zzz", text[1:3]]) as stream:
+        final = stream.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", text[1:3])
+
+
+def test_output_config_format_is_enforced(claude: anthropic.Anthropic) -> None:
+    schema = {"type": "object", "properties": {"colour": {"enum": ["red", "green"]}},
+              "required": ["colour"], "additionalProperties": False}
+    reply = claude.messages.create(model="tiny", max_tokens=40, messages=ASK,
+                                   output_config={"format": {"type": "json_schema",
+                                                             "schema": schema}})
+    assert json.loads(reply.content[0].text)["colour"] in ("red", "green")
 
 
 def test_count_tokens_is_the_prompt_a_message_prefills(claude: anthropic.Anthropic) -> None:

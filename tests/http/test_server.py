@@ -8,6 +8,8 @@ import http.client
 import io
 import json
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -19,6 +21,8 @@ import openai
 import pytest
 from http_runtime import HttpRuntime
 from PIL import Image
+
+from runtime_client import RUNTIME
 
 ASK = [{"role": "user", "content": "Tell me about the fox."}]
 
@@ -216,3 +220,37 @@ def test_http_alone_drains_on_sigterm(models: Path) -> None:
     assert rest[-1].choices[0].finish_reason in ("stop", "length")
     assert runtime.proc.wait(30) == 0
     assert not runtime.raw_lines  # nothing on stdout
+
+
+def test_503_while_preloading(tmp_path: Path, models: Path) -> None:
+    # A warm-up long enough to look at the server while it runs.
+    (tmp_path / "runtime.yaml").write_text(
+        "model_preload:\n  models:\n"
+        f"    - {{path: {models / 'tiny'}, model_id: tiny, warmup_requests: 64,"
+        " max_tokens: 4096}\n")
+    runtime = HttpRuntime(config=tmp_path / "runtime.yaml")
+    try:
+        status, body = _get(runtime.url + "/health")
+        assert status == 503 and json.loads(body)["status"] == "starting"
+        request = json.dumps({"model": "tiny", "messages": ASK, "max_tokens": 2}).encode()
+        status, headers, refused = _post(runtime.url + "/v1/chat/completions", request)
+        assert status == 503 and headers["retry-after"] == "1"
+        assert refused["error"]["code"] == "STARTING"
+        status, _, refused = _post(runtime.url + "/v1/messages", request)
+        assert status == 503 and refused["error"]["type"] == "overloaded_error"
+    finally:
+        runtime.stop()
+
+
+def test_start_up_errors_exit_2(models: Path) -> None:
+    taken = HttpRuntime()
+    try:
+        port = taken.url.rsplit(":", 1)[1]
+        for args in (["--http", f"127.0.0.1:{port}"], ["--http", "127.0.0.1:notaport"],
+                     ["--no-stdio"]):
+            proc = subprocess.run([sys.executable, str(RUNTIME), *args], stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=120)
+            assert proc.returncode == 2, (args, proc.stderr)
+            assert b"--http" in proc.stderr and b"Traceback" not in proc.stderr
+    finally:
+        taken.stop()

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from image_server import image_server
-from runtime_client import RuntimeClient
+from runtime_client import ROOT, RuntimeClient
 
 MIME = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp"}
 # Penalties make the random model write varied tokens (greedy alone repeats one).
@@ -261,7 +261,7 @@ def test_unloading_a_vision_model_ends_its_streams(models: Path) -> None:
 def test_end_of_input_waits_for_images_still_loading(models: Path, tmp_path: Path) -> None:
     """A piped session: the requests sent before EOF are all answered, even
     while their images are still being fetched."""
-    runtime = RuntimeClient()
+    runtime = RuntimeClient("--config", str(ROOT / "tests" / "fetch-loopback.yaml"))
     try:
         with image_server() as url:
             runtime.result("model/loadVision", {"model": str(models / "tiny-vision"),

@@ -123,13 +123,15 @@ def test_xml_with_the_real_vocabulary(smol: RuntimeClient) -> None:
     assert result["guidance"]["complete"] is True
 
 
+MULTIBYTE = ("(caf\u00e9|\u65e5\u672c\u8a9e|\U0001f600|na\u00efve) "
+             "(\u00fcber|\U0001f44d|\u2603)")
+
+
 def test_multibyte_streaming_text_reassembles_exactly(smol: RuntimeClient) -> None:
     # The grammar forces characters of 2, 3 and 4 UTF-8 bytes, which the
     # byte-level vocabulary splits across tokens.
     params = {"model": "smol", "messages": _chat("Write some words."), "temperature": 0.0,
-              "max_tokens": 60, "guidance": {"mode": "regex",
-                                             "pattern": "(caf\u00e9|\u65e5\u672c\u8a9e|\U0001f600|"
-                                                        "na\u00efve) (\u00fcber|\U0001f44d|\u2603)"}}
+              "max_tokens": 60, "guidance": {"mode": "regex", "pattern": MULTIBYTE}}
     text, end = smol.generate_stream(params, timeout=240)
     whole = smol.result("generate", {**params, "streaming": False}, timeout=240)["text"]
     assert text == whole and "\ufffd" not in text and any(ord(c) > 0x7FF for c in text)

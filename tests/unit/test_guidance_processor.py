@@ -108,6 +108,7 @@ class RecordingSink:
 
 
 def _stream(matcher: ScriptedMatcher, stop_strings: list[str] | None = None):
+    from mlx_serving.api.messages import RegexGuidance
     from mlx_serving.engine.sampling import SamplingSettings
     from mlx_serving.engine.stream import ActiveStream, GenerationRequest
     from mlx_serving.guidance.compiler import CompiledGuidance
@@ -118,7 +119,8 @@ def _stream(matcher: ScriptedMatcher, stop_strings: list[str] | None = None):
         stream_id="s", model_id="m", prompt=[0], max_tokens=8,
         sampling=SamplingSettings(0.0, 1.0, 0, 0.0, 0, 1.0, 0.0, 0.0, 20),
         stop_strings=stop_strings or [], stop_token_ids=[], logprobs=False, sink=sink,
-        guidance=CompiledGuidance(grammar, vocab_size=16, eos_ids=frozenset({EOS})))
+        guidance=CompiledGuidance(grammar, vocab_size=16, eos_ids=frozenset({EOS}),
+                                  spec=RegexGuidance(pattern="[a-p]*")))
     return ActiveStream(request, lambda ids: "".join(chr(ord("a") + i) for i in ids)), sink
 
 

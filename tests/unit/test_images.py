@@ -16,8 +16,11 @@ from PIL import Image
 from image_server import image_server
 from mlx_serving.api.errors import ErrorCode, RpcError
 from mlx_serving.engine.images import ImageLimits, load_image, load_images, short
+from mlx_serving.engine.url_fetch import FetchPolicy
 
-LIMITS = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=2.0)
+# The test config: the loopback image server may be fetched.
+LOOPBACK = FetchPolicy(allow=("127.0.0.1",))
+LIMITS = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=2.0, fetch_policy=LOOPBACK)
 FORMATS = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "BMP": "bmp"}
 
 
@@ -94,7 +97,7 @@ def test_bad_data_urls() -> None:
 
 
 def test_size_limits(tmp_path: Path) -> None:
-    small = ImageLimits(max_bytes=2048, max_side=256, fetch_timeout_s=1.0)
+    small = ImageLimits(max_bytes=2048, max_side=256, fetch_timeout_s=1.0, fetch_policy=LOOPBACK)
     big = encoded("BMP", size=(100, 100))  # 30 kB uncompressed
     path = tmp_path / "big.bmp"
     path.write_bytes(big)
@@ -140,16 +143,16 @@ def test_fetch_errors_name_the_url_and_the_reason(server: str) -> None:
     error = failure(f"{server}/missing.png")
     assert error.code is ErrorCode.IMAGE_FETCH_FAILED and "HTTP 404" in error.message
     assert f"{server}/missing.png" in error.message
-    tiny = ImageLimits(max_bytes=64, max_side=256, fetch_timeout_s=2.0)
+    tiny = ImageLimits(max_bytes=64, max_side=256, fetch_timeout_s=2.0, fetch_policy=LOOPBACK)
     assert "over the limit of 64" in failure(f"{server}/red.png", tiny).message
-    impatient = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=0.2)
+    impatient = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=0.2, fetch_policy=LOOPBACK)
     error = failure(f"{server}/slow.png", impatient)
     assert error.code is ErrorCode.IMAGE_FETCH_FAILED and "0.2 s" in error.message
 
 
 # fetch_timeout_s is a deadline for the whole fetch; the bounds below are
 # generous (several times the timeout), only there to show it is not unbounded.
-IMPATIENT = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=1.0)
+IMPATIENT = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=1.0, fetch_policy=LOOPBACK)
 
 
 def timed_failure(source: str) -> tuple[RpcError, float]:

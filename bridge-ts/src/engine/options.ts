@@ -47,7 +47,31 @@ export interface EngineOptions {
    * engine.on(), they see the first start too (its 'ready', its stderr lines).
    */
   on?: EngineListeners;
+  /** The original's options that have no effect here; each is accepted with a warning (see INERT_OPTIONS). */
+  cacheDir?: string;
+  cache?: Record<string, unknown>;
+  telemetry?: { enabled: boolean; hooks?: Record<string, unknown> };
+  /**
+   * Also serve the OpenAI- and Anthropic-compatible HTTP API from the same runtime (`--http HOST:PORT`), beside this
+   * engine's own connection: `{ host?: '127.0.0.1', port, apiKey? }` (with apiKey, HTTP requests must send it).
+   */
+  http?: HttpOptions;
 }
+
+export interface HttpOptions {
+  /** Default: 127.0.0.1. */
+  host?: string;
+  port: number;
+  /** HTTP clients must send it (`Authorization: Bearer KEY` or `x-api-key`); handed over as $MLX_SERVING_API_KEY. */
+  apiKey?: string;
+}
+
+// What happens instead of each original option that has no effect here.
+const INERT_OPTIONS: Record<string, string> = {
+  cacheDir: '`cacheDir` has no effect: models load from the folders you name (no hub cache at run time)',
+  cache: '`cache` has no effect: there is no model artifact cache; the runtime keeps loaded models and a prompt (KV) cache (config prompt_cache)',
+  telemetry: '`telemetry` has no effect: use getMetrics() / getPrometheusMetrics() and the engine events (generation:completed, ...)',
+};
 
 /** Options with their snake_case twins (`python_path`, `request_timeout_ms`, ...) accepted too. */
 export type CreateEngineOptions = EngineOptions & { [K in keyof EngineOptions as SnakeCase<K>]?: EngineOptions[K] };
@@ -67,6 +91,9 @@ export interface ResolvedOptions {
   restart: RestartPolicy;
   highWaterMark: number;
   on: EngineListeners;
+  http: { host: string; port: number; apiKey: string | undefined } | undefined;
+  /** The inert options given, each with what happens instead. */
+  warnings: string[];
 }
 
 type Check<T> = (value: unknown, name: string) => T;
@@ -87,7 +114,7 @@ const strings: Check<Record<string, string>> = (value, name) => {
   return ok ? (value as Record<string, string>) : invalid(name, 'an object of strings', value);
 };
 
-const OPTION_CHECKS: { [K in keyof ResolvedOptions]: Check<ResolvedOptions[K]> } = {
+const OPTION_CHECKS: { [K in Exclude<keyof ResolvedOptions, 'warnings'>]: Check<ResolvedOptions[K]> } = {
   pythonPath: text,
   runtimePath: text,
   configPath: text,
@@ -102,12 +129,14 @@ const OPTION_CHECKS: { [K in keyof ResolvedOptions]: Check<ResolvedOptions[K]> }
   restart: restartPolicy,
   highWaterMark: positive,
   on: listeners,
+  http: httpServer,
 };
 
 // Validates createEngine's options and fills in the defaults.
 export function resolveOptions(options: unknown): ResolvedOptions {
-  const given = checkKnown(foldNames(objectArgument(options, 'the options of `createEngine`'), camelCase, 'createEngine'), OPTION_CHECKS, 'option');
-  const pick = <K extends keyof ResolvedOptions>(name: K, fallback: ResolvedOptions[K]): ResolvedOptions[K] =>
+  const folded = foldNames(objectArgument(options, 'the options of `createEngine`'), camelCase, 'createEngine');
+  const given = checkKnown(folded, { ...OPTION_CHECKS, ...INERT_OPTIONS }, 'option');
+  const pick = <K extends keyof typeof OPTION_CHECKS>(name: K, fallback: ResolvedOptions[K]): ResolvedOptions[K] =>
     given[name] === undefined ? fallback : OPTION_CHECKS[name](given[name], name);
   return {
     pythonPath: pick('pythonPath', process.env['MLX_SERVING_PYTHON'] || defaultPythonPath()),
@@ -124,7 +153,28 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     restart: pick('restart', DEFAULT_RESTART_POLICY),
     highWaterMark: pick('highWaterMark', 1024),
     on: pick('on', {}),
+    http: pick('http', undefined),
+    warnings: Object.entries(INERT_OPTIONS).flatMap(([name, warning]) => (given[name] === undefined ? [] : [warning])),
   };
+}
+
+function httpServer(value: unknown, name: string): ResolvedOptions['http'] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return invalid(name, 'an object { host?, port, apiKey? }', value);
+  const given = checkKnown(foldNames(value, camelCase, 'the `http` option'), { host: 0, port: 0, apiKey: 0 }, 'http field');
+  const port = given['port'];
+  if (!Number.isSafeInteger(port) || (port as number) < 0 || (port as number) > 65535) invalid('http.port', 'an integer from 0 to 65535', port);
+  return {
+    host: given['host'] === undefined ? '127.0.0.1' : text(given['host'], 'http.host'),
+    port: port as number,
+    apiKey: given['apiKey'] === undefined ? undefined : text(given['apiKey'], 'http.apiKey'),
+  };
+}
+
+/** The runtime's arguments and environment for `http`. */
+export function httpLaunch(http: ResolvedOptions['http']): { args: string[]; env: Record<string, string> } {
+  if (http === undefined) return { args: [], env: {} };
+  const host = http.host.includes(':') ? `[${http.host}]` : http.host;
+  return { args: ['--http', `${host}:${http.port}`], env: http.apiKey === undefined ? {} : { MLX_SERVING_API_KEY: http.apiKey } };
 }
 
 function listeners(value: unknown, name: string): EngineListeners {
@@ -183,20 +233,25 @@ export interface CallOptions {
 export interface StreamCallOptions extends CallOptions {
   /** Aborting cancels the generation on the runtime. */
   signal?: AbortSignal;
+  /** createGenerator(): yield a `{ type: 'stats', ...stats }` chunk just before the metadata chunk (the original's shape). */
+  statsChunk?: boolean;
+  stats_chunk?: boolean;
 }
 
 export interface ResolvedCallOptions {
   timeoutMs: number | undefined;
   signal: AbortSignal | undefined;
+  statsChunk: boolean;
 }
 
 // Checks a call's options; the engine's default fills in the time limit.
 export function resolveCallOptions(options: unknown, caller: string, defaultTimeoutMs: number): ResolvedCallOptions {
-  const given = checkKnown(foldNames(objectArgument(options, `the options of \`${caller}\``), camelCase, caller), { timeoutMs: 0, signal: 0 }, 'call option');
+  const given = checkKnown(foldNames(objectArgument(options, `the options of \`${caller}\``), camelCase, caller), { timeoutMs: 0, signal: 0, statsChunk: 0 }, 'call option');
   const timeoutMs = given['timeoutMs'] === undefined ? defaultTimeoutMs : count(given['timeoutMs'], 'timeoutMs');
   const signal = given['signal'];
   if (signal !== undefined && !(signal instanceof AbortSignal)) invalid('signal', 'an AbortSignal', signal);
-  return { timeoutMs: timeoutMs > 0 ? timeoutMs : undefined, signal: signal as AbortSignal | undefined };
+  const statsChunk = given['statsChunk'] === undefined ? false : flag(given['statsChunk'], 'statsChunk');
+  return { timeoutMs: timeoutMs > 0 ? timeoutMs : undefined, signal: signal as AbortSignal | undefined, statsChunk };
 }
 
 // What is left of a call's time limit once it waited for a runtime.

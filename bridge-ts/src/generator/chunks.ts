@@ -7,9 +7,11 @@ import type { Camelize } from '../wire/names.js';
 
 /**
  * Stats of a finished stream: promptTokens, generatedTokens, ttftMs, tokensPerSecond, totalMs; on streams decoded
- * with a draft model also draftTokensProposed, draftTokensAccepted and draftAcceptanceRate.
+ * with a draft model also draftTokensProposed, draftTokensAccepted and draftAcceptanceRate. The original
+ * mlx-serving's names come too: tokensGenerated (= generatedTokens), timeToFirstToken (= ttftMs, in ms) and
+ * totalTime (= totalMs).
  */
-export type Stats = Camelize<GenerationStats>;
+export type Stats = Camelize<GenerationStats> & { tokensGenerated: number; timeToFirstToken: number; totalTime: number };
 export type FinishReason = StreamEnd['finish_reason'];
 /** Which side of a canary rollout served a request: 'canary', else 'stable' (also when no rollout is involved). */
 export type Variant = StreamEnd['variant'];
@@ -25,7 +27,14 @@ export interface TokenChunk {
   logprob?: number;
   /** Streams decoded with a draft model: true when the draft proposed this token and the model accepted it. */
   fromDraft?: boolean;
+  /** The whole text of the stream so far, this token's included. */
+  cumulativeText: string;
+  /** true on the token that ended the stream (stop, length, or a failure); a cancelled stream has none. */
+  isFinal: boolean;
 }
+
+/** With `{ statsChunk: true }` (createGenerator's options): the stats, just before the metadata chunk. */
+export type StatsChunk = { type: 'stats' } & Stats;
 
 export interface MetadataChunk {
   type: 'metadata';
@@ -46,11 +55,11 @@ export interface ErrorChunk {
   variant?: Variant;
 }
 
-export type GeneratorChunk = TokenChunk | MetadataChunk | ErrorChunk;
+export type GeneratorChunk = TokenChunk | StatsChunk | MetadataChunk | ErrorChunk;
 
-// One wire token as one chunk.
-export function tokenChunk(token: TokenOut): TokenChunk {
-  const chunk: TokenChunk = { type: 'token', token: token.text, tokenId: token.id };
+// One wire token as one chunk; `cumulativeText` is the stream's text up to it.
+export function tokenChunk(token: TokenOut, cumulativeText: string): TokenChunk {
+  const chunk: TokenChunk = { type: 'token', token: token.text, tokenId: token.id, cumulativeText, isFinal: token.final === true };
   if (token.logprob !== undefined) chunk.logprob = token.logprob;
   if (token.from_draft !== undefined) chunk.fromDraft = token.from_draft;
   return chunk;
@@ -61,7 +70,7 @@ export function metadataChunk(end: StreamEnd): MetadataChunk {
   const chunk: MetadataChunk = {
     type: 'metadata',
     finishReason: end.finish_reason,
-    stats: camelizeKeys(end.stats),
+    stats: statsOf(end.stats),
     model: end.model,
     variant: end.variant,
   };
@@ -76,4 +85,10 @@ export function errorChunk(error: EngineError, failed?: StreamError): ErrorChunk
   const { model, variant } = error.data;
   if (typeof model !== 'string' || (variant !== 'stable' && variant !== 'canary')) return { type: 'error', error };
   return { type: 'error', error, model, variant };
+}
+
+// The wire's stats in camelCase, with the original mlx-serving's names beside ours.
+export function statsOf(stats: GenerationStats): Stats {
+  const camel = camelizeKeys(stats);
+  return { ...camel, tokensGenerated: camel.generatedTokens, timeToFirstToken: camel.ttftMs, totalTime: camel.totalMs };
 }

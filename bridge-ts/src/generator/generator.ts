@@ -19,12 +19,17 @@ export interface GeneratorHost {
   readonly flow: FlowControl;
   /** The generator will yield nothing more (the engine stops counting it as open). */
   finished(generator: TokenGenerator): void;
+  /** The runtime accepted the stream; and each chunk as it arrives (the engine's events). */
+  accepted(generator: TokenGenerator, accepted: GenerateAccepted): void;
+  received(generator: TokenGenerator, chunk: GeneratorChunk): void;
 }
 
 export interface StartOptions {
   params: GenerateParams & { stream_id: string };
   timeoutMs: number | undefined;
   signal: AbortSignal | undefined;
+  /** Yield a `{ type: 'stats', ... }` chunk before the metadata chunk (the original mlx-serving's shape). */
+  statsChunk: boolean;
 }
 
 export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
@@ -42,6 +47,8 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   #cancelling: Promise<void> | undefined;
   #end: MetadataChunk | undefined;
   #served: Pick<GenerateAccepted, 'model' | 'variant'> | undefined;
+  readonly #statsChunk: boolean;
+  #text = ''; // the stream's text so far (cumulativeText)
   #sending = false; // the stream produced its first token (see #armIdle)
   #waiting = false; // the consumer waits in next()
   #idle: NodeJS.Timeout | undefined;
@@ -53,8 +60,12 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     this.#host = host;
     this.#signal = options.signal;
     this.#timeoutMs = options.timeoutMs;
+    this.#statsChunk = options.statsChunk;
     this.#signal?.addEventListener('abort', this.#onAbort);
-    if (this.#signal?.aborted) this.#onAbort();
+    // Already aborted: finish once the constructor has returned, so the host
+    // has counted this generator before it hears that it finished (told
+    // first, the host would count it open forever).
+    if (this.#signal?.aborted) queueMicrotask(this.#onAbort);
     else void this.#start(options);
   }
 
@@ -133,10 +144,11 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
     const listener: StreamListener = {
       chunk: (params) => {
         this.#sending ||= params.tokens.length > 0;
-        this.#push(params.tokens.map(tokenChunk));
+        this.#push(params.tokens.map((token) => tokenChunk(token, (this.#text += token.text))));
       },
       end: (params) => {
         this.#end = metadataChunk(params);
+        if (this.#statsChunk) this.#push([{ type: 'stats', ...this.#end.stats }]);
         this.#finish(this.#end);
       },
       error: (error, failed) => this.#finish(errorChunk(error, failed)),
@@ -150,6 +162,7 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
       session.client.openStream(this.streamId, listener);
       const accepted = (await session.client.request('generate', options.params, remaining(options.timeoutMs, started))) as GenerateAccepted;
       this.#served = { model: accepted.model, variant: accepted.variant };
+      this.#host.accepted(this, accepted);
     } catch (error) {
       this.#finish(errorChunk(error as EngineError));
       // Timed out waiting to be accepted: nobody reads it, so it must not run on.
@@ -208,7 +221,10 @@ export class TokenGenerator implements AsyncIterableIterator<GeneratorChunk> {
   #push(chunks: GeneratorChunk[]): void {
     if (this.#left || this.#finished) return;
     // One by one: a chunk that coalesced tens of thousands of tokens is too many arguments for push(...).
-    for (const chunk of chunks) this.#buffer.push(chunk);
+    for (const chunk of chunks) {
+      this.#buffer.push(chunk);
+      this.#host.received(this, chunk);
+    }
     this.#host.flow.report(this.#member, this.bufferedTokens);
     this.#notify();
   }

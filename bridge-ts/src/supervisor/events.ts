@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { EngineError } from '../errors/engine-error.js';
 import type { CanaryState, PreloadedModel, QosRecovered, QosViolation } from '../wire/generated.js';
 import type { Camelize } from '../wire/names.js';
+import type { Stats } from '../generator/chunks.js';
+import type { ModelHandle } from '../engine/handles.js';
 
 /** A model the runtime loaded and warmed up at start-up (config `model_preload`): `{ modelId, loadMs, warmupMs, batchSizes }`. */
 export type PreloadedModelInfo = Camelize<PreloadedModel>;
@@ -58,6 +60,18 @@ export interface RestartEvent {
   failed: { model: string; draft: boolean; error: EngineError }[];
 }
 
+// The original mlx-serving's events (each with a `timestamp`, ms since the epoch).
+export interface ModelLoadedEvent { modelId: string; handle: ModelHandle; timestamp: number }
+export interface ModelUnloadedEvent { modelId: string; timestamp: number }
+/** A model the engine had loaded is gone: the runtime died (it is loaded again on restart), or it was unloaded. */
+export interface ModelInvalidatedEvent { modelId: string; reason: 'python_restart' | 'unload' | 'error'; timestamp: number }
+export interface GenerationStartedEvent { streamId: string; modelId: string; prompt: string; timestamp: number }
+export interface TokenGeneratedEvent { streamId: string; token: string; logprob?: number; timestamp: number }
+export interface GenerationCompletedEvent { streamId: string; stats: Stats; timestamp: number }
+/** A generation failed (`context`: its stream id). */
+export interface ErrorEvent { error: EngineError; context?: string; timestamp: number }
+export interface RuntimeStatusEvent { status: 'starting' | 'ready' | 'error' | 'stopped'; previousStatus?: string; timestamp: number }
+
 export interface EngineEvents {
   ready: [event: ReadyEvent];
   exit: [event: ExitEvent];
@@ -72,6 +86,14 @@ export interface EngineEvents {
   canary: [event: CanaryEvent];
   /** Every notification that is not for a stream, as sent (wire names); the known ones also come as ready, qos and canary. */
   notification: [method: string, params: unknown];
+  'model:loaded': [event: ModelLoadedEvent];
+  'model:unloaded': [event: ModelUnloadedEvent];
+  'model:invalidated': [event: ModelInvalidatedEvent];
+  'generation:started': [event: GenerationStartedEvent];
+  'generation:token': [event: TokenGeneratedEvent];
+  'generation:completed': [event: GenerationCompletedEvent];
+  error: [event: ErrorEvent];
+  'runtime:status': [event: RuntimeStatusEvent];
 }
 
 export type EventName = keyof EngineEvents;
@@ -83,6 +105,8 @@ export type EngineListeners = { [E in EventName]?: Listener<E> };
 // compile when EngineEvents gains or loses one).
 const EVENT_NAME_SET: Record<EventName, true> = {
   ready: true, exit: true, restart: true, stderr: true, protocolError: true, qos: true, canary: true, notification: true,
+  'model:loaded': true, 'model:unloaded': true, 'model:invalidated': true, 'generation:started': true,
+  'generation:token': true, 'generation:completed': true, error: true, 'runtime:status': true,
 };
 export const EVENT_NAMES = Object.keys(EVENT_NAME_SET) as EventName[];
 
@@ -102,7 +126,14 @@ export class EngineEmitter {
   }
 
   /** false when nobody listens. */
+  /** Whether anyone listens (to skip building a per-token event nobody reads). */
+  listened(event: EventName): boolean {
+    return this.#emitter.listenerCount(event) > 0;
+  }
+
   emit<E extends EventName>(event: E, ...args: EngineEvents[E]): boolean {
+    // EventEmitter throws an 'error' nobody listens to; here it is just not heard.
+    if (event === 'error' && !this.listened(event)) return false;
     return this.#emitter.emit(event, ...args);
   }
 }

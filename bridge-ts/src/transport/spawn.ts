@@ -4,18 +4,19 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { EngineError } from '../errors/engine-error.js';
 
 /** The package root (holds python/, config/, .venv/): three levels above dist/transport/. */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const PACKAGE_ROOT = resolve(__dirname, '../../..');
 
 export interface LaunchSpec {
   pythonPath: string;
   runtimePath: string;
   configPath: string | undefined;
   flagsPath: string | undefined;
+  /** More runtime arguments (`--http HOST:PORT`). */
+  args?: string[];
   env: Record<string, string | undefined>;
   cwd: string;
 }
@@ -42,6 +43,7 @@ export function spawnRuntime(spec: LaunchSpec): ChildProcessWithoutNullStreams {
     spec.runtimePath,
     ...(spec.configPath === undefined ? [] : ['--config', spec.configPath]),
     ...(spec.flagsPath === undefined ? [] : ['--flags', spec.flagsPath]),
+    ...(spec.args ?? []),
   ];
   return spawn(spec.pythonPath, args, {
     cwd: spec.cwd,

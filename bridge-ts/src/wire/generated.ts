@@ -33,6 +33,14 @@ export interface BatchState {
   prefill_chunk: number;
   decode_step_ms: number;
   prefill_tokens_per_s: number;
+  /**
+   * Decode steps run since the model loaded.
+   */
+  decode_steps?: number;
+  /**
+   * Stream tokens those steps made: decoded_tokens / decode_steps is the mean batch size.
+   */
+  decoded_tokens?: number;
 }
 export interface BatchTokenizeParams {
   model: string;
@@ -41,6 +49,19 @@ export interface BatchTokenizeParams {
 }
 export interface BatchTokenizeResult {
   tokens: number[][];
+}
+/**
+ * Config batching: how streams share a model's decode steps.
+ */
+export interface BatchingInfo {
+  enabled: boolean;
+  max_batch_size: number;
+  /**
+   * Prefill chunks sized to target_step_ms.
+   */
+  adaptive_sizing: boolean;
+  target_step_ms: number;
+  solo: boolean;
 }
 export interface CanaryState {
   stable_model: string;
@@ -133,6 +154,23 @@ export interface DetokenizeResult {
 export interface DeviceInfo {
   type: "cpu" | "gpu";
   name: string;
+}
+/**
+ * Shard the model over several processes with mx.distributed; the runtime is rank 0.
+ */
+export interface DistributedParams {
+  backend?: "jaccl" | "mpi" | "nccl" | "ring";
+  /**
+   * One entry per rank, rank 0 first (this machine): an IP for the ring backend, an ssh host name otherwise; 127.0.0.1 ranks run locally, the others through ssh.
+   *
+   * @minItems 2
+   */
+  hosts?: string[];
+  /**
+   * An mlx.launch hostfile (JSON) instead of `hosts`.
+   */
+  hostfile?: string;
+  parallel?: "pipeline" | "tensor";
 }
 export interface DraftCompatibility {
   model_id: string;
@@ -228,10 +266,23 @@ export interface GenerateAccepted {
    * Which side of a canary rollout served the request; "stable" without one.
    */
   variant: "canary" | "stable";
+  /**
+   * Params accepted without effect, and what happens instead.
+   */
+  warnings?: string[];
 }
 export interface GenerateParams {
-  model: string;
+  /**
+   * The model id; default: the only loaded model (of the kind the request needs).
+   */
+  model?: string;
   prompt?: string | number[];
+  /**
+   * The prompt as token ids (instead of `prompt`).
+   *
+   * @minItems 1
+   */
+  prompt_tokens?: number[];
   /**
    * @minItems 1
    */
@@ -276,9 +327,19 @@ export interface GenerateParams {
    */
   num_draft_tokens?: number;
   /**
-   * Vision models only: images (file paths, data: URLs or http(s) URLs), or a single one.
+   * Vision models only: images (file paths, data: URLs, http(s) URLs, base64 bytes, or {source, format?}), or a single one.
    */
-  images?: string[] | string;
+  images?: (string | ImageSource)[] | string | ImageSource;
+  /**
+   * Decode with the model's draft when this names it; warned otherwise.
+   */
+  draft_model?: string;
+  /**
+   * Inert (the original's TTFT pipeline hints): warned.
+   */
+  hints?: {
+    [k: string]: unknown | undefined;
+  };
   /**
    * Routes the request (canary, flag rollouts) by a deterministic hash: the same key, the same variant. Alias: user_id. Default: the stream_id.
    */
@@ -315,6 +376,19 @@ export interface XmlGuidance {
    */
   max_text_length?: number;
 }
+/**
+ * An image as the original mlx-serving sends it.
+ */
+export interface ImageSource {
+  /**
+   * A file path, a data: URL, an http(s) URL or the image's bytes in base64.
+   */
+  source: string;
+  /**
+   * A hint; the bytes say what the image is.
+   */
+  format?: "bmp" | "jpeg" | "jpg" | "png" | "webp";
+}
 export interface GenerateResult {
   text: string;
   finish_reason: "cancelled" | "length" | "stop";
@@ -326,6 +400,10 @@ export interface GenerateResult {
    */
   variant: "canary" | "stable";
   guidance?: GuidanceOutcome;
+  /**
+   * Params accepted without effect, and what happens instead.
+   */
+  warnings?: string[];
 }
 export interface GenerationStats {
   prompt_tokens: number;
@@ -371,6 +449,23 @@ export interface GgufInfo {
   dequantized_types: string[];
   file_bytes: number;
 }
+/**
+ * The process group a sharded model runs on (model/load `distributed`).
+ */
+export interface GroupInfo {
+  backend: "jaccl" | "mpi" | "nccl" | "ring";
+  parallel: "pipeline" | "tensor";
+  ranks: number;
+  /**
+   * The host of each rank; rank 0 is the runtime.
+   */
+  hosts: string[];
+  /**
+   * failed: a rank died or hung; its requests fail with RANK_FAILED until the model is unloaded.
+   */
+  state: "failed" | "ready";
+  failure?: string | null;
+}
 export interface LatencySummary {
   /**
    * Samples in the sketch (for inter_token_ms: gaps between two tokens the engine emitted one after the other, not between stream/chunk notifications; the time a stream was paused by generate/pause is left out).
@@ -412,6 +507,29 @@ export interface ModelInfo {
    * Set when the model was loaded from a GGUF file.
    */
   gguf?: GgufInfo | null;
+  /**
+   * The ranks of a sharded model, or null.
+   */
+  group?: GroupInfo | null;
+  defaults?: ModelDefaults | null;
+  /**
+   * Vision models: the class of their mlx-vlm processor; null for text models.
+   */
+  processor_type?: string | null;
+}
+/**
+ * A model's sampling defaults: what model/load gave, else config generation.defaults;
+ *     a request's own params win.
+ */
+export interface ModelDefaults {
+  max_tokens: number;
+  temperature: number;
+  top_p: number;
+  top_k: number;
+  min_p: number;
+  repetition_penalty: number;
+  presence_penalty: number;
+  frequency_penalty: number;
 }
 export interface LoadDraftResult {
   model_id: string;
@@ -435,6 +553,37 @@ export interface LoadModelParams {
    * Send model/progress notifications while the model loads.
    */
   progress?: boolean;
+  distributed?: DistributedParams;
+  /**
+   * Load from this local folder; `model` (or model_id) then names it.
+   */
+  local_path?: string;
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  repetition_penalty?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  /**
+   * Inert (no hub at run time): warned.
+   */
+  revision?: string;
+  /**
+   * Inert (weights load as stored): warned.
+   */
+  quantization?: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * Inert (no model code is run): warned.
+   */
+  trust_remote_code?: boolean;
+  /**
+   * Inert (use model/loadDraft): warned.
+   */
+  draft?: boolean;
 }
 export interface LoadModelResult {
   model_id: string;
@@ -457,10 +606,19 @@ export interface LoadModelResult {
    * Set when the model was loaded from a GGUF file.
    */
   gguf?: GgufInfo | null;
+  /**
+   * The ranks of a sharded model, or null.
+   */
+  group?: GroupInfo | null;
+  defaults?: ModelDefaults | null;
+  /**
+   * Vision models: the class of their mlx-vlm processor; null for text models.
+   */
+  processor_type?: string | null;
   load_ms: number;
   already_loaded: boolean;
   /**
-   * What the client should know about how the model was loaded (e.g. GGUF tensors dequantized to float16).
+   * What the client should know about how the model was loaded (e.g. GGUF tensors dequantized to float16), and options accepted without effect, each with what happens instead.
    */
   warnings?: string[];
 }
@@ -551,6 +709,10 @@ export interface QosState {
   batch_limits: {
     [k: string]: number | undefined;
   };
+  /**
+   * The SLOs of config qos.slos.
+   */
+  rules?: QosRule[];
 }
 export interface QosBreach {
   slo: string;
@@ -563,6 +725,15 @@ export interface QosBreach {
    * Seconds since the breach began.
    */
   since_s: number;
+}
+export interface QosRule {
+  slo: string;
+  threshold: number;
+  policy: "alert" | "reduce_batch" | "shed";
+  /**
+   * null: every model.
+   */
+  model: string | null;
 }
 export interface ModelProgress {
   model_id: string;
@@ -602,6 +773,10 @@ export interface PreloadedModel {
    * Decode batch sizes run during warm-up.
    */
   batch_sizes: number[];
+  /**
+   * Warm-up rounds run (config warmup_requests).
+   */
+  warmup_requests?: number;
 }
 export interface PrometheusResult {
   content_type: string;
@@ -653,6 +828,7 @@ export interface RuntimeInfo {
   models: ModelInfo[];
   limits: Limits;
   methods: string[];
+  batching?: BatchingInfo | null;
 }
 export interface RuntimeReady {
   preload_ms: number;
@@ -693,6 +869,10 @@ export interface TokenOut {
    * Streams decoded with a draft model: true when the draft proposed this token and the target accepted it.
    */
   from_draft?: boolean;
+  /**
+   * true on the token that ended the stream (stop, length, or a failure); absent otherwise (a cancelled stream has none).
+   */
+  final?: boolean;
 }
 export interface StreamEnd {
   stream_id: string;
@@ -741,6 +921,10 @@ export interface TokenizeParams {
 }
 export interface TokenizeResult {
   tokens: number[];
+  /**
+   * Each token's own text.
+   */
+  token_strings?: string[];
 }
 export interface UnloadDraftResult {
   model_id: string;
@@ -950,7 +1134,8 @@ export const RUNTIME_ERROR_CODES = {
   "IMAGE_FETCH_FAILED": -32018,
   "DRAFT_NOT_LOADED": -32019,
   "CONFIG_INVALID": -32020,
-  "UNSUPPORTED_MODEL": -32025
+  "UNSUPPORTED_MODEL": -32025,
+  "RANK_FAILED": -32030
 } as const;
 
 /** Each method's param names (snake_case, as on the wire) and the aliases it accepts. */
@@ -973,7 +1158,21 @@ export const METHOD_PARAMS = {
     "names": [
       "model",
       "model_id",
-      "progress"
+      "progress",
+      "distributed",
+      "local_path",
+      "max_tokens",
+      "temperature",
+      "top_p",
+      "top_k",
+      "min_p",
+      "repetition_penalty",
+      "presence_penalty",
+      "frequency_penalty",
+      "revision",
+      "quantization",
+      "trust_remote_code",
+      "draft"
     ],
     "aliases": {
       "model_id": "model"
@@ -1023,7 +1222,21 @@ export const METHOD_PARAMS = {
     "names": [
       "model",
       "model_id",
-      "progress"
+      "progress",
+      "distributed",
+      "local_path",
+      "max_tokens",
+      "temperature",
+      "top_p",
+      "top_k",
+      "min_p",
+      "repetition_penalty",
+      "presence_penalty",
+      "frequency_penalty",
+      "revision",
+      "quantization",
+      "trust_remote_code",
+      "draft"
     ],
     "aliases": {
       "model_id": "model"
@@ -1065,6 +1278,7 @@ export const METHOD_PARAMS = {
     "names": [
       "model",
       "prompt",
+      "prompt_tokens",
       "messages",
       "tools",
       "stream_id",
@@ -1087,6 +1301,8 @@ export const METHOD_PARAMS = {
       "guidance",
       "num_draft_tokens",
       "images",
+      "draft_model",
+      "hints",
       "request_key"
     ],
     "aliases": {

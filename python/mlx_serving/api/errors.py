@@ -48,6 +48,8 @@ class ErrorCode(enum.Enum):
     CONFIG_INVALID = (-32020, "config/reload found a bad config file; the running one stays.")
     UNSUPPORTED_MODEL = (-32025, "The model file uses an architecture, tensor type or tokenizer "
                                  "the runtime cannot load (data names which).")
+    RANK_FAILED = (-32030, "A rank of a sharded model died or stopped answering "
+                           "(data.rank, data.host).")
 
     @property
     def number(self) -> int:

@@ -89,6 +89,33 @@ class DraftInfo(Result):
     quantization: Quantization | None
 
 
+class GroupInfo(Result):
+    """The process group a sharded model runs on (model/load `distributed`)."""
+
+    backend: Literal["ring", "jaccl", "mpi", "nccl"]
+    parallel: Literal["tensor", "pipeline"]
+    ranks: int
+    hosts: Annotated[list[str], Meta(description="The host of each rank; rank 0 is the runtime.")]
+    state: Annotated[Literal["ready", "failed"], Meta(
+        description="failed: a rank died or hung; its requests fail with RANK_FAILED "
+                    "until the model is unloaded.")]
+    failure: str | None = None
+
+
+class ModelDefaults(Result):
+    """A model's sampling defaults: what model/load gave, else config generation.defaults;
+    a request's own params win."""
+
+    max_tokens: int
+    temperature: float
+    top_p: float
+    top_k: int
+    min_p: float
+    repetition_penalty: float
+    presence_penalty: float
+    frequency_penalty: float
+
+
 class ModelInfo(Result):
     model_id: str
     path: str
@@ -105,6 +132,23 @@ class ModelInfo(Result):
         description="Bytes the model's weights take in memory.")] = 0
     gguf: Annotated[GgufInfo | None, Meta(
         description="Set when the model was loaded from a GGUF file.")] = None
+    group: Annotated[
+        GroupInfo | None, Meta(description="The ranks of a sharded model, or null.")
+    ] = None
+    defaults: ModelDefaults | None = None
+    processor_type: Annotated[str | None, Meta(
+        description="Vision models: the class of their mlx-vlm processor; null for text models.")
+    ] = None
+
+
+class BatchingInfo(Result):
+    """Config batching: how streams share a model's decode steps."""
+
+    enabled: bool
+    max_batch_size: int
+    adaptive_sizing: Annotated[bool, Meta(description="Prefill chunks sized to target_step_ms.")]
+    target_step_ms: float
+    solo: bool
 
 
 class RuntimeInfo(Result):
@@ -119,6 +163,7 @@ class RuntimeInfo(Result):
     models: list[ModelInfo]
     limits: Limits
     methods: list[str]
+    batching: BatchingInfo | None = None
 
 
 class MemoryInfo(Result):
@@ -144,6 +189,9 @@ class BatchState(Result):
     prefill_chunk: Annotated[int, Meta(description="Prompt tokens per prefilling stream in the next step (adaptive sizing).")]
     decode_step_ms: float
     prefill_tokens_per_s: float
+    decode_steps: Annotated[int, Meta(description="Decode steps run since the model loaded.")] = 0
+    decoded_tokens: Annotated[int, Meta(description=(
+        "Stream tokens those steps made: decoded_tokens / decode_steps is the mean batch size."))] = 0
 
 
 class PromptCacheState(Result):
@@ -179,6 +227,7 @@ class PreloadedModel(Result):
     load_ms: float
     warmup_ms: float
     batch_sizes: Annotated[list[int], Meta(description="Decode batch sizes run during warm-up.")]
+    warmup_requests: Annotated[int, Meta(description="Warm-up rounds run (config warmup_requests).")] = 0
 
 
 class RuntimeReady(Result):
@@ -194,6 +243,20 @@ class ShutdownResult(Result):
 # --- models ----------------------------------------------------------------
 
 
+class DistributedParams(Params):
+    """Shard the model over several processes with mx.distributed; the runtime is rank 0."""
+
+    backend: Literal["ring", "jaccl", "mpi", "nccl"] = "ring"
+    hosts: Annotated[list[NonEmptyStr], Meta(
+        min_length=2, description="One entry per rank, rank 0 first (this machine): an IP "
+        "for the ring backend, an ssh host name otherwise; 127.0.0.1 ranks run locally, "
+        "the others through ssh.")] | UnsetType = UNSET
+    hostfile: Annotated[str, Meta(
+        min_length=1, description="An mlx.launch hostfile (JSON) instead of `hosts`.")
+    ] | UnsetType = UNSET
+    parallel: Literal["tensor", "pipeline"] = "tensor"
+
+
 class LoadModelParams(Params):
     model: Annotated[str, Meta(
         min_length=1, description="Local folder, local .gguf file or hub id.")]
@@ -202,6 +265,29 @@ class LoadModelParams(Params):
     ] | UnsetType = UNSET
     progress: Annotated[bool, Meta(
         description="Send model/progress notifications while the model loads.")] = False
+    distributed: DistributedParams | UnsetType = UNSET
+    local_path: Annotated[str, Meta(
+        min_length=1,
+        description="Load from this local folder; `model` (or model_id) then names it.")
+    ] | UnsetType = UNSET
+    # Sampling defaults of this model (a request's own params win).
+    max_tokens: Annotated[int, Meta(ge=1, le=MAX_TOKENS_LIMIT)] | UnsetType = UNSET
+    temperature: Annotated[float, Meta(ge=0.0)] | UnsetType = UNSET
+    top_p: Annotated[float, Meta(gt=0.0, le=1.0)] | UnsetType = UNSET
+    top_k: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
+    min_p: Annotated[float, Meta(ge=0.0, le=1.0)] | UnsetType = UNSET
+    repetition_penalty: Annotated[float, Meta(gt=0.0)] | UnsetType = UNSET
+    presence_penalty: Annotated[float, Meta(ge=-2.0, le=2.0)] | UnsetType = UNSET
+    frequency_penalty: Annotated[float, Meta(ge=-2.0, le=2.0)] | UnsetType = UNSET
+    # Options of the original mlx-serving that have no effect here: accepted
+    # with a warning in the result that says what happens instead.
+    revision: Annotated[str, Meta(description="Inert (no hub at run time): warned.")] | UnsetType = UNSET
+    quantization: Annotated[Any, Meta(
+        description="Inert (weights load as stored): warned.")] | UnsetType = UNSET
+    trust_remote_code: Annotated[bool, Meta(
+        description="Inert (no model code is run): warned.")] | UnsetType = UNSET
+    draft: Annotated[bool, Meta(
+        description="Inert (use model/loadDraft): warned.")] | UnsetType = UNSET
 
 
 class LoadModelResult(ModelInfo, kw_only=True):
@@ -209,7 +295,8 @@ class LoadModelResult(ModelInfo, kw_only=True):
     already_loaded: bool
     warnings: Annotated[list[str], Meta(
         description="What the client should know about how the model was loaded (e.g. GGUF "
-                    "tensors dequantized to float16).")] = []
+                    "tensors dequantized to float16), and options accepted without effect, "
+                    "each with what happens instead.")] = []
 
 
 LoadPhase = Literal["reading", "converting", "warming_up"]
@@ -282,6 +369,7 @@ class TokenizeParams(Params):
 
 class TokenizeResult(Result):
     tokens: list[int]
+    token_strings: Annotated[list[str], Meta(description="Each token's own text.")] = []
 
 
 class BatchTokenizeParams(Params):
@@ -369,9 +457,26 @@ class XmlGuidance(msgspec.Struct, tag_field="mode", tag="xml", kw_only=True,
 Guidance = JsonSchemaGuidance | RegexGuidance | XmlGuidance
 
 
+class ImageSource(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An image as the original mlx-serving sends it."""
+
+    source: Annotated[str, Meta(min_length=1, description=(
+        "A file path, a data: URL, an http(s) URL or the image's bytes in base64."))]
+    format: Annotated[Literal["png", "jpg", "jpeg", "webp", "bmp"], Meta(
+        description="A hint; the bytes say what the image is.")] | UnsetType = UNSET
+
+
+Image = NonEmptyStr | ImageSource
+
+
 class GenerateParams(Params):
-    model: NonEmptyStr
+    model: Annotated[str, Meta(min_length=1, description=(
+        "The model id; default: the only loaded model (of the kind the request needs)."))
+    ] | UnsetType = UNSET
     prompt: str | list[TokenId] | UnsetType = UNSET
+    prompt_tokens: Annotated[list[TokenId], Meta(
+        min_length=1, description="The prompt as token ids (instead of `prompt`).")
+    ] | UnsetType = UNSET
     messages: Annotated[list[ChatMessage], Meta(min_length=1)] | UnsetType = UNSET
     tools: Annotated[list[dict[str, Any]], Meta(
         max_length=128,
@@ -404,10 +509,16 @@ class GenerateParams(Params):
         ge=0, le=MAX_DRAFT_TOKENS,
         description="Draft tokens per speculative round when the model has a draft; "
                     "0 = decode without it.")] | UnsetType = UNSET
-    images: Annotated[list[NonEmptyStr] | NonEmptyStr, Meta(
-        description="Vision models only: images (file paths, data: URLs or http(s) URLs), "
-                    "or a single one.")
+    images: Annotated[list[Image] | Image, Meta(
+        description="Vision models only: images (file paths, data: URLs, http(s) URLs, "
+                    "base64 bytes, or {source, format?}), or a single one.")
     ] | UnsetType = UNSET
+    draft_model: Annotated[str, Meta(
+        min_length=1,
+        description="Decode with the model's draft when this names it; warned otherwise.")
+    ] | UnsetType = UNSET
+    hints: Annotated[dict[str, Any], Meta(
+        description="Inert (the original's TTFT pipeline hints): warned.")] | UnsetType = UNSET
     request_key: Annotated[str, Meta(
         min_length=1, max_length=256,
         description="Routes the request (canary, flag rollouts) by a deterministic hash: the "
@@ -442,10 +553,15 @@ class GuidanceOutcome(Result):
                     "validates, a full regex match, a valid XML document); false: it is cut.")]
 
 
+Warnings = Annotated[list[str], Meta(
+    description="Params accepted without effect, and what happens instead.")]
+
+
 class GenerateAccepted(Result):
     stream_id: str
     model: Annotated[str, Meta(description="The model id that serves the stream.")]
     variant: Variant
+    warnings: Warnings | UnsetType = UNSET
 
 
 class GenerateResult(Result):
@@ -456,6 +572,7 @@ class GenerateResult(Result):
     model: str
     variant: Variant
     guidance: GuidanceOutcome | UnsetType = UNSET  # present when the request had guidance
+    warnings: Warnings | UnsetType = UNSET
 
 
 class CancelParams(Params):
@@ -491,6 +608,9 @@ class TokenOut(Result, omit_defaults=True):
     from_draft: Annotated[bool, Meta(
         description="Streams decoded with a draft model: true when the draft proposed this "
                     "token and the target accepted it.")] | UnsetType = UNSET
+    final: Annotated[bool, Meta(
+        description="true on the token that ended the stream (stop, length, or a failure); "
+                    "absent otherwise (a cancelled stream has none).")] | UnsetType = UNSET
 
 
 class StreamChunk(Result):
@@ -593,6 +713,13 @@ class QosBreach(Result):
     since_s: Annotated[float, Meta(description="Seconds since the breach began.")]
 
 
+class QosRule(Result):
+    slo: str
+    threshold: float
+    policy: Literal["alert", "shed", "reduce_batch"]
+    model: Annotated[str | None, Meta(description="null: every model.")]
+
+
 class QosState(Result):
     dry_run: bool
     window_s: float
@@ -601,6 +728,7 @@ class QosState(Result):
     shedding: Annotated[list[str], Meta(description="Models whose new requests get OVERLOADED.")]
     batch_limits: Annotated[dict[str, int], Meta(
         description="Models whose max batch size is lowered now (reduce_batch, flag batching).")]
+    rules: Annotated[list[QosRule], Meta(description="The SLOs of config qos.slos.")] = []
 
 
 CanaryPhase = Literal["loading", "active", "promoted", "rolled_back", "stopped"]

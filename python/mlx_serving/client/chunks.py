@@ -6,15 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+import msgspec
 from msgspec import UnsetType
 
-from ..api.messages import FinishReason, GenerationStats, GuidanceOutcome, StreamEnd, TokenOut
+from ..api.messages import FinishReason, GenerationStats, GuidanceOutcome, StreamEnd
 from .errors import EngineError
-from .rpc import StreamFailure
 
 
-@dataclass(frozen=True, slots=True)
-class TokenChunk:
+class TokenChunk(msgspec.Struct, frozen=True, gc=False, rename={"token": "text", "token_id": "id"}):
+    """One token. Decoded straight from a stream/chunk line's tokens (the wire's
+    `text` and `id`), so the hot path runs no Python per token."""
+
     # The text this token released; "" while text is held back (a possible stop
     # sequence) and for the token that ends the stream.
     token: str
@@ -26,13 +28,20 @@ class TokenChunk:
     type: Literal["token"] = "token"
 
 
-@dataclass(frozen=True, slots=True)
-class ProgressChunk:
-    """With prefill_progress=True: prompt tokens prefilled so far, of `total`, before the first token."""
+class ChunkParams(msgspec.Struct, gc=False):
+    """stream/chunk's params, as the client reads them (the contract's StreamChunk)."""
 
-    processed: int
-    total: int
-    type: Literal["progress"] = "progress"
+    stream_id: str
+    tokens: list[TokenChunk]
+
+
+@dataclass(frozen=True)
+class StreamFailure:
+    """A stream/error's params, as far as a client needs them."""
+
+    stream_id: str
+    model: str | None
+    variant: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +66,7 @@ class ErrorChunk:
     type: Literal["error"] = "error"
 
 
-Chunk = TokenChunk | ProgressChunk | MetadataChunk | ErrorChunk
+Chunk = TokenChunk | MetadataChunk | ErrorChunk
 
 
 T = TypeVar("T")
@@ -66,10 +75,6 @@ T = TypeVar("T")
 def or_none(value: T | UnsetType) -> T | None:
     """A wire field left out (msgspec's UNSET) as None, the Python way."""
     return None if isinstance(value, UnsetType) else value
-
-
-def token_chunk(token: TokenOut) -> TokenChunk:
-    return TokenChunk(token.text, token.id, or_none(token.logprob), or_none(token.from_draft))
 
 
 def metadata_chunk(end: StreamEnd) -> MetadataChunk:

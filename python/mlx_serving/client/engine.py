@@ -8,6 +8,7 @@ read with `async for`.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import sys
@@ -117,41 +118,49 @@ class Engine:
         self._supervisor = Supervisor(
             LaunchOptions(spec, options.start_timeout, options.wait_for_preload, _MAX_LINE_BYTES, log),
             options.restart, options.force_kill_after, self._events)
-        self.flow = FlowControl(options.high_water_mark, self._supervisor.set_backpressure)
-        self._open: set[TokenGenerator] = set()
-        # load_model() progress callbacks by the model id of the load in flight.
-        self._progress: dict[str, Callable[[m.ModelProgress], None]] = {}
-        self._events.on("notification", self._load_progress)
+        self._streams = _Streams(self._supervisor, FlowControl(options.high_water_mark,
+                                                               self._supervisor.set_backpressure))
         self._stream_ids = itertools.count(1)
         self._supervisor.start()
 
     # --- models --------------------------------------------------------------
 
     def load_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
-                   progress: Callable[[m.ModelProgress], None] | None = None, timeout: float | None = None,
+                   timeout: float | None = None, on_progress: Callable[[m.ModelProgress], None] | None = None,
                    **params: Any) -> m.LoadModelResult:
-        """Loads a text model (a local folder or .gguf file, or a hub id where a network exists); it is
-        loaded again after a restart. `progress(ModelProgress)` is called (on a client thread) as the
-        load goes: phase reading, converting, warming_up; done of total in unit."""
+        """Loads a text model (a local folder, a .gguf file, or a hub id where a network exists); it
+        is loaded again after a restart. `on_progress` gets the runtime's progress reports (phase,
+        done of total) while it loads, on a thread of the client."""
         wire = wire_params("model/load", _by_id(model, model_id, params), "load_model")
-        if progress is None:
-            return self._load("model/load", wire, timeout, "load_model", "model", m.LoadModelResult)
-        if not callable(progress):
-            raise EngineError.invalid_options("`load_model` takes `progress` as a callable that gets each "
-                                              "ModelProgress.")
-        key = str(wire.get("model_id", wire.get("model")))
-        self._progress[key] = progress
+        if on_progress is None:
+            return self._load("model/load", wire, timeout, "model", m.LoadModelResult)
+        _check_callback(on_progress, "on_progress", "load_model")
+        loading = wire.get("model_id", wire.get("model"))
+
+        def report(event: NotificationEvent) -> None:
+            if event.method != "model/progress":
+                return
+            try:
+                progress = msgspec.convert(event.params, m.ModelProgress)
+            except msgspec.ValidationError as exc:
+                self._supervisor.protocol_error(EngineError(
+                    "PROTOCOL_ERROR", f"the runtime wrote a malformed model/progress: {exc}",
+                    data={"params": event.params}))
+                return
+            if progress.model_id == loading:
+                on_progress(progress)
+
+        self.on("notification", report)
         try:
-            return self._load("model/load", {**wire, "progress": True}, timeout, "load_model", "model",
-                              m.LoadModelResult)
+            return self._load("model/load", {**wire, "progress": True}, timeout, "model", m.LoadModelResult)
         finally:
-            self._progress.pop(key, None)
+            self.off("notification", report)
 
     def load_vision_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
                           timeout: float | None = None, **params: Any) -> m.LoadModelResult:
         """Loads a vision-language model (mlx-vlm); its generations take `images`."""
         wire = wire_params("model/loadVision", _by_id(model, model_id, params), "load_vision_model")
-        return self._load("model/loadVision", wire, timeout, "load_vision_model", "model", m.LoadModelResult)
+        return self._load("model/loadVision", wire, timeout, "model", m.LoadModelResult)
 
     def unload_model(self, model: str | Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                      **params: Any) -> m.UnloadModelResult:
@@ -170,7 +179,7 @@ class Engine:
         """Attaches a draft model (`draft_model`: a folder) to the loaded text model `model`: its
         generations then decode speculatively. DRAFT_INCOMPATIBLE names the reasons."""
         wire = wire_params("model/loadDraft", merge_params(params, kwargs, "load_draft_model"), "load_draft_model")
-        return self._load("model/loadDraft", wire, timeout, "load_draft_model", "draft", m.LoadDraftResult)
+        return self._load("model/loadDraft", wire, timeout, "draft", m.LoadDraftResult)
 
     def unload_draft_model(self, model: str | Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                            **params: Any) -> m.UnloadDraftResult:
@@ -202,12 +211,17 @@ class Engine:
     # --- generation ----------------------------------------------------------
 
     def create_generator(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
+                         on_prefill_progress: Callable[[m.StreamProgress], None] | None = None,
                          **kwargs: Any) -> TokenGenerator:
         """Streams a generation: `for chunk in engine.create_generator(...)` (or `async for`); leaving
         the loop early cancels it. `timeout` bounds the wait for the runtime to accept it, then each
-        wait for the next chunk once tokens came."""
-        return self._stream(self._generate_params(params, kwargs, True, "create_generator"), timeout,
-                            "create_generator")
+        wait for the next chunk once tokens came. `on_prefill_progress` gets the prompt tokens
+        prefilled of total before the first token, on a thread of the client."""
+        wire = self._generate_params(params, kwargs, True, "create_generator")
+        if on_prefill_progress is not None:
+            _check_callback(on_prefill_progress, "on_prefill_progress", "create_generator")
+            wire["prefill_progress"] = True
+        return self._stream(wire, timeout, on_prefill_progress)
 
     def create_vision_generator(self, params: Mapping[str, Any] | None = None, /, *,
                                 timeout: float | None = None, **kwargs: Any) -> TokenGenerator:
@@ -217,19 +231,18 @@ class Engine:
             raise EngineError.invalid_options(
                 "`create_vision_generator` needs `images` (file paths, data: URLs or http(s) URLs); use "
                 "create_generator() for a prompt without images.")
-        return self._stream(wire, timeout, "create_vision_generator")
+        return self._stream(wire, timeout, None)
 
     def generate(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                  **kwargs: Any) -> str:
         """The whole text of a generation, in one call (`streaming: false` on the wire)."""
-        return self._whole(self._generate_params(params, kwargs, False, "generate"), timeout, "generate").text
+        return self._whole(self._generate_params(params, kwargs, False, "generate"), timeout).text
 
     def generate_detailed(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                           **kwargs: Any) -> m.GenerateResult:
         """generate() with the rest of the answer: text, finish_reason, stats, stream_id, model, variant,
         and guidance (complete) with guidance."""
-        return self._whole(self._generate_params(params, kwargs, False, "generate_detailed"), timeout,
-                           "generate_detailed")
+        return self._whole(self._generate_params(params, kwargs, False, "generate_detailed"), timeout)
 
     def generate_json(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
                       **kwargs: Any) -> Any:
@@ -238,7 +251,7 @@ class Engine:
         GUIDANCE_INCOMPLETE (CANCELLED when cancelled), the text so far in `error.data["text"]`."""
         wire = self._generate_params(params, kwargs, False, "generate_json")
         _require_json_schema(wire.get("guidance"))
-        return _parse_json(self._whole(wire, timeout, "generate_json"))
+        return _parse_json(self._whole(wire, timeout))
 
     # --- ops -------------------------------------------------------------------
 
@@ -280,12 +293,12 @@ class Engine:
         session = supervisor.ready_session
         preload = session.preload.done if session is not None else None
         paused, pauses = session.client.flow if session is not None else (False, 0)
-        paused_streams, stream_pauses = self.flow.streams
+        paused_streams, stream_pauses = self._streams.flow.streams
         return EngineInfo(
             status=supervisor.status, pid=session.process.pid if session else None, restarts=supervisor.restarts,
             runtime=session.info if session else None, models=supervisor.models.models,
             preloaded=preload.models if preload else [], preloading=session is not None and preload is None,
-            drafts=supervisor.models.drafts, open_streams=len(self._open),
+            drafts=supervisor.models.drafts, open_streams=len(self._streams.open),
             pending_requests=session.client.pending_count if session else 0,
             flow=FlowInfo(paused, pauses, paused_streams, stream_pauses))
 
@@ -326,56 +339,31 @@ class Engine:
 
     async def __aexit__(self, kind: type[BaseException] | None, value: BaseException | None,
                         traceback: TracebackType | None) -> None:
-        import asyncio
-
         await asyncio.to_thread(self.close)
 
     # --- the calls -------------------------------------------------------------
 
-    def session_now(self) -> Session | None:
-        return self._supervisor.ready_session
-
-    def connect(self, timeout: float | None) -> Session:
-        return self._supervisor.ready_session or self._supervisor.connect(timeout)
-
-    def finished(self, generator: TokenGenerator) -> None:
-        self._open.discard(generator)
-
     def _call(self, method: str, params: Mapping[str, Any], timeout: float | None, caller: str,
               result_type: type[R] | None) -> R:
         """Makes the call on a ready runtime, waiting for one if need be, all within the call's time limit."""
-        return self._send(method, wire_params(method, params, caller), timeout, caller, result_type)
+        return self._send(method, wire_params(method, params, caller), timeout, result_type)
 
-    def _send(self, method: str, wire: dict[str, Any], timeout: float | None, caller: str,
-              result_type: type[R] | None) -> R:
+    def _send(self, method: str, wire: dict[str, Any], timeout: float | None, result_type: type[R] | None) -> R:
         limit = call_timeout(timeout, self._options.request_timeout)
         started = time.monotonic()
-        session = self.connect(limit)
+        session = self._streams.connect(limit)
         client = session.client
         raw = client.wait(client.request(method, wire), _left(limit, started))
         return _typed(raw, result_type, method)
 
-    def _load(self, method: str, wire: dict[str, Any], timeout: float | None, caller: str, kind: ReplayKind,
+    def _load(self, method: str, wire: dict[str, Any], timeout: float | None, kind: ReplayKind,
               result_type: type[L]) -> L:
         """A load the runtime must be given again after a restart: remembered under the id its result
         names, with the params as sent (`wire`: folded already)."""
-        result = self._send(method, wire, timeout, caller, result_type)
+        result = self._send(method, wire, timeout, result_type)
         replayed = {name: value for name, value in wire.items() if name != "progress"}  # nobody listens then
         self._supervisor.models.remember(kind, result.model_id, method, replayed)
         return result
-
-    def _load_progress(self, event: NotificationEvent) -> None:
-        if event.method != "model/progress" or not self._progress:
-            return
-        try:
-            progress = msgspec.convert(event.params, m.ModelProgress)
-        except msgspec.ValidationError as exc:
-            self._supervisor.protocol_error(EngineError(
-                "PROTOCOL_ERROR", f"the runtime wrote a malformed model/progress: {exc}", data={"params": event.params}))
-            return
-        callback = self._progress.get(progress.model_id)
-        if callback is not None:
-            callback(progress)
 
     def _generate_params(self, params: Mapping[str, Any] | None, kwargs: Mapping[str, Any], streaming: bool,
                          caller: str) -> dict[str, Any]:
@@ -387,16 +375,19 @@ class Engine:
         wire.setdefault("stream_id", f"py-{next(self._stream_ids)}")
         return wire
 
-    def _stream(self, wire: dict[str, Any], timeout: float | None, caller: str) -> TokenGenerator:
-        generator = TokenGenerator(self, wire, call_timeout(timeout, self._options.request_timeout))
-        self._open.add(generator)
+    def _stream(self, wire: dict[str, Any], timeout: float | None,
+                on_prefill_progress: Callable[[m.StreamProgress], None] | None) -> TokenGenerator:
+        generator = TokenGenerator(self._streams, wire, call_timeout(timeout, self._options.request_timeout),
+                                   on_prefill_progress)
+        self._streams.open.add(generator)  # before it starts: its end may come back at once, on the reader thread
+        generator.start()
         return generator
 
-    def _whole(self, wire: dict[str, Any], timeout: float | None, caller: str) -> m.GenerateResult:
+    def _whole(self, wire: dict[str, Any], timeout: float | None) -> m.GenerateResult:
         """A generation answered in one piece. Given up on (a timeout, Ctrl-C), it is cancelled on the runtime."""
         limit = call_timeout(timeout, self._options.request_timeout)
         started = time.monotonic()
-        session = self.connect(limit)
+        session = self._streams.connect(limit)
         client = session.client
         call = client.request("generate", wire)
         try:
@@ -405,12 +396,30 @@ class Engine:
             if not isinstance(error, EngineError) or error.code == "TIMEOUT":
                 client.request("generate/cancel", {"stream_id": wire["stream_id"]}, awaited=False)
             raise
-        return _typed(raw, m.GenerateResult, caller)
+        return _typed(raw, m.GenerateResult, "generate")
 
 
-def create_engine(**options: Any) -> Engine:
-    """Engine(**options): starts the runtime and returns once it can serve."""
-    return Engine(**options)
+class _Streams:
+    """What generators need of the engine (generator.GeneratorHost): a ready runtime's session,
+    flow control, and the set of open generators."""
+
+    def __init__(self, supervisor: Supervisor, flow: FlowControl) -> None:
+        self._supervisor = supervisor
+        self.flow = flow
+        self.open: set[TokenGenerator] = set()
+
+    def session_now(self) -> Session | None:
+        return self._supervisor.ready_session
+
+    def connect(self, timeout: float | None) -> Session:
+        return self._supervisor.ready_session or self._supervisor.connect(timeout)
+
+    def finished(self, generator: TokenGenerator) -> None:
+        self.open.discard(generator)
+
+
+# The bridge's entry point by its snake_case name: Engine(**options) itself, keyword for keyword.
+create_engine = Engine
 
 
 def _by_id(model: str | Mapping[str, Any] | None, model_id: str | None, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -424,6 +433,12 @@ def _by_id(model: str | Mapping[str, Any] | None, model_id: str | None, params: 
     if model_id is not None:
         given = merge_params(given, {"model_id": model_id}, "the call")
     return given
+
+
+def _check_callback(callback: object, name: str, caller: str) -> None:
+    if not callable(callback):
+        raise EngineError.invalid_options(f"Expected the `{name}` option of `{caller}` to be callable, got "
+                                          f"{type(callback).__name__}.")
 
 
 def _left(limit: float | None, started: float) -> float | None:
@@ -474,5 +489,4 @@ def _parse_json(result: m.GenerateResult) -> Any:
 
 def _stderr_log(line: str) -> None:
     sys.stderr.write(f"[mlx-serving] {line}\n")
-
 

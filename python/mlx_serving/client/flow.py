@@ -50,7 +50,12 @@ class FlowControl:
         return len(self._behind), self._stream_pauses
 
     def report(self, member: FlowMember, buffered: int) -> None:
-        """A generator's buffer changed size."""
+        """A generator's buffer changed size (once per token taken: the common case, nothing to
+        do, costs no lock)."""
+        behind = member in self._behind
+        if not ((buffered > self.high_water_mark and not behind)
+                or (buffered <= self.high_water_mark / 2 and behind)):
+            return
         ask: bool | None = None
         episode = 0
         with self._lock:

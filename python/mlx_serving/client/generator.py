@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
@@ -27,21 +28,29 @@ from ..api.messages import (
     GenerateAccepted,
     GenerationStats,
     GuidanceOutcome,
-    StreamChunk,
     StreamEnd,
     StreamProgress,
 )
-from .chunks import Chunk, ErrorChunk, MetadataChunk, ProgressChunk, error_chunk, metadata_chunk, token_chunk
+from .chunks import (
+    Chunk,
+    ChunkParams,
+    ErrorChunk,
+    MetadataChunk,
+    StreamFailure,
+    error_chunk,
+    metadata_chunk,
+)
 from .errors import EngineError
 from .flow import FlowControl
 from .launch import Session
-from .rpc import StreamFailure
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 
 class GeneratorHost(Protocol):
+    """What a generator needs of its engine."""
+
     flow: FlowControl
 
     # A ready runtime's session now, else None (the generator then waits for one on a thread).
@@ -52,11 +61,15 @@ class GeneratorHost(Protocol):
 
 
 class TokenGenerator:
-    def __init__(self, host: GeneratorHost, params: dict[str, Any], timeout: float | None) -> None:
+    """One stream: `for chunk in generator` or `async for chunk in generator` (see the module)."""
+
+    def __init__(self, host: GeneratorHost, params: dict[str, Any], timeout: float | None,
+                 on_prefill_progress: Callable[[StreamProgress], None] | None = None) -> None:
         self.stream_id: str = params["stream_id"]
         self._host = host
         self._params = params
         self._timeout = timeout
+        self._on_prefill_progress = on_prefill_progress
         self._cond = threading.Condition()
         self._buffer: deque[Chunk] = deque()
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -67,7 +80,12 @@ class TokenGenerator:
         self._end: MetadataChunk | None = None
         self._accepted: GenerateAccepted | None = None
         self._sending = False  # the stream produced its first token
-        session = host.session_now()
+        self._waiters = 0  # consumers waiting for a chunk now (see _begin_wait)
+        self._wake_epoch = 0
+
+    def start(self) -> None:
+        """Sends the stream to a ready runtime now, or once one is (waiting on a thread of its own)."""
+        session = self._host.session_now()
         if session is not None:
             self._start(session)
         else:
@@ -114,7 +132,7 @@ class TokenGenerator:
             while (chunk := await self._next_async()) is not None:
                 yield chunk
         finally:
-            await asyncio.to_thread(self.close)
+            await self._close_async()
 
     def __aiter__(self) -> AsyncIterator[Chunk]:
         return self._aiter()
@@ -131,7 +149,14 @@ class TokenGenerator:
 
     async def __aexit__(self, kind: type[BaseException] | None, value: BaseException | None,
                         traceback: TracebackType | None) -> None:
-        await asyncio.to_thread(self.close)
+        await self._close_async()
+
+    async def _close_async(self) -> None:
+        # Cancelling waits for the runtime: off the event loop. A finished stream has nothing to wait for.
+        if self._finished:
+            self.close()
+        else:
+            await asyncio.to_thread(self.close)
 
     def cancel(self) -> None:
         """Asks the runtime to end the stream and waits for it to confirm; the consumer still gets
@@ -163,11 +188,11 @@ class TokenGenerator:
                     return chunk
                 waits_idle = self._timeout is not None and self._sending
                 started = time.monotonic()
-                self._host.flow.waiting(True)
+                epoch = self._begin_wait()
                 try:
                     self._cond.wait(self._timeout if waits_idle else None)
                 finally:
-                    self._host.flow.waiting(False)
+                    self._end_wait(epoch)
                 if waits_idle and not self._buffer and not self._finished and \
                         time.monotonic() - started >= (self._timeout or 0):
                     self._stalled()
@@ -182,7 +207,7 @@ class TokenGenerator:
                 waits_idle = self._timeout is not None and self._sending
                 woken: asyncio.Future[None] = loop.create_future()
                 self._async_waiters.append((loop, woken))
-                self._host.flow.waiting(True)
+                epoch = self._begin_wait()
             try:
                 await asyncio.wait_for(woken, self._timeout if waits_idle else None)
             except asyncio.TimeoutError:
@@ -190,7 +215,21 @@ class TokenGenerator:
                     if not self._buffer and not self._finished:
                         self._stalled()
             finally:
-                self._host.flow.waiting(False)
+                with self._cond:
+                    self._end_wait(epoch)
+
+    # A consumer waiting for a chunk keeps the reader going (flow.py). It stops
+    # counting as waiting when it is woken, not when its thread next runs: the
+    # reader must not read on meanwhile. Holds the lock.
+    def _begin_wait(self) -> int:
+        self._waiters += 1
+        self._host.flow.waiting(True)
+        return self._wake_epoch
+
+    def _end_wait(self, epoch: int) -> None:
+        if epoch == self._wake_epoch:  # not woken (a time limit ran out): it stops waiting itself
+            self._waiters -= 1
+            self._host.flow.waiting(False)
 
     def _take(self) -> Chunk | None:
         if not self._buffer:
@@ -262,20 +301,22 @@ class TokenGenerator:
         return self._cancelling
 
     # StreamListener: the reader thread hands the stream's notifications here.
-    def chunk(self, params: StreamChunk) -> None:
+    def chunk(self, params: ChunkParams) -> None:
         with self._cond:
             if self._left or self._finished:
                 return
             self._sending = self._sending or bool(params.tokens)
-            self._buffer.extend(token_chunk(token) for token in params.tokens)
+            self._buffer.extend(params.tokens)
             self._host.flow.report(self, len(self._buffer))
             self._notify()
 
     def progress(self, params: StreamProgress) -> None:
-        with self._cond:
-            if not (self._left or self._finished):
-                self._buffer.append(ProgressChunk(params.processed, params.total))
-                self._notify()
+        callback = self._on_prefill_progress
+        if callback is not None and not (self._left or self._finished):
+            try:
+                callback(params)
+            except Exception:
+                logging.getLogger("mlx_serving.client").exception("an on_prefill_progress callback raised")
 
     def end(self, params: StreamEnd) -> None:
         with self._cond:
@@ -317,6 +358,11 @@ class TokenGenerator:
         self._notify()
 
     def _notify(self) -> None:
+        if self._waiters:
+            self._wake_epoch += 1
+            for _ in range(self._waiters):
+                self._host.flow.waiting(False)
+            self._waiters = 0
         self._cond.notify_all()
         waiters, self._async_waiters = self._async_waiters, []
         for loop, woken in waiters:

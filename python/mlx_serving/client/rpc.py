@@ -16,15 +16,28 @@ import threading
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import msgspec
 
-from ..api.messages import StreamChunk, StreamEnd, StreamProgress
+from ..api.messages import StreamEnd, StreamProgress
+from .chunks import ChunkParams, StreamFailure
 from .errors import EngineError
 from .incoming import Error, Invalid, Notification, Result, is_error_object, parse_line
 
 _encoder = msgspec.json.Encoder()
+
+
+class _ChunkLine(msgspec.Struct, gc=False):
+    """The line the runtime writes most: decoded in one typed pass (other lines fail it and
+    take the general path)."""
+
+    jsonrpc: Literal["2.0"]
+    method: Literal["stream/chunk"]
+    params: ChunkParams
+
+
+_decode_chunk_line = msgspec.json.Decoder(_ChunkLine).decode
 STREAM_METHODS = ("stream/chunk", "stream/progress", "stream/end", "stream/error")
 
 
@@ -42,18 +55,9 @@ class ClientHandlers(Protocol):
     def notification(self, method: str, params: Any) -> None: ...
 
 
-@dataclass(frozen=True)
-class StreamFailure:
-    """A stream/error's params, as far as a client needs them."""
-
-    stream_id: str
-    model: str | None
-    variant: str | None
-
-
 class StreamListener(Protocol):
-    def chunk(self, params: StreamChunk) -> None: ...
-    # Prefill progress, for a stream that asked for it (prefill_progress).
+    def chunk(self, params: ChunkParams) -> None: ...
+    # Prefill progress, for a stream that asked for it (on_prefill_progress).
     def progress(self, params: StreamProgress) -> None: ...
     def end(self, params: StreamEnd) -> None: ...
     # A stream/error (`failed`: its params), or the client's own failure (the runtime died, ...).
@@ -134,6 +138,15 @@ class RpcClient:
             self._streams.pop(stream_id, None)
 
     def handle_line(self, line: bytes) -> None:
+        try:
+            chunk = _decode_chunk_line(line).params
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+        else:
+            listener = self._streams.get(chunk.stream_id)  # one dict read: atomic, no lock
+            if listener is not None:
+                listener.chunk(chunk)
+            return
         for message in parse_line(line):
             self._route(message, line)
 
@@ -232,7 +245,7 @@ class RpcClient:
             listener = self._streams.get(stream_id)
         try:
             if method == "stream/chunk":
-                chunk = msgspec.convert(params, StreamChunk)
+                chunk = msgspec.convert(params, ChunkParams)
                 if listener is not None:
                     listener.chunk(chunk)
             elif method == "stream/progress":

@@ -263,7 +263,7 @@ def _stop_session(session: Session, drain: bool, grace: float, force_kill_after:
         # The answer comes at once (the runtime drains in the background); a
         # dead or stuck runtime is caught by the waits below.
         with contextlib.suppress(EngineError):
-            client.wait(client.request("runtime/shutdown", {"drain": drain}), force_kill_after or None)
+            client.wait(client.request("runtime/shutdown", {"drain": drain}), max(force_kill_after, 0.001))
         process.close_input()
     if process.wait_exit(grace):
         return

@@ -73,6 +73,7 @@ class _Row:
     ready: bool = False  # prefilled up to its last token: joins the decode batch next step
     decoding: bool = False
     prefilled: int = 0
+    prefill_total: int = 0  # prompt tokens the generator was given to prefill
 
 
 @dataclass
@@ -115,6 +116,9 @@ class ModelBatch:
         self.prompt_cache = PromptCache(cache_config) if cache_config.enabled else None
         # Lowered by QoS reduce_batch or the batching flag (Engine.set_batch_limit).
         self._max_batch_size = self.max_batch_size
+        # Decode steps run and the stream tokens they made: the mean batch size.
+        self._decode_steps = 0
+        self._decoded_tokens = 0
 
     @property
     def streams(self) -> list[ActiveStream]:
@@ -206,6 +210,9 @@ class ModelBatch:
         started = perf_counter()
         prompt_responses, responses = self._generator.next()
         elapsed = perf_counter() - started
+        if responses:
+            self._decode_steps += 1
+            self._decoded_tokens += len(responses)
         for response in responses:
             stream = self._on_token(response)
             if stream is not None:
@@ -248,6 +255,8 @@ class ModelBatch:
             prefill_chunk=pacer.chunk,
             decode_step_ms=pacer.decode_step_ms,
             prefill_tokens_per_s=pacer.prefill_tokens_per_s,
+            decode_steps=self._decode_steps,
+            decoded_tokens=self._decoded_tokens,
         )
 
     # --- admission ------------------------------------------------------
@@ -327,6 +336,8 @@ class ModelBatch:
         if sampled is None:
             admission.stream.on_prefill(*solo.decoding.prefill_progress)
             return []
+        self._decode_steps += 1
+        self._decoded_tokens += 1
         if not admission.stream.emit(*sampled):
             return []
         self._solo = None
@@ -449,8 +460,11 @@ class ModelBatch:
                 continue
             if response.end_of_prompt:
                 row.decoding, row.ready = True, False
+                if row.admission is not None and row.prefill_total:  # the last token went in
+                    row.admission.stream.on_prefill(row.prefill_total, row.prefill_total)
                 continue
             done, total = response.progress
+            row.prefill_total = total
             if row.admission is not None:
                 row.admission.stream.on_prefill(done, total)
             prefilled += done - row.prefilled

@@ -10,7 +10,7 @@ import mlx.core as mx
 
 from ..config import RuntimeConfig
 from .batch_sizing import choose_batch_size
-from .models import LoadedModel, parameter_arrays
+from .models import LoadedModel, weight_arrays
 from .quantized_layers import adapt_quantized
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def device_memory() -> int | None:
 
 
 def weight_bytes(model: LoadedModel) -> int:
-    return sum(array.nbytes for array in parameter_arrays(model.model))
+    return sum(array.nbytes for array in weight_arrays(model.model))
 
 
 def fit_to_device(model: LoadedModel, config: RuntimeConfig) -> None:

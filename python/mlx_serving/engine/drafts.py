@@ -88,6 +88,9 @@ def _target_side(target: LoadedModel) -> list[str]:
     if target.is_vision:
         return [f"the target {target.model_id!r} is a vision model; speculative decoding "
                 "needs a text model"]
+    if target.group is not None:
+        return [f"the target {target.model_id!r} is sharded over {target.group.plan.size} "
+                "ranks; speculative decoding runs on one process only"]
     if not target.rewindable_cache:
         return ["the target's KV cache cannot be rewound (e.g. a sliding-window or "
                 "recurrent model), as rejecting proposals needs"]

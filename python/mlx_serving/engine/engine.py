@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from queue import Empty, SimpleQueue
-from typing import Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
@@ -23,6 +23,7 @@ from ..api.errors import ErrorCode, ServingError
 from ..api.messages import (
     BatchState,
     CancelResult,
+    DistributedParams,
     FlowResult,
     LoadModelResult,
     PreloadedModel,
@@ -32,6 +33,8 @@ from ..api.messages import (
 )
 from ..config import RuntimeConfig
 from .batch import ModelBatch
+from .distributed.loader import load_sharded_model
+from .distributed.lockstep import LockstepBatch
 from .models import LoadedModel, ModelRegistry, load_text_model
 from .models import release_memory as _release_memory
 from .progress import LoadProgress, no_progress
@@ -180,12 +183,21 @@ class Engine:
         request.sink.rejected(error)
 
     def load(self, source: str, model_id: str, kind: ModelKind = "text",
-             progress: LoadProgress = no_progress) -> Future[LoadModelResult]:
+             progress: LoadProgress = no_progress,
+             distributed: DistributedParams | None = None,
+             defaults: dict[str, Any] | None = None) -> Future[LoadModelResult]:
+        """Load a model; `defaults` are its sampling defaults (over config
+        generation.defaults; a later load of the same model replaces them)."""
         self.models.begin_load(model_id)
 
         def load() -> LoadModelResult:
             try:
-                return self._load(source, model_id, kind, progress)
+                result = self._load(source, model_id, kind, progress, distributed)
+                model = self.models.get(model_id)
+                if defaults or model.defaults is None:
+                    model.defaults = msgspec.structs.replace(self.config.generation.defaults,
+                                                             **(defaults or {}))
+                return msgspec.structs.replace(result, defaults=model.info().defaults)
             finally:
                 self.models.end_load(model_id)
 
@@ -303,7 +315,8 @@ class Engine:
                      model_id, loaded.load_ms, warmup_ms, sizes)
             done.append(PreloadedModel(model_id=model_id, load_ms=loaded.load_ms,
                                        warmup_ms=round(warmup_ms, 3),
-                                       batch_sizes=sizes))
+                                       batch_sizes=sizes,
+                                       warmup_requests=entry.warmup_requests))
         announce(RuntimeReady(preload_ms=round((time.perf_counter() - started) * 1000, 3),
                               models=done))
         self._status = "ready"
@@ -326,6 +339,13 @@ class Engine:
                 self._step()
         finally:
             self._stop()  # commands queued from now on are answered, never run
+            self._close_groups()
+
+    def _close_groups(self) -> None:
+        """The ranks of sharded models exit with the runtime."""
+        for model in self.models.all():
+            if model.group is not None:
+                model.group.close()
 
     def _runnable(self) -> bool:
         """Some stream decodes (paused ones wait for their readers)."""
@@ -405,8 +425,10 @@ class Engine:
         key = (model.model_id, "batch")
         runner = self._runners.get(key)
         if runner is None:
-            runner = self._runners[key] = ModelBatch(model, self.config.batching,
-                                                     self.config.prompt_cache)
+            runner = self._runners[key] = ModelBatch(
+                model, self.config.batching, self.config.prompt_cache) if model.group is None \
+                else LockstepBatch(model, self.config.batching, self.config.prompt_cache,
+                                   self.config.distributed.rank_timeout_s)
             if model.model_id in self._batch_limits:
                 runner.set_max_batch_size(self._batch_limits[model.model_id])
         assert isinstance(runner, ModelBatch)
@@ -452,10 +474,12 @@ class Engine:
         _release_memory()
 
     def _load(self, source: str, model_id: str, kind: ModelKind,
-              progress: LoadProgress = no_progress) -> LoadModelResult:
+              progress: LoadProgress = no_progress,
+              distributed: DistributedParams | None = None) -> LoadModelResult:
         existing = self.models.find(model_id)
         if existing is not None:
-            if not existing.is_from(source) or existing.kind != kind:
+            if not existing.is_from(source) or existing.kind != kind or (
+                    existing.group is None) != (distributed is None):
                 raise ServingError(ErrorCode.INVALID_PARAMS,
                                    f"model_id {model_id!r} is already loaded ({existing.kind}) from "
                                    f"{existing.source!r}; unload it first or pick another model_id",
@@ -463,7 +487,12 @@ class Engine:
             return _load_result(existing, load_ms=0.0, already_loaded=True)
         started = time.perf_counter()
         try:
-            if kind == "vision":
+            if distributed is not None:
+                if kind == "vision":
+                    raise ServingError(ErrorCode.UNSUPPORTED, "a vision model cannot be sharded "
+                                       "(model/loadVision takes no `distributed`)", model=model_id)
+                model = load_sharded_model(source, model_id, distributed, self.config)
+            elif kind == "vision":
                 model = load_vision_model(source, model_id)
             else:
                 from .device_fit import fit_to_device  # imports mlx
@@ -480,12 +509,14 @@ class Engine:
         return _load_result(model, load_ms=load_ms, already_loaded=False)
 
     def _unload(self, model_id: str) -> UnloadModelResult:
-        self.models.remove(model_id)
+        model = self.models.remove(model_id)
         cancelled = self.active_streams(model_id)
         unloaded = ServingError(ErrorCode.MODEL_UNLOADED, f"model {model_id!r} was unloaded",
                                 model=model_id)
         for key in [key for key in self._runners if key[0] == model_id]:
             self._fail_runner(key, unloaded)
+        if model.group is not None:
+            model.group.close()
         _release_memory()
         log.info("unloaded %s", model_id)
         self._notify_models("unloaded", model_id)

@@ -1,6 +1,11 @@
 """The images of a vision request: read from a file, a data: URL or an http(s)
 URL, checked, decoded and scaled down.
 
+Files are read through files.py (regular files only, capped); URLs through
+url_fetch.py (each hop checked against the fetch policy); an image's pixels,
+as its header declares them, are checked before it is decoded, alone and
+with the other images of the request.
+
 No MLX here, only bytes and Pillow: this runs on a worker thread, never on
 the engine thread. Every failure is an ServingError naming the image (its index
 and a short form of its source) and the reason.
@@ -17,18 +22,23 @@ import time
 import urllib.error
 import urllib.request
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http import HTTPStatus
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from ..api.errors import ErrorCode, ServingError
 from ..config import VisionConfig
+from .files import FileRefused, read_capped
+from .url_fetch import FetchPolicy, FetchRefused
 
 # Pillow format name -> the name users know.
 SUPPORTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "BMP": "BMP"}
 _DATA_URL = re.compile(r"data:(?P<type>[^,;]*)(?P<params>(;[^,;]*)*),(?P<payload>.*)", re.DOTALL)
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_BASE64 = re.compile(r"[A-Za-z0-9+/\s]+={0,2}\s*")
+_MIN_BASE64 = 64
 _CHUNK = 1 << 16
 
 
@@ -37,20 +47,37 @@ class ImageLimits:
     max_bytes: int
     max_side: int
     fetch_timeout_s: float
+    max_pixels: int = 64_000_000
+    max_request_pixels: int = 128_000_000
+    fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
 
     @classmethod
     def of(cls, config: VisionConfig) -> ImageLimits:
         return cls(max_bytes=config.max_image_bytes, max_side=config.max_image_side,
-                   fetch_timeout_s=config.fetch_timeout_s)
+                   fetch_timeout_s=config.fetch_timeout_s, max_pixels=config.max_image_pixels,
+                   max_request_pixels=config.max_request_pixels,
+                   fetch_policy=FetchPolicy(allow=tuple(config.fetch_allow),
+                                            deny=tuple(config.fetch_deny),
+                                            max_redirects=config.fetch_max_redirects))
+
+
+class _PixelBudget:
+    """The pixels the images of one request may still declare."""
+
+    def __init__(self, pixels: int) -> None:
+        self.left = pixels
 
 
 def load_images(sources: list[str], limits: ImageLimits) -> list[Any]:
     """RGB Pillow images, in order, no side longer than limits.max_side."""
-    return [load_image(source, index, limits) for index, source in enumerate(sources)]
+    budget = _PixelBudget(limits.max_request_pixels)
+    return [load_image(source, index, limits, budget) for index, source in enumerate(sources)]
 
 
-def load_image(source: str, index: int, limits: ImageLimits) -> Any:
-    return _decode(_read(source, index, limits), source, index, limits)
+def load_image(source: str, index: int, limits: ImageLimits,
+               budget: _PixelBudget | None = None) -> Any:
+    return _decode(_read(source, index, limits), source, index, limits,
+                   budget or _PixelBudget(limits.max_request_pixels))
 
 
 def short(source: str) -> str:
@@ -77,26 +104,25 @@ def _read(source: str, index: int, limits: ImageLimits) -> bytes:
     if _SCHEME.match(source):
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
                      "unsupported source; send a file path, a data: URL or an http(s) URL")
+    if _is_bare_base64(source):
+        return _from_base64("".join(source.split()), source, index, limits)
     return _from_file(source, source, index, limits)
 
 
+def _is_bare_base64(source: str) -> bool:
+    """An image's bytes in base64, as the original sends a Buffer: long (no image is
+    under 48 bytes), base64 characters only, and no file of that name."""
+    return (len(source) >= _MIN_BASE64 and _BASE64.fullmatch(source) is not None
+            and not Path(source).expanduser().exists())
+
+
 def _from_file(path_text: str, source: str, index: int, limits: ImageLimits) -> bytes:
-    path = Path(path_text).expanduser()
-    if not path.exists():
-        raise _error(ErrorCode.IMAGE_INVALID, source, index,
-                     "no such file (send a file path, a data: URL or an http(s) URL)")
-    if not path.is_file():
-        raise _error(ErrorCode.IMAGE_INVALID, source, index, "not a file")
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise _error(ErrorCode.IMAGE_INVALID, source, index,
-                     f"{size} bytes is over the limit of {limits.max_bytes} "
-                     "(vision.max_image_bytes)")
     try:
-        return path.read_bytes()
-    except OSError as exc:
+        return read_capped(Path(path_text).expanduser(), limits.max_bytes,
+                           "vision.max_image_bytes")
+    except FileRefused as exc:
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
-                     f"cannot read it: {exc.strerror or exc}") from None
+                     f"{exc} (send a file path, a data: URL or an http(s) URL)") from None
 
 
 def _from_data_url(source: str, index: int, limits: ImageLimits) -> bytes:
@@ -107,7 +133,10 @@ def _from_data_url(source: str, index: int, limits: ImageLimits) -> bytes:
     if ";base64" not in match["params"].lower():
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
                      "data: URL is not base64; expected data:image/<type>;base64,<data>")
-    payload = "".join(match["payload"].split())
+    return _from_base64("".join(match["payload"].split()), source, index, limits)
+
+
+def _from_base64(payload: str, source: str, index: int, limits: ImageLimits) -> bytes:
     if len(payload) // 4 * 3 > limits.max_bytes:
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
                      f"about {len(payload) // 4 * 3} bytes, over the limit of "
@@ -116,7 +145,7 @@ def _from_data_url(source: str, index: int, limits: ImageLimits) -> bytes:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
-                     f"data: URL is not valid base64 ({exc})") from None
+                     f"not valid base64 ({exc})") from None
 
 
 def _fetch(url: str, index: int, limits: ImageLimits) -> bytes:
@@ -157,8 +186,10 @@ def _fetch_until(url: str, index: int, limits: ImageLimits, deadline: float) -> 
         return _fetch_error(url, index, reason)
 
     request = urllib.request.Request(url, headers={"User-Agent": "mlx-serving"})
+    policy = limits.fetch_policy
     try:
-        with urllib.request.urlopen(request, timeout=limits.fetch_timeout_s) as response:
+        policy.check_url(url)
+        with policy.opener().open(request, timeout=limits.fetch_timeout_s) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > limits.max_bytes:
                 raise failed(f"{declared} bytes is over the limit of {limits.max_bytes} "
@@ -172,20 +203,46 @@ def _fetch_until(url: str, index: int, limits: ImageLimits, deadline: float) -> 
                 if time.monotonic() > deadline:
                     raise failed(_too_slow(limits))
             return bytes(body)
+    # Only our own words and the status code: what a server sent (its reason
+    # phrase, a non-HTTP service's banner) never goes into an error.
     except ServingError:
         raise
+    except FetchRefused as exc:
+        raise failed(str(exc)) from None
     except urllib.error.HTTPError as exc:
-        raise failed(f"HTTP {exc.code} {exc.reason}") from None
+        if 300 <= exc.code < 400:  # urllib's own refusal of a redirect to another scheme
+            raise failed("a redirect was refused: only http and https are fetched") from None
+        raise failed(f"HTTP {exc.code} {_phrase(exc.code)}") from None
     except urllib.error.URLError as exc:
-        raise failed(str(exc.reason)) from None
+        reason = exc.reason
+        if isinstance(reason, FetchRefused):
+            raise failed(str(reason)) from None
+        raise failed(_os_reason(reason) if isinstance(reason, OSError)
+                     else "the URL cannot be fetched") from None
     except TimeoutError:
         raise failed(f"timed out after {limits.fetch_timeout_s:g} s "
                      "(vision.fetch_timeout_s)") from None
-    except (OSError, ValueError, http.client.HTTPException) as exc:  # resets, bad URLs, ...
-        raise failed(f"{type(exc).__name__}: {exc}") from None
+    except http.client.HTTPException as exc:  # not HTTP at all, or a broken response
+        raise failed(f"the server's answer is not valid HTTP ({type(exc).__name__})") from None
+    except (OSError, ValueError) as exc:  # resets, bad URLs, ...
+        raise failed(_os_reason(exc) if isinstance(exc, OSError)
+                     else "malformed URL") from None
 
 
-def _decode(data: bytes, source: str, index: int, limits: ImageLimits) -> Any:
+def _phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "(unknown status)"
+
+
+def _os_reason(exc: OSError) -> str:
+    """A local error's own words (errno text), never bytes from the peer."""
+    return exc.strerror or type(exc).__name__
+
+
+def _decode(data: bytes, source: str, index: int, limits: ImageLimits,
+            budget: _PixelBudget) -> Any:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
@@ -203,7 +260,9 @@ def _decode(data: bytes, source: str, index: int, limits: ImageLimits) -> Any:
         raise _error(ErrorCode.IMAGE_INVALID, source, index,
                      f"unsupported format {image.format}; send "
                      f"{', '.join(SUPPORTED_FORMATS.values())}")
+    _check_pixels(image.size, source, index, limits, budget)
     try:
+        image.draft("RGB", (limits.max_side, limits.max_side))  # JPEG: decode scaled down
         image.load()
         rgb = ImageOps.exif_transpose(image).convert("RGB")
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ... on bad data
@@ -212,3 +271,19 @@ def _decode(data: bytes, source: str, index: int, limits: ImageLimits) -> Any:
     if max(rgb.size) > limits.max_side:
         rgb.thumbnail((limits.max_side, limits.max_side), Image.Resampling.LANCZOS)
     return rgb
+
+
+def _check_pixels(size: tuple[int, int], source: str, index: int, limits: ImageLimits,
+                  budget: _PixelBudget) -> None:
+    """Refuse, before decoding, an image whose header declares too many pixels."""
+    width, height = size
+    pixels = width * height
+    if pixels > limits.max_pixels:
+        raise _error(ErrorCode.IMAGE_INVALID, source, index,
+                     f"{width}x{height} pixels is over the limit of {limits.max_pixels} "
+                     "(vision.max_image_pixels)")
+    if pixels > budget.left:
+        raise _error(ErrorCode.IMAGE_INVALID, source, index,
+                     f"the request's images declare more than {limits.max_request_pixels} "
+                     "pixels in all (vision.max_request_pixels)")
+    budget.left -= pixels

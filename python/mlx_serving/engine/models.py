@@ -10,13 +10,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ..api.errors import ErrorCode, ServingError
-from ..api.messages import DraftInfo, GgufInfo, ModelInfo, Quantization
+from ..api.messages import DraftInfo, GgufInfo, ModelDefaults, ModelInfo, Quantization
+from ..config import SamplingDefaults
 from .detokenizer import Decode, decoder_of
 from .files import FileRefused, check_model_folder, checked_size
 from .progress import LoadProgress, no_progress
+
+if TYPE_CHECKING:
+    from .distributed.group import ShardGroup
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,9 @@ class LoadedModel:
     # Streams decoded together unless batching.max_batch_size names a number:
     # chosen for the device at load (engine/device_fit.py).
     max_batch_size: int = 32
+    group: ShardGroup | None = None  # a sharded model: the ranks it runs on (distributed/)
+    # Sampling defaults: config generation.defaults with those model/load gave.
+    defaults: SamplingDefaults | None = None
 
     @property
     def is_vision(self) -> bool:
@@ -78,6 +85,10 @@ class LoadedModel:
             draft=None if self.draft is None else self.draft.draft_info(),
             memory_bytes=self.memory_bytes,
             gguf=self.gguf,
+            group=None if self.group is None else self.group.info(),
+            defaults=None if self.defaults is None else ModelDefaults(
+                **{name: getattr(self.defaults, name) for name in ModelDefaults.__struct_fields__}),
+            processor_type=None if self.processor is None else type(self.processor).__name__,
         )
 
     def draft_info(self) -> DraftInfo:
@@ -97,6 +108,10 @@ class ModelRegistry:
 
     def loading(self, model_id: str) -> bool:
         return self._loading.get(model_id, 0) > 0
+
+    def loading_ids(self) -> list[str]:
+        """Models whose load is queued or running."""
+        return [model_id for model_id, loads in list(self._loading.items()) if loads > 0]
 
     def begin_load(self, model_id: str) -> None:
         with self._lock:
@@ -215,7 +230,7 @@ def describe_model(model_id: str, source: str, path: Path, model: Any, tokenizer
         quantization=_quantization(config.get("quantization")),
         longest_token_chars=_longest_token_chars(tokenizer),
         decode=decoder_of(tokenizer),
-        memory_bytes=sum(array.nbytes for array in parameter_arrays(model)),
+        memory_bytes=sum(array.nbytes for array in weight_arrays(model)),
         **extra,
     )
 
@@ -285,10 +300,10 @@ def _load_folder(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[str
     (so the bytes read can be reported)."""
     import mlx.core as mx
     import mlx_lm
-    loaded = mlx_lm.load(str(path), lazy=True, return_config=True)
-    # return_config=True: the three-item member of load's union.
-    model, tokenizer, config = cast(tuple[Any, Any, dict[str, Any]], loaded)
-    arrays = parameter_arrays(model)
+
+    model, tokenizer, config = cast(tuple[Any, Any, dict[str, Any]], mlx_lm.load(
+        str(path), lazy=True, return_config=True))
+    arrays = weight_arrays(model)
     total = sum(array.nbytes for array in arrays)
     done = 0
     progress("reading", 0, total)
@@ -300,20 +315,19 @@ def _load_folder(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[str
     return model, tokenizer, config
 
 
+def weight_arrays(model: Any) -> list[Any]:
+    """The model's parameter arrays (mx.array), in a stable order."""
+    from mlx.utils import tree_flatten
+
+    return [array for _, array in cast(list[tuple[str, Any]], tree_flatten(model.parameters()))]
+
+
 def _warm_up(model: Any, progress: LoadProgress) -> None:
     import mlx.core as mx
 
     progress("warming_up", 0, 1)
     mx.eval(model(mx.array([[0]])))
     progress("warming_up", 1, 1)
-
-
-def parameter_arrays(model: Any) -> list[Any]:
-    """A model's weight arrays (tree_flatten of a module gives (name, array) pairs)."""
-    from mlx.utils import tree_flatten
-
-    pairs = cast(list[tuple[str, Any]], tree_flatten(model.parameters()))
-    return [array for _, array in pairs]
 
 
 def release_memory() -> None:

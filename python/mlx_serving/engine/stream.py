@@ -196,7 +196,8 @@ class ActiveStream:
         if (reason is not None or failure is not None) and not stopped:
             text += self._stops.flush()
         out = TokenOut(id=token, text=text, logprob=UNSET if logprob is None else logprob,
-                       from_draft=UNSET if from_draft is None else from_draft)
+                       from_draft=UNSET if from_draft is None else from_draft,
+                       final=True if reason is not None or failure is not None else UNSET)
         self.request.sink.tokens(self.stream_id, [out])
         if failure is not None and not stopped:
             self.fail(failure)

@@ -62,6 +62,37 @@ class Rules:
     labels: dict[str, str] = field(default_factory=dict)  # rule -> name for messages
 
 
+def check_way_out(grammar: Rules) -> None:
+    """GrammarError when the start rule cannot finish: every way through it
+    needs a rule that always needs itself again (`<!ELEMENT a (a)>`), so a
+    model could only write until its token limit."""
+    finite: set[str] = set()  # rules that can finish
+    grew = True
+    while grew:
+        grew = False
+        for name, expr in grammar.rules.items():
+            if name not in finite and _can_finish(expr, finite):
+                finite.add(name)
+                grew = True
+    if grammar.start not in finite:
+        stuck = sorted(grammar.labels.get(name, name) for name in grammar.rules
+                       if name not in finite)
+        raise GrammarError(f"the grammar has no way out: {', '.join(stuck)} can never end "
+                           "(each must contain itself again), so no output is ever complete")
+
+
+def _can_finish(expr: Expr, finite: set[str]) -> bool:
+    if isinstance(expr, (Text, Pattern)):
+        return True
+    if isinstance(expr, Ref):
+        return expr.rule in finite
+    if isinstance(expr, Seq):
+        return all(_can_finish(item, finite) for item in expr.items)
+    if isinstance(expr, Alt):
+        return any(_can_finish(option, finite) for option in expr.options)
+    return expr.times != "+" or _can_finish(expr.item, finite)
+
+
 # Characters with a meaning in Rust regex syntax; `<` and `>` are left alone
 # since `\<` and `\>` are word boundaries there.
 _REGEX_META = set("\\.+*?()|[]{}^$#&-~")

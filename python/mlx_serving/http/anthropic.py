@@ -8,11 +8,19 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from ..api.messages import ChatMessage, GenerateParams, GenerationStats, ToolCall, ToolCallFunction
+from ..api.messages import (
+    ChatMessage,
+    GenerateParams,
+    GenerationStats,
+    JsonSchemaGuidance,
+    ToolCall,
+    ToolCallFunction,
+)
 from . import sse
 from .body import generate_params
 from .chat import Assembled, Batch, CallArguments, CallStart
 from .errors import HttpError
+from .generation import Outcome
 from .output import Text
 from .tools import Choice, Function, ToolPlan, object_schema, plan
 
@@ -78,6 +86,17 @@ class ToolChoice(msgspec.Struct, kw_only=True):
     name: str | UnsetType = UNSET
 
 
+class OutputFormat(msgspec.Struct, kw_only=True):
+    type: Literal["json_schema"]
+    schema: dict[str, Any]
+
+
+class OutputConfig(msgspec.Struct, kw_only=True):
+    """Structured outputs; `effort` is accepted and has no effect here."""
+
+    format: OutputFormat | None = None
+
+
 class MessagesRequest(msgspec.Struct, kw_only=True):
     model: str
     messages: list[Message]
@@ -90,6 +109,7 @@ class MessagesRequest(msgspec.Struct, kw_only=True):
     top_k: int | None = None
     tools: list[ToolDef] | None = None
     tool_choice: ToolChoice | None = None
+    output_config: OutputConfig | None = None
 
 
 class CountTokensRequest(msgspec.Struct, kw_only=True):
@@ -116,6 +136,12 @@ def messages_params(request: MessagesRequest) -> tuple[GenerateParams, ToolPlan]
     if tools.template_tools and tools.choice != "none":
         fields["tools"] = tools.template_tools
     guidance = tools.guidance()
+    output = request.output_config.format if request.output_config else None
+    if output is not None:
+        if guidance is not None:
+            raise HttpError.bad_param("output_config.format", "output_config.format and a "
+                                      "forced tool_choice both constrain the output; send one")
+        guidance = JsonSchemaGuidance(schema=output.schema)
     if guidance is not None:
         fields["guidance"] = guidance
     return generate_params(fields), tools
@@ -192,10 +218,12 @@ def _choice(choice: ToolChoice | None, has_tools: bool) -> Choice:
 # --- responses -----------------------------------------------------------------
 
 
-def stop_reason(reason: str, called: bool) -> str:
+def stop_reason(outcome: Outcome, called: bool) -> str:
     if called:
         return "tool_use"
-    return "max_tokens" if reason == "length" else "end_turn"
+    if outcome.stop_sequence is not None:
+        return "stop_sequence"
+    return "max_tokens" if outcome.finish_reason == "length" else "end_turn"
 
 
 def _usage(stats: GenerationStats | None) -> dict[str, Any]:
@@ -212,8 +240,8 @@ def _arguments(text: str) -> Any:
         return {"_raw": text}  # what the model wrote, shown rather than dropped
 
 
-def message_response(message_id: str, model: str, answer: Assembled, reason: str,
-                     stats: GenerationStats | None) -> dict[str, Any]:
+def message_response(message_id: str, model: str, answer: Assembled,
+                     outcome: Outcome) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     if answer.reasoning:
         content.append({"type": "thinking", "thinking": answer.reasoning, "signature": ""})
@@ -222,8 +250,8 @@ def message_response(message_id: str, model: str, answer: Assembled, reason: str
     content += [{"type": "tool_use", "id": call_id, "name": name, "input": _arguments(args)}
                 for call_id, name, args in answer.calls]
     return {"id": message_id, "type": "message", "role": "assistant", "model": model,
-            "content": content, "stop_reason": stop_reason(reason, bool(answer.calls)),
-            "stop_sequence": None, "usage": _usage(stats)}
+            "content": content, "stop_reason": stop_reason(outcome, bool(answer.calls)),
+            "stop_sequence": outcome.stop_sequence, "usage": _usage(outcome.stats)}
 
 
 class MessageStream:
@@ -278,8 +306,9 @@ class MessageStream:
                 out += self._delta({"type": "input_json_delta", "partial_json": piece.text})
         return out
 
-    def end(self, reason: str, stats: GenerationStats | None) -> bytes:
+    def end(self, outcome: Outcome) -> bytes:
         return self._close() + sse.event("message_delta", {
             "type": "message_delta",
-            "delta": {"stop_reason": stop_reason(reason, self._called), "stop_sequence": None},
-            "usage": _usage(stats)}) + sse.event("message_stop", {"type": "message_stop"})
+            "delta": {"stop_reason": stop_reason(outcome, self._called),
+                      "stop_sequence": outcome.stop_sequence},
+            "usage": _usage(outcome.stats)}) + sse.event("message_stop", {"type": "message_stop"})

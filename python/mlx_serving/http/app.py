@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..api.errors import ServingError
 from ..api.messages import GenerateParams
@@ -37,12 +38,13 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 class HttpSettings:
     max_body_bytes: int
     stream_buffer_tokens: int  # a stream pauses while more wait for its reader
+    chunk_interval_s: float  # a stream's batches go out at most this often
     cors_origins: list[str]
     api_key: str | None
 
 
 def build_app(backend: Backend, settings: HttpSettings) -> Starlette:
-    routes = Routes(backend, settings.stream_buffer_tokens)
+    routes = Routes(backend, settings.stream_buffer_tokens, settings.chunk_interval_s)
     middleware = [Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)]
     if settings.api_key:
         middleware.insert(0, Middleware(ApiKeyMiddleware, api_key=settings.api_key))
@@ -85,17 +87,19 @@ async def _disconnected(request: Request) -> None:
 
 
 class Routes:
-    def __init__(self, backend: Backend, high_water: int) -> None:
+    def __init__(self, backend: Backend, high_water: int, hold_s: float) -> None:
         self._backend = backend
         self._high_water = high_water
+        self._hold_s = hold_s
 
     async def _start(self, request: Request, params: GenerateParams) -> Generation:
         return await until_disconnect(_disconnected(request),
-                                      start(self._backend, params, self._high_water))
+                                      start(self._backend, params, self._high_water,
+                                            self._hold_s))
 
-    def _stream(self, request: Request, chunks: AsyncIterator[bytes]) -> Response:
-        return StreamingResponse(_sse_errors(request, chunks), media_type=sse.MEDIA_TYPE,
-                                 headers=sse.HEADERS)
+    def _stream(self, request: Request, chunks: AsyncIterator[bytes],
+                generation: Generation) -> Response:
+        return _EventStream(_sse_errors(request, chunks), generation)
 
     # --- OpenAI ---
 
@@ -121,7 +125,7 @@ class Routes:
                 yield chunks.batch(batch)
             yield chunks.end(generation.outcome.finish_reason, generation.outcome.stats)
 
-        return self._stream(request, stream())
+        return self._stream(request, stream(), generation)
 
     async def completions(self, request: Request) -> Response:
         body = decode(await request.body(), openai.CompletionRequest)
@@ -144,7 +148,7 @@ class Routes:
                 generation.outcome.stats))
         return self._stream(request, openai.completion_stream(
             response_id, generation.model, texts(), body.include_usage,
-            lambda: generation.outcome))
+            lambda: generation.outcome), generation)
 
     async def models(self, _: Request) -> Response:
         return JSONResponse({"object": "list",
@@ -167,18 +171,17 @@ class Routes:
         if not body.stream:
             answer = await until_disconnect(_disconnected(request),
                                             assemble(generation, plan, chat_format))
-            outcome = generation.outcome
             return JSONResponse(anthropic.message_response(
-                message_id, generation.model, answer, outcome.finish_reason, outcome.stats))
+                message_id, generation.model, answer, generation.outcome))
         events = anthropic.MessageStream(message_id, generation.model)
 
         async def stream() -> AsyncIterator[bytes]:
             yield events.start()
             async for batch in pieces(generation, plan, chat_format):
                 yield events.batch(batch)
-            yield events.end(generation.outcome.finish_reason, generation.outcome.stats)
+            yield events.end(generation.outcome)
 
-        return self._stream(request, stream())
+        return self._stream(request, stream(), generation)
 
     async def count_tokens(self, request: Request) -> Response:
         body = decode(await request.body(), anthropic.CountTokensRequest)
@@ -204,6 +207,22 @@ class Routes:
     async def metrics(self, _: Request) -> Response:
         result = self._backend.prometheus()
         return Response(result.text, media_type=result.content_type)
+
+
+class _EventStream(StreamingResponse):
+    """An SSE response that cancels its generation however it ends: a client
+    gone before the first byte never starts the body's generator, whose own
+    cleanup would then never run."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], generation: Generation) -> None:
+        super().__init__(chunks, media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+        self._generation = generation
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._generation.flow.cancel()
 
 
 def _model_card(model_id: str) -> dict[str, object]:

@@ -53,6 +53,15 @@ class Backend:
         model = self._services.models.find(model_id)
         return ChatFormat() if model is None else ChatFormat.of(model)
 
+    def decode(self, model_id: str, tokens: list[int]) -> str:
+        """The text of token ids, special tokens kept as the streamed text has
+        them (no MLX: any thread)."""
+        model = self._services.models.find(model_id)
+        if model is None:
+            return ""
+        text: str = model.decode(tokens)
+        return text
+
     def generate(self, params: GenerateParams, received_at: float,
                  open_sink: OpenSink) -> Future[Any]:
         return self._service.generate(params, received_at, open_sink)

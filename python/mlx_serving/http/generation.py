@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import msgspec
+from msgspec import UNSET
 
 from ..api.errors import ServingError
 from ..api.messages import GenerateParams, GenerationStats, TokenOut
@@ -31,13 +32,22 @@ def new_id(prefix: str) -> str:
 class Outcome:
     finish_reason: Finish = "stop"
     stats: GenerationStats | None = None
+    stop_sequence: str | None = None  # the stop sequence that ended it, if one did
 
 
 @dataclass
 class Generation:
     flow: Flow
     model: str  # the model id that serves it
+    # After a batch goes out, the next waits this long, so that the tokens
+    # made meanwhile travel together (transport.chunk_interval_ms, as on stdio).
+    hold_s: float = 0.0
+    stops: list[str] = field(default_factory=list)  # the request's stop sequences
     outcome: Outcome = field(default_factory=Outcome)
+    # With stop sequences: the token ids and released text, to tell which one ended it.
+    _ids: list[int] = field(default_factory=list)
+    _released: list[str] = field(default_factory=list)
+    backend: Backend | None = None
 
     async def tokens(self) -> AsyncIterator[list[TokenOut]]:
         """The stream's tokens in batches; raises HttpError if it fails midway.
@@ -48,19 +58,35 @@ class Generation:
                 for event in await self.flow.take():
                     if isinstance(event, list):
                         batch.extend(event)
+                        if self.stops:
+                            self._ids.extend(token.id for token in event)
+                            self._released.extend(token.text for token in event)
                     elif isinstance(event, Ended):
-                        self.outcome = Outcome(event.finish_reason, event.stats)
+                        self.outcome = Outcome(event.finish_reason, event.stats,
+                                               self._stop_sequence(event.finish_reason))
                     elif isinstance(event, Failed):
                         if batch:
                             yield batch
                         raise HttpError.of(event.error)
                 if batch:
                     yield batch
+                    if self.hold_s and not self.flow.done:
+                        await asyncio.sleep(self.hold_s)
         finally:
             self.flow.cancel()
 
+    def _stop_sequence(self, finish: Finish) -> str | None:
+        """The engine says "stop" for an EOS and a stop sequence alike; the text
+        the tokens make beyond what was released begins with the sequence."""
+        if finish != "stop" or not self.stops or self.backend is None:
+            return None
+        released = "".join(self._released)
+        beyond = self.backend.decode(self.model, self._ids)[len(released):]
+        return next((stop for stop in self.stops if beyond.startswith(stop)), None)
 
-async def start(backend: Backend, params: GenerateParams, high_water: int) -> Generation:
+
+async def start(backend: Backend, params: GenerateParams, high_water: int,
+                hold_s: float) -> Generation:
     """Hand the request to the service and wait until the engine took it."""
     if backend.status == "starting":
         raise HttpError(503, "the runtime is still loading its models; retry shortly",
@@ -88,7 +114,9 @@ async def start(backend: Backend, params: GenerateParams, high_water: int) -> Ge
     except asyncio.CancelledError:
         flow.cancel()
         raise
-    return Generation(flow=flow, model=answer.model)
+    return Generation(flow=flow, model=answer.model, hold_s=hold_s,
+                      stops=[] if params.stop_sequences is UNSET else params.stop_sequences,
+                      backend=backend)
 
 
 async def until_disconnect(receive_disconnect: Awaitable[None], work: Awaitable[T]) -> T:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +35,9 @@ Event = list[TokenOut] | Ended | Failed
 
 
 class LoopSink:
-    """StreamSink whose events land in an asyncio queue of the request's loop
-    (call_soon_threadsafe: the engine thread never waits on the reader)."""
+    """StreamSink whose events land in the Flow on the request's loop. The
+    engine thread never waits on the reader, and wakes the loop at most once
+    per batch of events: tokens made while a wake-up is pending join it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, future: Future[Any], served: Served,
                  flow: Flow) -> None:
@@ -43,6 +45,8 @@ class LoopSink:
         self.future = future
         self.served = served
         self._flow = flow
+        self._lock = threading.Lock()
+        self._pending: list[Event] = []
 
     def accepted(self, stream_id: str) -> None:
         self.future.set_result(GenerateAccepted(
@@ -52,15 +56,30 @@ class LoopSink:
         self.future.set_exception(self.served.attribute(error))
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
-        self._loop.call_soon_threadsafe(self._flow.put, tokens)
+        self._hand_over(tokens)
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:
-        self._loop.call_soon_threadsafe(self._flow.put, Ended(finish_reason, stats))
+        self._hand_over(Ended(finish_reason, stats))
 
     def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
-        self._loop.call_soon_threadsafe(self._flow.put,
-                                        Failed(self.served.attribute(error), stats))
+        self._hand_over(Failed(self.served.attribute(error), stats))
+
+    def _hand_over(self, event: Event) -> None:
+        with self._lock:
+            wake = not self._pending
+            if isinstance(event, list) and self._pending and isinstance(self._pending[-1], list):
+                self._pending[-1].extend(event)
+            else:
+                self._pending.append(list(event) if isinstance(event, list) else event)
+        if wake:
+            self._loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            events, self._pending = self._pending, []
+        for event in events:
+            self._flow.put(event)
 
 
 class Flow:

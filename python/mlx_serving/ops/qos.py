@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..api.messages import QosBreach, QosRecovered, QosState, QosViolation, Result
+from ..api.messages import QosBreach, QosRecovered, QosRule, QosState, QosViolation, Result
 from .metrics import Metrics, TrafficStats
 from .settings import Policy, QosConfig, SloName, SloSpec
 
@@ -94,6 +94,8 @@ class QosEvaluator:
         return QosState(
             dry_run=self._config.dry_run, window_s=self._config.window_s,
             slos=len(self._config.slos),
+            rules=[QosRule(slo=spec.slo, threshold=spec.threshold, policy=spec.policy,
+                           model=spec.model) for spec in self._config.slos],
             breaches=[QosBreach(slo=b.spec.slo, model=b.model_id, observed=round(b.observed, 3),
                                 threshold=b.spec.threshold, policy=b.spec.policy,
                                 action=b.action, since_s=round(now - b.since, 3))

@@ -81,13 +81,13 @@ class Ops:
 
     # --- generate -----------------------------------------------------------
 
-    def admit(self, params: GenerateParams) -> Admission:
-        """Route a generate request and check it may run; raises OVERLOADED while
-        its model sheds load."""
+    def admit(self, params: GenerateParams, model_id: str) -> Admission:
+        """Route a generate request for `model_id` and check it may run; raises
+        OVERLOADED while its model sheds load."""
         key = next((value for value in (params.request_key, params.stream_id)
                     if value is not UNSET), None) or secrets.token_hex(8)
         flags = self._flags
-        served = self.canary.route(params.model, key, flags)
+        served = self.canary.route(model_id, key, flags)
         admission = Admission(served, key, flags, self.metrics,
                               self._config.debug.faults_for(served.model_id))
         error = self._refusal(params, admission)

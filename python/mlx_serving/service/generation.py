@@ -27,8 +27,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from dataclasses import replace
 
+import msgspec
 from msgspec import UNSET
 
 from ..api.errors import ErrorCode, ServingError
@@ -49,11 +49,16 @@ from ..engine.prompting import prompt_tokens
 from ..engine.sampling import resolve_settings
 from ..engine.stream import Finish, GenerationRequest, Served, StreamSink
 from ..engine.vision import render_prompt
-from ..guidance.compiler import GuidanceCompiler
+from ..guidance.compiler import CompiledGuidance, GuidanceCompiler
 from ..ops.admission import Admission
 from ..ops.service import Ops
+from .request_options import image_sources, inert_warnings, model_for, with_prompt_tokens
 
 log = logging.getLogger(__name__)
+
+# A prompt (or chat) whose JSON is longer is tokenized on a worker: a chat
+# of 100,000 messages took the reader a second.
+_INLINE_PROMPT_BYTES = 64 * 1024
 
 # What answers a generate call: the accepted stream, or a whole result.
 GenerateAnswer = GenerateAccepted | GenerateResult
@@ -110,11 +115,14 @@ class GenerationService:
         """
         if not self._engine.accepting:
             raise ServingError(ErrorCode.SHUTTING_DOWN, "the runtime is shutting down")
+        params = with_prompt_tokens(params)
         # Ops picks the model that serves it (canary routing) and may refuse it (QoS).
-        admission = self._ops.admit(params)
+        admission = self._ops.admit(params, model_for(params, self._engine.models.all(),
+                                                      self._engine.models.loading_ids()))
         return admission.run(lambda: self._engine.with_model_then(
             admission.model_id,
-            lambda model: self._start(model, params, received_at, admission, open_sink)))
+            lambda model: _warned(self._start(model, params, received_at, admission, open_sink),
+                                  inert_warnings(params, model))))
 
     def cancel(self, stream_id: str) -> Future[CancelResult]:
         return self._engine.cancel(stream_id)
@@ -136,16 +144,58 @@ class GenerationService:
         if params.tools is not UNSET and params.messages is UNSET:
             raise ServingError(ErrorCode.INVALID_PARAMS,
                                "`tools` go with `messages` (the chat template shows them)")
-        tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos,
-                               params.tools)
-        request, answer = self._new_request(model, params, received_at, tokens, admission,
+        if self._light(model, params):
+            tokens = prompt_tokens(model, params.prompt, params.messages, params.add_bos,
+                                   params.tools)
+            request, answer = self._new_request(model, params, received_at, tokens,
+                                                self._grammar(model, params), admission,
+                                                open_sink)
+            self._engine.submit(request)
+            return answer
+        request, answer = self._new_request(model, params, received_at, [], None, admission,
                                             open_sink)
-        self._engine.submit(request)
+
+        # A long prompt or chat, or a grammar to compile: a worker does it, so
+        # the reader goes on reading other requests meanwhile.
+        def prepare() -> None:
+            request.prompt = prompt_tokens(model, params.prompt, params.messages,
+                                           params.add_bos, params.tools)
+            request.guidance = self._grammar(model, params)
+
+        self._submit_prepared(request, prepare, "the prompt")
         return answer
+
+    def _light(self, model: LoadedModel, params: GenerateParams) -> bool:
+        """Whether the request is cheap enough to prepare where it was read."""
+        if params.guidance is not UNSET and not self._guidance.is_cached(model, params.guidance):
+            return False
+        prompt = params.messages if params.prompt is UNSET else params.prompt
+        return prompt is UNSET or len(msgspec.json.encode(prompt)) <= _INLINE_PROMPT_BYTES
+
+    def _grammar(self, model: LoadedModel, params: GenerateParams) -> CompiledGuidance | None:
+        return None if params.guidance is UNSET else self._guidance.compile(model, params.guidance)
+
+    def _submit_prepared(self, request: GenerationRequest, prepare: Callable[[], None],
+                         what: str) -> None:
+        """Run `prepare` on a worker, then hand the request to the engine (or
+        refuse it with what `prepare` raised)."""
+        def run() -> None:
+            try:
+                prepare()
+            except Exception as exc:
+                if not isinstance(exc, ServingError):
+                    log.exception("preparing %s of %s failed", what, request.stream_id)
+                    exc = ServingError(ErrorCode.INTERNAL_ERROR,
+                                       f"preparing {what} failed: {type(exc).__name__}: {exc}")
+                self._engine.reject(request, exc)
+                return
+            self._engine.submit(request)
+
+        self._workers.submit(run)
 
     def _start_vision(self, model: LoadedModel, params: GenerateParams, received_at: float,
                       admission: Admission, open_sink: OpenSink) -> Future[GenerateAnswer]:
-        sources = _image_sources(params)
+        sources = image_sources(params)
         if len(sources) > self._vision.max_images:
             raise ServingError(ErrorCode.INVALID_PARAMS,
                                f"{len(sources)} images is more than the {self._vision.max_images} "
@@ -161,34 +211,25 @@ class GenerationService:
             raise ServingError(ErrorCode.UNSUPPORTED,
                                "`add_bos` is for text models; a vision model's chat template "
                                "places its special tokens", model=model.model_id)
-        request, answer = self._new_request(model, params, received_at, [], admission, open_sink)
+        request, answer = self._new_request(model, params, received_at, [],
+                                            self._grammar(model, params), admission, open_sink)
 
         # Files, downloads and decoding happen on a worker: never on the
         # engine thread, and a slow download does not hold up the reader.
         def prepare() -> None:
-            try:
-                images = load_images(sources, self._image_limits)
-                vision = render_prompt(model, params.prompt, params.messages, images)
-            except Exception as exc:
-                if not isinstance(exc, ServingError):
-                    log.exception("preparing the images of %s failed", request.stream_id)
-                    exc = ServingError(ErrorCode.INTERNAL_ERROR,
-                                       f"preparing the images failed: {type(exc).__name__}: {exc}")
-                self._engine.reject(request, exc)
-                return
-            self._engine.submit(replace(request, vision=vision))  # no one else holds it
+            images = load_images(sources, self._image_limits)
+            request.vision = render_prompt(model, params.prompt, params.messages, images)
 
-        self._workers.submit(prepare)
+        self._submit_prepared(request, prepare, "the images")
         return answer
 
     def _new_request(self, model: LoadedModel, params: GenerateParams, received_at: float,
-                     tokens: list[int], admission: Admission, open_sink: OpenSink
+                     tokens: list[int], grammar: CompiledGuidance | None,
+                     admission: Admission, open_sink: OpenSink
                      ) -> tuple[GenerationRequest, Future[GenerateAnswer]]:
         """The request for the engine, and the future that answers the call."""
-        defaults = self._defaults
+        defaults = model.defaults or self._defaults
         settings = resolve_settings(params, defaults)
-        grammar = (None if params.guidance is UNSET
-                   else self._guidance.compile(model, params.guidance))
         future: Future[GenerateAnswer] = Future()
         sink = admission.observe(open_sink(future, admission.served))
         stream_id = self._engine.stream_ids.reserve(
@@ -212,12 +253,18 @@ class GenerationService:
         ), future
 
 
-def _image_sources(params: GenerateParams) -> list[str]:
-    if params.images is UNSET:
-        return []
-    if isinstance(params.images, str):  # one image, as the legacy `image` param sends
-        return [params.images]
-    if not params.images:
-        raise ServingError(ErrorCode.INVALID_PARAMS,
-                           "`images` is empty; send at least one image, or leave it out")
-    return params.images
+def _warned(answer: Future[GenerateAnswer], warnings: list[str]) -> Future[GenerateAnswer]:
+    """The answer with the request's warnings in it (accepted or whole result)."""
+    if not warnings:
+        return answer
+    warned: Future[GenerateAnswer] = Future()
+
+    def settle(done: Future[GenerateAnswer]) -> None:
+        error = done.exception()
+        if error is not None:
+            warned.set_exception(error)
+        else:
+            warned.set_result(msgspec.structs.replace(done.result(), warnings=warnings))
+
+    answer.add_done_callback(settle)
+    return warned

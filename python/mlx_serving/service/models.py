@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from msgspec import UNSET
+import msgspec
+from msgspec import UNSET, UnsetType
 
+from ..api.errors import ErrorCode, ServingError
 from ..api.messages import (
     BatchTokenizeParams,
     BatchTokenizeResult,
@@ -31,6 +33,7 @@ from ..engine.engine import Engine, ModelKind
 from ..engine.models import LoadedModel
 from ..engine.progress import LoadProgress, no_progress
 from ..engine.prompting import check_token_ids, encode_text, prompt_tokens
+from .load_options import load_request
 
 
 class ModelService:
@@ -39,10 +42,19 @@ class ModelService:
 
     def load(self, params: LoadModelParams, kind: ModelKind = "text",
              progress: Callable[[str], LoadProgress] | None = None) -> Future[LoadModelResult]:
-        """`progress(model_id)`: where the load of a text model reports how far it is."""
-        model_id = params.model if params.model_id is UNSET else params.model_id
-        report = no_progress if progress is None or kind != "text" else progress(model_id)
-        return self._engine.load(params.model, model_id, kind, progress=report)
+        """`progress(model_id)`: where the load of a text model reports how far
+        it is. The answer carries the warnings of options that have no effect."""
+        request = load_request(params)
+        report = no_progress if progress is None or kind != "text" else progress(request.model_id)
+        loaded = self._engine.load(
+            request.source, request.model_id, kind=kind, progress=report,
+            distributed=None if params.distributed is UNSET else params.distributed,
+            defaults=request.defaults)
+        if not request.warnings:
+            return loaded
+        warned: Future[LoadModelResult] = Future()
+        loaded.add_done_callback(lambda done: _settle(done, warned, request.warnings))
+        return warned
 
     def unload(self, params: ModelRefParams) -> Future[UnloadModelResult]:
         engine = self._engine
@@ -57,12 +69,17 @@ class ModelService:
 
     def count_prompt_tokens(self, params: GenerateParams) -> Future[int]:
         """The prompt tokens a generate request would prefill (chat template and tools included)."""
+        if isinstance(params.model, UnsetType):
+            raise ServingError(ErrorCode.INVALID_PARAMS, "name the `model` whose tokenizer counts")
         return self._engine.with_model(params.model, lambda model: len(prompt_tokens(
             model, params.prompt, params.messages, params.add_bos, params.tools)))
 
     def tokenize(self, params: TokenizeParams) -> Future[TokenizeResult]:
-        return self._engine.with_model(params.model, lambda model: TokenizeResult(
-            tokens=encode_text(model, params.text, params.add_bos)))
+        def run(model: LoadedModel) -> TokenizeResult:
+            tokens = encode_text(model, params.text, params.add_bos)
+            return TokenizeResult(tokens=tokens, token_strings=token_texts(model, tokens))
+
+        return self._engine.with_model(params.model, run)
 
     def batch_tokenize(self, params: BatchTokenizeParams) -> Future[BatchTokenizeResult]:
         return self._engine.with_model(params.model, lambda model: BatchTokenizeResult(
@@ -75,3 +92,18 @@ class ModelService:
                 params.tokens, skip_special_tokens=params.skip_special_tokens))
 
         return self._engine.with_model(params.model, run)
+
+
+def token_texts(model: LoadedModel, tokens: list[int]) -> list[str]:
+    """Each token's own text, as the original's tokenize answered `tokenStrings`."""
+    return [model.tokenizer.decode([token]) for token in tokens]
+
+
+def _settle(done: Future[LoadModelResult], warned: Future[LoadModelResult],
+            warnings: list[str]) -> None:
+    error = done.exception()
+    if error is not None:
+        warned.set_exception(error)
+    else:
+        result = done.result()
+        warned.set_result(msgspec.structs.replace(result, warnings=[*result.warnings, *warnings]))

@@ -11,6 +11,7 @@ from importlib import metadata
 from .. import __version__
 from ..api.messages import (
     MAX_TOKENS_LIMIT,
+    BatchingInfo,
     DeviceInfo,
     Limits,
     MemoryInfo,
@@ -39,6 +40,8 @@ class RuntimeService:
 
     def info(self) -> RuntimeInfo:
         engine, config = self._engine, self._engine.config
+        batch_size = batch_size_of(config.batching,
+                                   GPU_MAX if self._device.type == "gpu" else CPU_SIZE)
         return RuntimeInfo(
             name="mlx-serving",
             version=__version__,
@@ -51,11 +54,15 @@ class RuntimeService:
             models=[model.info() for model in engine.models.all()],
             limits=Limits(
                 max_message_bytes=config.transport.max_message_bytes,
-                max_batch_size=batch_size_of(
-                    config.batching, GPU_MAX if self._device.type == "gpu" else CPU_SIZE),
+                max_batch_size=batch_size,
                 max_tokens=MAX_TOKENS_LIMIT,
             ),
             methods=sorted(METHODS),
+            batching=BatchingInfo(
+                # "auto" resolved, as in limits: the schema's field is a number.
+                enabled=config.batching.enabled, max_batch_size=batch_size,
+                adaptive_sizing=config.batching.adaptive_sizing,
+                target_step_ms=config.batching.target_step_ms, solo=config.batching.solo),
         )
 
     def state(self) -> RuntimeState:

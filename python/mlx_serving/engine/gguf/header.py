@@ -13,6 +13,8 @@ without allocating what it declares.
 from __future__ import annotations
 
 import mmap
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,15 +74,20 @@ def read_header(path: Path) -> GgufHeader:
     """The header of the GGUF file at `path`; ServingError(MODEL_LOAD_FAILED) naming
     what is wrong when it is not a well-formed GGUF file."""
     try:
-        with path.open("rb") as file:
-            size = path.stat().st_size
+        # Non-blocking: a FIFO swapped in after the caller's check must not hang the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):  # swapped after the caller's check
+                raise GgufFormatError("not a regular file")
+            size = info.st_size
             if size < 24:
                 raise GgufFormatError(f"{size} bytes is too short for a GGUF header")
             with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 return _Parser(data, path, size).header()
     except GgufFormatError as exc:
-        raise ServingError(ErrorCode.MODEL_LOAD_FAILED, f"{str(path)!r} is not a valid GGUF file: {exc}",
-                           model=str(path)) from None
+        raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
+                           f"{str(path)!r} is not a valid GGUF file: {exc}", model=str(path)) from None
     except OSError as exc:
         raise ServingError(ErrorCode.MODEL_LOAD_FAILED, f"could not read {str(path)!r}: {exc}",
                            model=str(path)) from None
@@ -105,7 +112,8 @@ class _Parser:
             raise GgufFormatError(f"the header declares {key_count} metadata keys "
                                   f"(at most {MAX_METADATA_KEYS})")
         if tensor_count > MAX_TENSORS:
-            raise GgufFormatError(f"the header declares {tensor_count} tensors (at most {MAX_TENSORS})")
+            raise GgufFormatError(f"the header declares {tensor_count} tensors "
+                                  f"(at most {MAX_TENSORS})")
         metadata: dict[str, Any] = {}
         for _ in range(key_count):
             key = self._string()
@@ -199,8 +207,9 @@ class _Parser:
     def _take(self, count: int) -> bytes:
         end = self.at + count
         if end > self.size:
-            raise GgufFormatError(f"the header ends early: {count} bytes wanted at byte {self.at}, "
-                                  f"the file has {self.size}")
+            raise GgufFormatError(f"the header ends early (truncated, or a count that lies): "
+                                  f"{count} bytes wanted at byte {self.at}, the file has "
+                                  f"{self.size}")
         raw = self.data[self.at:end]
         self.at = end
         return raw

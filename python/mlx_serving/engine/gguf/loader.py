@@ -23,22 +23,15 @@ from .weights import (
     model_config,
 )
 
-GGUF_MAGIC_BYTES = b"GGUF"
-
 
 def is_gguf_path(source: str) -> bool:
-    """A file named *.gguf, or any regular file that starts with the GGUF magic."""
-    path = Path(source).expanduser()
-    if path.suffix.lower() == ".gguf":
-        return True
-    try:
-        with path.open("rb") as file:
-            return path.is_file() and file.read(4) == GGUF_MAGIC_BYTES
-    except OSError:
-        return False
+    """A path that names a GGUF file (by its suffix, as llama.cpp, Ollama and LM
+    Studio name them); anything else is a model folder or a hub id."""
+    return Path(source).suffix.lower() == ".gguf"
 
 
-def load_gguf_model(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[str, Any], GgufInfo]:
+def load_gguf_model(path: Path, progress: LoadProgress
+                    ) -> tuple[Any, Any, dict[str, Any], GgufInfo]:
     """(model, tokenizer wrapper, mlx-lm config, what the file held) for the
     GGUF file at `path`; ServingError for what cannot be loaded, before loading it."""
     import mlx.core as mx
@@ -51,9 +44,7 @@ def load_gguf_model(path: Path, progress: LoadProgress) -> tuple[Any, Any, dict[
     config = model_config(header, vocab)
     for tensor in header.tensors:  # an unknown tensor is refused before loading
         mlx_name(header, tensor.name)
-    # A .gguf path without return_metadata: the tensors by name (load's union
-    # also covers .npy arrays and metadata tuples).
-    weights = cast(dict[str, mx.array], mx.load(str(path)))
+    weights = cast(dict[str, Any], mx.load(str(path)))
     progress("reading", header.file_size, header.file_size)
     _check_loaded(header, weights)
     for tensor in header.tensors:
@@ -79,11 +70,10 @@ def _build(config: dict[str, Any], weights: dict[str, Any], progress: LoadProgre
     import importlib
 
     import mlx.core as mx
-
-    # From its module: mypy does not follow mlx.nn's star import of its layers.
     from mlx.nn.layers.quantized import quantize
-    from mlx.utils import tree_flatten
     from mlx_lm.utils import infer_quant_config
+
+    from ..models import weight_arrays
 
     arch = importlib.import_module(f"mlx_lm.models.{config['model_type']}")
     model = arch.Model(arch.ModelArgs.from_dict(config))
@@ -99,8 +89,8 @@ def _build(config: dict[str, Any], weights: dict[str, Any], progress: LoadProgre
     if quantized:
         config["quantization"] = _quantization(quantized)
     model.load_weights(list(weights.items()), strict=True)
-    parameters = tree_flatten(model.parameters())
-    for done, (_, array) in enumerate(parameters, 1):
+    parameters = weight_arrays(model)
+    for done, array in enumerate(parameters, 1):
         mx.eval(array)
         progress("converting", done, len(parameters))
     model.eval()

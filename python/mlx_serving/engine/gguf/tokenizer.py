@@ -49,7 +49,8 @@ PRE_TOKENIZERS: dict[str, PreTokenizer] = {
     **dict.fromkeys(["starcoder", "refact", "codeshell", "exaone", "minerva-7b"], _STARCODER_PRE),
     **dict.fromkeys(["command-r", "smollm"], PreTokenizer(("\\p{N}", _GPT2), clean_spaces=False)),
     **dict.fromkeys(["gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es",
-                     "jina-v2-de", "a.x-4.0", "mellum", "mpt", "olmo", "jais", "exaone4"], _GPT2_PRE),
+                     "jina-v2-de", "a.x-4.0", "mellum", "mpt", "olmo", "jais", "exaone4"],
+                    _GPT2_PRE),
     **dict.fromkeys(["trillion", "granite-docling"], PreTokenizer((_GPT2,), clean_spaces=False)),
 }
 
@@ -127,9 +128,11 @@ def load_tokenizer(header: GgufHeader) -> Any:
     # Control tokens are matched in text as llama.cpp's parse_special does;
     # user-defined ones always are.
     backend.add_special_tokens([AddedToken(token, special=True, normalized=False)
-                                for token, kind in zip(tokens, types, strict=False) if kind == _CONTROL])
+                                for token, kind in zip(tokens, types, strict=True)
+                                if kind == _CONTROL])
     backend.add_tokens([AddedToken(token, special=False, normalized=False)
-                        for token, kind in zip(tokens, types, strict=False) if kind == _USER_DEFINED])
+                        for token, kind in zip(tokens, types, strict=True)
+                        if kind == _USER_DEFINED])
 
     bos = _token_id(header, "tokenizer.ggml.bos_token_id", len(tokens))
     eos = _token_id(header, "tokenizer.ggml.eos_token_id", len(tokens))

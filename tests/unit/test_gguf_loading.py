@@ -4,6 +4,7 @@ and the llama (rotary permutation) and qwen2 architectures."""
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from pathlib import Path
@@ -20,7 +21,8 @@ from mlx_serving.engine.gguf.header import read_header
 from mlx_serving.engine.models import load_text_model
 
 TEXTS = ["The old man walks to the river.", "What does the fox do?  123 4567",
-         "<|im_start|>user\nhi<|im_end|>\n", "caf\u00e9 \u2603 \U0001f600 end", "   spaces\n\n\ttab"]
+         "<|im_start|>user\nhi<|im_end|>\n", "caf\u00e9 \u2603 \U0001f600 end",
+         "   spaces\n\n\ttab"]
 
 
 def _refused(path: Path) -> RpcError:
@@ -224,3 +226,18 @@ def test_each_supported_tensor_type(models: Path, kind: str) -> None:
         assert np.allclose(got, expected, atol=2e-3, rtol=2e-3), (kind, name)
     tokens = mx.array([loaded.tokenizer.encode(TEXTS[0])])
     assert mx.isfinite(loaded.model(tokens)).all().item()
+
+
+def test_a_fifo_named_gguf_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "model.gguf"
+    os.mkfifo(fifo)
+    error = _refused(fifo)  # opening it would wait for a writer forever
+    assert error.code == ErrorCode.MODEL_NOT_FOUND and "no GGUF file" in error.message
+
+
+def test_a_tensor_without_an_mlx_counterpart_is_refused_naming_it(tmp_path: Path) -> None:
+    # Llama 3.1 files carry rope_freqs.weight (their RoPE scaling): no slot for it in mlx-lm.
+    extra = ("rope_freqs.weight", np.ones(16, np.float32))
+    error = _refused(write_gguf(tmp_path / "m.gguf", extra_tensor=extra))
+    assert error.code == ErrorCode.UNSUPPORTED_MODEL
+    assert error.details["tensor"] == "rope_freqs.weight"

@@ -1,0 +1,268 @@
+"""A model sharded over 2 ranks (mx.distributed ring backend, 127.0.0.1, CPU).
+
+The runtime is rank 0 and starts the follower itself. The sharded model must
+give what the single-process model gives, token for token, alone and in a
+batch; a follower that dies fails that model's streams with RANK_FAILED and
+nothing else; no follower outlives its model or the runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runtime_client import RuntimeClient
+
+LOCAL_PAIR = {"backend": "ring", "hosts": ["127.0.0.1", "127.0.0.1"]}
+PROMPTS = ["The little fox", "Once upon a time there was", "a b c d e f g"]
+FOLLOWER_MODULE = b"mlx_serving.engine.distributed.follower"
+
+
+def followers_of(pid: int) -> list[int]:
+    """The follower ranks a runtime started (its children running the follower module)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and FOLLOWER_MODULE in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_gone(pids: list[int], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"follower processes left behind: {pids}"
+        time.sleep(0.1)
+
+
+def load_pair(client: RuntimeClient, models: Path) -> dict[str, Any]:
+    """tiny as "local" (one process) and as "sharded" (2 ranks)."""
+    client.result("model/load", {"model": str(models / "tiny"), "model_id": "local"})
+    return client.result("model/load", {"model": str(models / "tiny"), "model_id": "sharded",
+                                        "distributed": LOCAL_PAIR}, timeout=120)
+
+
+def run(client: RuntimeClient, model: str, params: dict[str, Any]) -> tuple[list[int], str, str]:
+    text, end = client.generate_stream({"model": model, **params})
+    ids = [token["id"] for token in client.stream_tokens(end["params"]["stream_id"])]
+    return ids, text, end["params"]["finish_reason"]
+
+
+def together(client: RuntimeClient, model: str, requests: list[dict[str, Any]],
+             tag: str) -> list[tuple[list[int], str, str]]:
+    ids = [f"{tag}-{i}" for i in range(len(requests))]
+    for stream_id, params in zip(ids, requests, strict=True):
+        client.result("generate", {"model": model, "stream_id": stream_id, **params})
+    results = []
+    for stream_id in ids:
+        end = client.stream_end(stream_id)["params"]
+        assert end["finish_reason"] in ("stop", "length"), end
+        results.append(([t["id"] for t in client.stream_tokens(stream_id)],
+                        client.stream_text(stream_id), end["finish_reason"]))
+    return results
+
+
+@pytest.fixture(scope="module")
+def pair(models: Path) -> Iterator[RuntimeClient]:
+    client = RuntimeClient()
+    load_pair(client, models)
+    yield client
+    client.stop()
+    client.assert_conforms()
+
+
+def test_the_group_shows_in_model_list_and_runtime_info(pair: RuntimeClient) -> None:
+    listed = {m["model_id"]: m for m in pair.result("model/list")["models"]}
+    assert listed["local"]["group"] is None
+    assert listed["sharded"]["group"] == {
+        "backend": "ring", "parallel": "tensor", "ranks": 2,
+        "hosts": ["127.0.0.1", "127.0.0.1"], "state": "ready", "failure": None}
+    info = {m["model_id"]: m for m in pair.result("runtime/info")["models"]}
+    assert info["sharded"]["group"]["ranks"] == 2
+    assert len(followers_of(pair.proc.pid)) == 1
+
+
+def test_greedy_output_is_the_single_process_output_token_for_token(pair: RuntimeClient) -> None:
+    for prompt in PROMPTS:
+        params = {"prompt": prompt, "max_tokens": 40, "temperature": 0}
+        local = run(pair, "local", params)
+        assert len(local[0]) > 0
+        assert run(pair, "sharded", params) == local
+    non_streaming = pair.result("generate", {"model": "sharded", "prompt": PROMPTS[0],
+                                             "max_tokens": 40, "temperature": 0,
+                                             "streaming": False})
+    assert non_streaming["text"] == run(pair, "local", {"prompt": PROMPTS[0], "max_tokens": 40,
+                                                         "temperature": 0})[1]
+
+
+MIXED = [
+    {"prompt": PROMPTS[0], "max_tokens": 48, "temperature": 0},
+    {"prompt": PROMPTS[1], "max_tokens": 32, "temperature": 0.9, "top_p": 0.9, "seed": 7,
+     "logprobs": True},
+    {"prompt": PROMPTS[2], "max_tokens": 40, "temperature": 0.7, "top_k": 20, "seed": 11,
+     "repetition_penalty": 1.3, "stop_sequences": ["e"]},
+    {"prompt": PROMPTS[0] + " ran", "max_tokens": 24, "temperature": 0, "guidance":
+     {"mode": "regex", "pattern": "[a-z ]{3,20}"}},
+]
+
+
+def test_four_concurrent_streams_with_mixed_params_match_the_single_process(
+        pair: RuntimeClient) -> None:
+    local = together(pair, "local", MIXED, "local-mixed")
+    sharded = together(pair, "sharded", MIXED, "sharded-mixed")
+    assert sharded == local
+    assert [r[2] for r in sharded].count("length") >= 1
+
+
+def test_a_stream_paused_and_resumed_gives_the_same_tokens(pair: RuntimeClient) -> None:
+    params = {"prompt": PROMPTS[1], "max_tokens": 60, "temperature": 0.8, "seed": 3}
+    expected = run(pair, "local", params)
+    pair.result("generate", {"model": "sharded", "stream_id": "paused", **params})
+    pair.result("generate/pause", {"stream_id": "paused"})
+    time.sleep(0.3)  # it stays paused; the group keeps serving others meanwhile
+    assert run(pair, "sharded", {"prompt": PROMPTS[2], "max_tokens": 8, "temperature": 0})[0]
+    pair.result("generate/resume", {"stream_id": "paused"})
+    pair.stream_end("paused")
+    assert [t["id"] for t in pair.stream_tokens("paused")] == expected[0]
+
+
+def test_cancel_in_the_group_leaves_it_serving(pair: RuntimeClient) -> None:
+    pair.result("generate", {"model": "sharded", "stream_id": "long", "prompt": PROMPTS[0],
+                             "max_tokens": 400, "temperature": 0})
+    pair.wait_for(lambda: len(pair.stream_tokens("long")) > 0)
+    assert pair.result("generate/cancel", {"stream_id": "long"})["cancelled"] is True
+    assert pair.stream_end("long")["params"]["finish_reason"] == "cancelled"
+    params = {"prompt": PROMPTS[2], "max_tokens": 24, "temperature": 0}
+    assert run(pair, "sharded", params) == run(pair, "local", params)
+
+
+def test_refusals_come_before_any_rank_starts(pair: RuntimeClient, models: Path) -> None:
+    def refused(distributed: dict[str, Any], model: str = "tiny",
+                method: str = "model/load") -> dict[str, Any]:
+        error = pair.error(method, {"model": str(models / model), "model_id": "x",
+                                    "distributed": distributed})
+        assert followers_of(pair.proc.pid) == followers_before
+        return error
+
+    followers_before = followers_of(pair.proc.pid)
+    heads = refused({"hosts": ["127.0.0.1"] * 3})
+    assert heads["data"]["code"] == "UNSUPPORTED" and "not divisible by 3" in heads["message"]
+    pipeline = refused({**LOCAL_PAIR, "parallel": "pipeline"})
+    assert "no pipeline()" in pipeline["message"]
+    assert "send/recv" in refused({**LOCAL_PAIR, "backend": "nccl",
+                                   "parallel": "pipeline"})["message"]
+    assert "mpirun" in refused({**LOCAL_PAIR, "backend": "mpi"})["message"]
+    assert refused({"hosts": ["127.0.0.1"]})["data"]["code"] == "INVALID_PARAMS"
+    assert "exactly one" in refused({"backend": "ring"})["message"]
+    assert "needs an IP" in refused({"hosts": ["127.0.0.1", "mac-studio.local"]})["message"]
+    vision = refused(LOCAL_PAIR, model="tiny-vision", method="model/loadVision")
+    assert vision["data"]["code"] == "UNSUPPORTED"
+    draft = pair.error("model/loadDraft", {"model": "sharded",
+                                           "draft_model": str(models / "tiny-draft")})
+    assert draft["data"]["code"] == "DRAFT_INCOMPATIBLE" and "sharded" in draft["message"]
+    # MLX forms one group per process: a second sharded model is refused with the way out.
+    second = refused(LOCAL_PAIR)
+    assert second["data"]["code"] == "UNSUPPORTED" and "restart the runtime" in second["message"]
+
+
+def test_a_killed_follower_fails_its_streams_and_the_runtime_serves_on(models: Path) -> None:
+    client = RuntimeClient()
+    try:
+        load_pair(client, models)
+        (follower,) = followers_of(client.proc.pid)
+        client.result("generate", {"model": "sharded", "stream_id": "doomed",
+                                   "prompt": PROMPTS[0], "max_tokens": 100_000,
+                                   "temperature": 0})
+        client.wait_for(lambda: len(client.stream_tokens("doomed")) > 0)
+        killed_at = time.monotonic()
+        os.kill(follower, signal.SIGKILL)
+        end = client.stream_end("doomed", timeout=60)
+        assert time.monotonic() - killed_at < 60
+        assert end["method"] == "stream/error"
+        error = end["params"]["error"]
+        assert error["data"]["code"] == "RANK_FAILED"
+        assert error["data"]["rank"] == 1 and error["data"]["host"] == "127.0.0.1"
+        assert "rank 1 (127.0.0.1)" in error["message"] and "signal 9" in error["message"]
+        # The single-process model serves on; the sharded one refuses, saying why.
+        assert run(client, "local", {"prompt": PROMPTS[1], "max_tokens": 8,
+                                     "temperature": 0})[0]
+        refused = client.error("generate", {"model": "sharded", "prompt": "hi"})
+        assert refused["data"]["code"] == "RANK_FAILED"
+        listed = {m["model_id"]: m for m in client.result("model/list")["models"]}
+        assert listed["sharded"]["group"]["state"] == "failed"
+        assert "signal 9" in listed["sharded"]["group"]["failure"]
+        client.result("model/unload", {"model": "sharded"})
+        assert run(client, "local", {"prompt": PROMPTS[2], "max_tokens": 8,
+                                     "temperature": 0})[0]
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_a_hung_follower_fails_its_streams_after_rank_timeout(models: Path,
+                                                             tmp_path: Path) -> None:
+    config = tmp_path / "runtime.yaml"
+    config.write_text(yaml.safe_dump({"distributed": {"rank_timeout_s": 3}}))
+    client = RuntimeClient("--config", str(config))
+    try:
+        load_pair(client, models)
+        (follower,) = followers_of(client.proc.pid)
+        client.result("generate", {"model": "sharded", "stream_id": "stuck",
+                                   "prompt": PROMPTS[0], "max_tokens": 100_000,
+                                   "temperature": 0})
+        client.wait_for(lambda: len(client.stream_tokens("stuck")) > 0)
+        os.kill(follower, signal.SIGSTOP)  # alive, but it answers nothing
+        end = client.stream_end("stuck", timeout=60)
+        error = end["params"]["error"]
+        assert error["data"]["code"] == "RANK_FAILED"
+        assert error["data"]["rank"] == 1 and error["data"]["host"] == "127.0.0.1"
+        assert "stopped answering" in error["message"]
+        wait_gone([follower], timeout=15)  # the hung rank is stopped for good
+        assert run(client, "local", {"prompt": PROMPTS[1], "max_tokens": 8,
+                                     "temperature": 0})[0]
+    finally:
+        client.stop()
+    client.assert_conforms()
+
+
+def test_no_follower_outlives_unload_or_a_crash_of_the_runtime(models: Path) -> None:
+    client = RuntimeClient()
+    try:
+        load_pair(client, models)
+        unloaded = followers_of(client.proc.pid)
+        assert len(unloaded) == 1
+        client.result("model/unload", {"model": "sharded"})
+        wait_gone(unloaded, timeout=15)
+        assert followers_of(client.proc.pid) == []
+    finally:
+        client.stop()
+    crashing = RuntimeClient()
+    try:
+        load_pair(crashing, models)
+        orphans = followers_of(crashing.proc.pid)
+        assert len(orphans) == 1
+    finally:
+        crashing.stop()  # SIGKILL: the runtime has no say; the follower sees its stdin close
+    wait_gone(orphans, timeout=30)
