@@ -200,7 +200,7 @@ class ActiveStream:
     def __init__(self, request: GenerationRequest, decode: Decode) -> None:
         self.request = request
         self.guide = (None if request.guidance is None
-                      else request.guidance.start(request.stop_token_ids))
+                      else request.guidance.start(request.stop_token_ids, request.prompt))
         self._detokenizer = IncrementalDetokenizer(decode)
         self._stops = StopMatcher(request.stop_strings)
         self._generated = 0
