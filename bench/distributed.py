@@ -39,8 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import (BENCH_CONFIG, Reporter, Runtime, decode_rate, log, median, model_path,
-                    parse, parser)
+from common import BENCH_CONFIG, Reporter, Runtime, decode_rate, log, median, model_path, parse, parser
 
 MODELS = ("local", "sharded")
 CONCURRENT = 4
@@ -87,9 +86,8 @@ def bare_all_sum_us(backend: str, width: int, repeats: int) -> float:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             ports.append(probe.getsockname()[1])
-    hostfile = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    json.dump([[f"127.0.0.1:{port}"] for port in ports], hostfile)
-    hostfile.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as hostfile:
+        json.dump([[f"127.0.0.1:{port}"] for port in ports], hostfile)
     env = {**os.environ, "MLX_HOSTFILE": hostfile.name}
     child = subprocess.Popen([sys.executable, __file__, "--all-sum-peer", str(width),
                               str(repeats)], env={**env, "MLX_RANK": "1"})
