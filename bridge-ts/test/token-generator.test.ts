@@ -46,6 +46,8 @@ function harness(highWaterMark = 64): {
     session: () => session,
     flow: new FlowControl(highWaterMark, () => {}),
     finished: (generator) => finished.push(generator),
+    accepted: () => {},
+    received: () => {},
   };
   const answer = (message: unknown): void => client.handleLine(JSON.stringify(message));
   return {
@@ -53,7 +55,7 @@ function harness(highWaterMark = 64): {
     sent,
     finished,
     start: ({ signal } = {}) =>
-      new TokenGenerator(host, { params: { model: 'm', prompt: 'x', stream_id: 's1' }, timeoutMs: undefined, signal }),
+      new TokenGenerator(host, { params: { model: 'm', prompt: 'x', stream_id: 's1' }, timeoutMs: undefined, signal, statsChunk: false }),
     answer,
     tokens: (streamId, ...texts) =>
       answer({ jsonrpc: '2.0', method: 'stream/chunk', params: { stream_id: streamId, tokens: texts.map((text, id) => ({ id, text })) } }),
@@ -87,7 +89,8 @@ test('one token chunk per wire token, then the metadata chunk, then done', async
     ['He', 'llo', 'metadata'],
   );
   assert.equal(generator.finishReason, 'length');
-  assert.deepEqual(generator.stats, { generatedTokens: 2 });
+  // The original mlx-serving's names ride beside ours (tokensGenerated, timeToFirstToken, totalTime).
+  assert.deepEqual(generator.stats, { generatedTokens: 2, tokensGenerated: 2, timeToFirstToken: undefined, totalTime: undefined });
   assert.equal(generator.model, 'm');
   assert.equal(generator.variant, 'stable');
   assert.deepEqual(h.finished, [generator]);
