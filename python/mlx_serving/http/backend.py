@@ -15,6 +15,7 @@ from ..engine.engine import Engine
 from ..engine.models import LoadedModel
 from ..engine.prompting import prompt_tokens
 from ..ops.service import Ops
+from ..service.request_options import model_for
 from ..service.generation import GenerationService, OpenSink
 
 # mlx-lm's tool parsers: the text between the markers -> a call (or calls).
@@ -86,7 +87,8 @@ class Backend:
             return len(prompt_tokens(model, params.prompt, params.messages, params.add_bos,
                                      params.tools if params.tools is not UNSET else UNSET))
 
-        counted = self._engine.with_model(params.model, count)
+        model_id = model_for(params, self._engine.models.all(), self._engine.models.loading_ids())
+        counted = self._engine.with_model(model_id, count)
         return counted.result() if isinstance(counted, Future) else int(counted)
 
     def prometheus(self) -> PrometheusResult:
