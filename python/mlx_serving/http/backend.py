@@ -15,8 +15,8 @@ from ..engine.engine import Engine
 from ..engine.models import LoadedModel
 from ..engine.prompting import prompt_tokens
 from ..ops.service import Ops
-from ..service.request_options import model_for
 from ..service.generation import GenerationService, OpenSink
+from ..service.request_options import model_for
 
 # mlx-lm's tool parsers: the text between the markers -> a call (or calls).
 ToolParser = Callable[[str, Any], Any]
