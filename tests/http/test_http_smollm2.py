@@ -11,10 +11,9 @@ import openai
 import pytest
 from http_runtime import HttpRuntime
 
-from runtime_client import ROOT
+from runtime_client import SMOLLM2
 
 # The file tests/conftest.py names: node scripts/setup.mjs --models test fetches it.
-SMOLLM2 = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SMOLLM2
-from runtime_client import RuntimeClient
+from runtime_client import SMOLLM2, RuntimeClient
 
 # Token ids llama.cpp gives for these texts (node-llama-cpp 3.22.1,
 # model.tokenize(text, true) on this very file; produced once, by hand).
