@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import (BENCH_CONFIG, MODELS, ROOT, Reporter, Runtime, decode_rate, median,
-                    parse, parser)
+from common import BENCH_CONFIG, MODELS, ROOT, Reporter, Runtime, decode_rate, median, parse, parser
 
 sys.path.insert(0, str(ROOT / "python"))
 SMOLLM2 = MODELS / "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -13,7 +13,6 @@ from mlx.utils import tree_flatten
 from mlx_serving.config import RuntimeConfig
 from mlx_serving.engine.device_fit import fit_to_device
 from mlx_serving.engine.models import load_text_model
-
 from runtime_client import ROOT
 
 PROBE = """

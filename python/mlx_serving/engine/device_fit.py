@@ -5,6 +5,7 @@ many streams it decodes together (batch_sizing.py)."""
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
@@ -39,8 +40,8 @@ def as_float32(model: LoadedModel) -> int:
     scales and biases) as float32: MLX's CPU backend runs half precision 10-40x
     slower (a 49152x576 8-bit product of one row: 5.6 s with float16 scales,
     0.17 s with float32, on the 2-core machine). The arrays cast, in bytes before."""
-    half = [(name, array) for name, array in tree_flatten(model.model.parameters())
-            if array.dtype in _HALF]
+    named = cast(list[tuple[str, mx.array]], tree_flatten(model.model.parameters()))
+    half = [(name, array) for name, array in named if array.dtype in _HALF]
     if half:
         model.model.update(tree_unflatten([(name, array.astype(mx.float32))
                                            for name, array in half]))
@@ -50,9 +51,9 @@ def as_float32(model: LoadedModel) -> int:
 
 def fit_to_device(model: LoadedModel, config: RuntimeConfig) -> None:
     memory = device_memory()
-    if memory is None and config.cpu.float32 and mx.default_device().type == mx.cpu:
-        if as_float32(model):
-            model.memory_bytes = weight_bytes(model)
+    on_cpu = memory is None and mx.default_device().type == mx.cpu
+    if on_cpu and config.cpu.float32 and as_float32(model):
+        model.memory_bytes = weight_bytes(model)
     quantized = config.quantized
     route = adapt_quantized(model.model, quantized.dense, quantized.rows,
                             quantized.dense_memory_share, memory, model.memory_bytes,

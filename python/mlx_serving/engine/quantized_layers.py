@@ -78,7 +78,8 @@ class PrefillDenseQuantizedLinear(RowBatchedQuantizedLinear):
     def __call__(self, x: mx.array) -> mx.array:
         if x.ndim < 2 or x.shape[-2] == 1:
             return super().__call__(x)
-        out = x @ self["dense"].T
+        dense: mx.array = self["dense"]
+        out = x @ dense.T
         return out + self["bias"] if "bias" in self else out
 
 
@@ -86,7 +87,8 @@ class PrefillDenseQuantizedEmbedding(RowBatchedQuantizedEmbedding):
     def as_linear(self, x: mx.array) -> mx.array:
         if x.ndim < 2 or x.shape[-2] == 1:
             return super().as_linear(x)
-        return x @ self["dense"].T
+        dense: mx.array = self["dense"]
+        return x @ dense.T
 
 
 _RETYPED: dict[type[Module], type[Module]] = {
