@@ -123,7 +123,7 @@ def test_auto_on_the_cpu_keeps_quantized_layers_without_a_fast_blas(models: Path
 
 def test_prefill_copies_serve_prompt_chunks_and_decode_stays_quantized(models: Path) -> None:
     stock, mixed = _load(models), _load(models)
-    assert adapt_quantized(mixed.model, "auto", "auto", 0.5, None, 0, fast_blas=True) == "prefill"
+    assert adapt_quantized(mixed.model, "auto", "auto", 0.5, 10**12, 0, fast_blas=True) == "prefill"
     layers = [m for _, m in mixed.model.named_modules() if type(m) is PrefillDenseQuantizedLinear]
     assert layers and all("dense" in layer for layer in layers)
     layer = layers[0]

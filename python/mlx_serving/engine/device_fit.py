@@ -5,6 +5,7 @@ many streams it decodes together (batch_sizing.py)."""
 from __future__ import annotations
 
 import logging
+import os
 from typing import cast
 
 import mlx.core as mx
@@ -17,6 +18,13 @@ from .models import LoadedModel, weight_arrays
 from .quantized_layers import adapt_quantized
 
 log = logging.getLogger(__name__)
+
+
+def system_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
 
 
 def device_memory() -> int | None:
@@ -56,15 +64,15 @@ def fit_to_device(model: LoadedModel, config: RuntimeConfig) -> None:
         model.memory_bytes = weight_bytes(model)
     quantized = config.quantized
     route = adapt_quantized(model.model, quantized.dense, quantized.rows,
-                            quantized.dense_memory_share, memory, model.memory_bytes,
-                            fast_blas=cpu_blas.loaded is not None)
-    if route == "prefill":
-        model.memory_bytes = weight_bytes(model)
-    if route == "dense":
+                            quantized.dense_memory_share, system_memory() if on_cpu else memory,
+                            model.memory_bytes, fast_blas=cpu_blas.loaded is not None)
+    if route in ("dense", "prefill"):
         before, model.memory_bytes = model.memory_bytes, weight_bytes(model)
+        use = ("run as dense copies of their weights" if route == "dense"
+               else "keep float32 copies of their weights for prompt chunks")
         model.warnings.append(
-            f"quantized layers run as dense copies of their weights (quantized.dense): "
-            f"{model.memory_bytes / 1e9:.2f} GB in memory instead of {before / 1e9:.2f} GB")
+            f"quantized layers {use} (quantized.dense): {model.memory_bytes / 1e9:.2f} GB "
+            f"in memory instead of {before / 1e9:.2f} GB")
     model.max_batch_size = choose_batch_size(model.path, model.memory_bytes,
                                              model.context_length, memory)
     log.info("%s: quantized layers %s, weights %.2f GB, batch size %d", model.model_id,

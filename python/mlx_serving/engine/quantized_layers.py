@@ -171,7 +171,8 @@ def adapt_quantized(model: Any, dense: DenseSetting, rows: Setting, memory_share
                     device_memory: int | None, weight_bytes: int, fast_blas: bool) -> str:
     """Dense copies where `dense` asks for them ('auto': on a GPU when the
     model with its copies takes at most `memory_share` of the device's
-    memory; on the CPU prefill copies when an optimized BLAS is loaded),
+    memory, the system's on the CPU, where they are prefill copies and
+    need an optimized BLAS loaded),
     else rows folded as `rows` asks; what was done: 'dense', 'prefill',
     'rows' or 'none'."""
     if not _quantized(model):
@@ -180,7 +181,7 @@ def adapt_quantized(model: Any, dense: DenseSetting, rows: Setting, memory_share
         on_gpu = mx.default_device().type == mx.gpu
         fits = device_memory is not None and \
             weight_bytes + dense_bytes(model) <= memory_share * device_memory
-        dense = ("on" if fits else "off") if on_gpu else ("prefill" if fast_blas else "off")
+        dense = ("on" if fits else "off") if on_gpu else ("prefill" if fits and fast_blas else "off")
     if dense == "on":
         densify(model)
         return "dense"
