@@ -2,7 +2,7 @@
 # The GPU benchmark run on a lent NVIDIA machine, which has no package index:
 # the packages come as wheels made here, the big one split in two because one
 # call carries at most 64 MiB:
-#   ../shared/tools/gpu-wheels.sh ddsketch prometheus-client pyyaml six 'outlines-core>=0.2.14,<0.3'
+#   ../shared/tools/gpu-wheels.sh ddsketch prometheus-client pyyaml six 'outlines-core>=0.2.14,<0.3' gguf==0.19.0
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_31_x86_64 -d .gpuB llguidance==1.9.1
 #

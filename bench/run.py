@@ -55,6 +55,9 @@ PLANS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("token_path", "llama-1b", ["--tokens", "1000"]),
         ("guidance", "llama-1b", []),
         ("http", "llama-1b", []),
+        ("decode_step", "llama-8b", ["--dense"]),
+        ("vs_server", "llama-8b", ["--streams", "1", "8", "32"]),
+        ("vs_server", "llama-1b-bf16", ["--streams", "1", "8", "32", "64"]),
     ],
 }
 QUICK_MODELS = {"cpu": "small", "gpu": "llama-1b"}

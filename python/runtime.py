@@ -16,6 +16,10 @@ sys.stdout = sys.stderr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from mlx_serving import cpu_blas  # noqa: E402
+
+cpu_blas.preload()  # before MLX is imported: its CPU products then run on OpenBLAS
+
 from mlx_serving.app import main  # noqa: E402
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import cpu_blas
 from .api.envelope import Notification
 from .api.messages import DeviceInfo, DistributedParams
 from .config import DEFAULT_CONFIG_PATH, ConfigError, PreloadModel, RuntimeConfig, load_config
@@ -135,6 +136,9 @@ def main(argv: list[str], protocol_fd: int) -> int:
     logging.getLogger().setLevel((args.log_level or config.logging.level).upper())
     config.model_preload.models.extend(_model_entry(text, args.distributed)
                                        for text in args.model)
+    log.info("CPU BLAS: %s", cpu_blas.loaded or "MLX's bundled reference BLAS")
+    if cpu_blas.problem:
+        log.warning("%s", cpu_blas.problem)
 
     # HTTP alone: notifications (runtime/ready, qos/violation) have no reader.
     out = open(os.devnull, "wb") if args.no_stdio else os.fdopen(protocol_fd, "wb")  # noqa: SIM115 -- the writer owns it

@@ -76,8 +76,14 @@ class QuantizedConfig(_Section):
     """How quantized layers run (engine/quantized_layers.py)."""
 
     rows: Literal["auto", "on", "off"] = "auto"
-    dense: Literal["auto", "on", "off"] = "auto"
+    dense: Literal["auto", "on", "off", "prefill"] = "auto"
     dense_memory_share: Annotated[float, Meta(gt=0.0, le=1.0)] = 0.5
+
+
+class CpuConfig(_Section):
+    # Half-precision weights (and quantization scales) as float32 on MLX's
+    # CPU backend, which runs float16 / bfloat16 10-40x slower (engine/device_fit.py).
+    float32: bool = True
 
 
 class PromptCacheConfig(_Section):
@@ -163,6 +169,7 @@ class RuntimeConfig(_Section):
     generation: GenerationConfig = msgspec.field(default_factory=GenerationConfig)
     batching: BatchingConfig = msgspec.field(default_factory=BatchingConfig)
     quantized: QuantizedConfig = msgspec.field(default_factory=QuantizedConfig)
+    cpu: CpuConfig = msgspec.field(default_factory=CpuConfig)
     guidance: GuidanceConfig = msgspec.field(default_factory=GuidanceConfig)
     speculative: SpeculativeConfig = msgspec.field(default_factory=SpeculativeConfig)
     vision: VisionConfig = msgspec.field(default_factory=VisionConfig)

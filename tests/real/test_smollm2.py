@@ -59,8 +59,13 @@ def test_loads_by_path_and_says_how(smol: RuntimeClient) -> None:
                                       "module_bits": {"model.embed_tokens": 8}}
     assert result["gguf"]["architecture"] == "llama"
     assert result["gguf"]["tensor_types"] == {"F32": 61, "Q4_1": 210, "Q8_0": 1}
-    assert result["gguf"]["dequantized_types"] == [] and result["warnings"] == []
-    assert 90e6 < result["memory_bytes"] < 110e6
+    assert result["gguf"]["dequantized_types"] == []
+    # On the CPU (with OpenBLAS from the install) the layers keep float32
+    # copies for prompt chunks and the scales become float32 (engine/device_fit.py):
+    # the file's 98 MB take 653 MB, and the load result says so.
+    assert 600e6 < result["memory_bytes"] < 700e6
+    assert len(result["warnings"]) == 1
+    assert "float32 copies of their weights for prompt chunks" in result["warnings"][0]
 
 
 def test_load_progress_notifications(smol: RuntimeClient) -> None:

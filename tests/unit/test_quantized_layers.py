@@ -19,6 +19,7 @@ from mlx_serving.config import BatchingConfig, PromptCacheConfig
 from mlx_serving.engine.batch import ModelBatch
 from mlx_serving.engine.models import LoadedModel, load_text_model
 from mlx_serving.engine.quantized_layers import (
+    PrefillDenseQuantizedLinear,
     RowBatchedQuantizedEmbedding,
     RowBatchedQuantizedLinear,
     adapt_quantized,
@@ -99,7 +100,7 @@ def test_a_batch_decodes_what_each_stream_decodes_alone(models: Path, size: int)
 def test_dense_copies_give_the_quantized_logits_and_batch_like_alone(models: Path) -> None:
     stock, dense = _load(models), _load(models)
     expected = dense_bytes(dense.model)
-    assert adapt_quantized(dense.model, "on", "on", 0.5, None, 0) == "dense"
+    assert adapt_quantized(dense.model, "on", "on", 0.5, None, 0, fast_blas=False) == "dense"
     kinds = _layer_types(dense)
     assert nn.Linear in kinds and nn.Embedding in kinds
     assert not kinds & {nn.QuantizedLinear, nn.QuantizedEmbedding, RowBatchedQuantizedLinear}
@@ -114,7 +115,25 @@ def test_dense_copies_give_the_quantized_logits_and_batch_like_alone(models: Pat
     assert _decode(dense, prompts, solo=False) == alone
 
 
-def test_auto_keeps_quantized_layers_on_the_cpu(models: Path) -> None:
+def test_auto_on_the_cpu_keeps_quantized_layers_without_a_fast_blas(models: Path) -> None:
     model = _load(models)
-    assert adapt_quantized(model.model, "auto", "auto", 1.0, 10**12, 0) == "none"
-    assert adapt_quantized(model.model, "off", "on", 1.0, None, 0) == "rows"
+    assert adapt_quantized(model.model, "auto", "auto", 1.0, 10**12, 0, fast_blas=False) == "none"
+    assert adapt_quantized(model.model, "off", "on", 1.0, None, 0, fast_blas=False) == "rows"
+
+
+def test_prefill_copies_serve_prompt_chunks_and_decode_stays_quantized(models: Path) -> None:
+    stock, mixed = _load(models), _load(models)
+    assert adapt_quantized(mixed.model, "auto", "auto", 0.5, 10**12, 0, fast_blas=True) == "prefill"
+    layers = [m for _, m in mixed.model.named_modules() if type(m) is PrefillDenseQuantizedLinear]
+    assert layers and all("dense" in layer for layer in layers)
+    layer = layers[0]
+    one = mx.random.normal((3, 1, layer["dense"].shape[1]), key=mx.random.key(3))
+    assert mx.array_equal(layer(one), nn.QuantizedLinear.__call__(layer, one)).item()
+    chunk = mx.random.normal((2, 5, layer["dense"].shape[1]), key=mx.random.key(4))
+    assert mx.allclose(layer(chunk), nn.QuantizedLinear.__call__(layer, chunk), atol=1e-4).item()
+    tokens = mx.array([[0, 17, 42, 99, 7]])
+    assert mx.allclose(mixed.model(tokens), stock.model(tokens), atol=1e-4).item()
+    prompts = [[0] + [(seed * 31 + k * 7) % 400 + 5 for k in range(3 + 2 * seed)]
+               for seed in range(5)]
+    alone = [_decode(mixed, [prompt], solo=True)[0] for prompt in prompts]
+    assert _decode(mixed, prompts, solo=False) == alone
