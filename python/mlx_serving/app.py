@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .api.envelope import Notification
-from .api.messages import DeviceInfo
+from .api.messages import DeviceInfo, DistributedParams
 from .config import DEFAULT_CONFIG_PATH, ConfigError, PreloadModel, RuntimeConfig, load_config
 from .engine.engine import Engine, PreloadError
 from .handlers import build_handlers
@@ -59,6 +59,10 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
                         help="load and warm up this model (a folder or a .gguf file) at "
                              "start-up; its id is the folder or file name unless =ID names "
                              "one. Repeatable; added to the config's model_preload")
+    parser.add_argument("--distributed", metavar="HOSTS|HOSTFILE",
+                        help="shard the --model over several processes: its hosts, comma "
+                             "separated (rank 0, this machine, first), or an mlx.launch "
+                             "hostfile; ring backend unless the hostfile names another")
     parser.add_argument("--no-stdio", action="store_true",
                         help="serve HTTP alone: no JSON-RPC on stdin/stdout; run until "
                              "SIGTERM/SIGINT, which finishes in-flight streams first")
@@ -68,17 +72,21 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.no_stdio and not args.http:
         parser.error("--no-stdio needs --http: there would be nothing to serve")
+    if args.distributed and len(args.model) != 1:
+        parser.error("--distributed shards one --model (MLX forms one group per process)")
     return args
 
 
-def _model_entry(text: str) -> PreloadModel:
+def _model_entry(text: str, distributed: str | None) -> PreloadModel:
     """--model PATH[=ID]: the id defaults to the folder name, or the file name
-    without .gguf."""
+    without .gguf. --distributed: a hostfile, or hosts separated by commas."""
     path, _, model_id = text.rpartition("=") if "=" in text else (text, "", "")
     local = Path(path).expanduser()
     default = local.stem if local.suffix == ".gguf" else local.name
+    group = None if distributed is None else DistributedParams(hostfile=distributed) \
+        if Path(distributed).is_file() else DistributedParams(hosts=distributed.split(","))
     return PreloadModel(path=str(local.resolve()) if local.exists() else path,
-                        model_id=model_id or default or path)
+                        model_id=model_id or default or path, distributed=group)
 
 
 def _detect_device() -> DeviceInfo:
@@ -125,7 +133,8 @@ def main(argv: list[str], protocol_fd: int) -> int:
         log.error("bad config: %s", exc)
         return 2
     logging.getLogger().setLevel((args.log_level or config.logging.level).upper())
-    config.model_preload.models.extend(_model_entry(text) for text in args.model)
+    config.model_preload.models.extend(_model_entry(text, args.distributed)
+                                       for text in args.model)
 
     # HTTP alone: notifications (runtime/ready, qos/violation) have no reader.
     out = open(os.devnull, "wb") if args.no_stdio else os.fdopen(protocol_fd, "wb")  # noqa: SIM115 -- the writer owns it

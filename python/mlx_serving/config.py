@@ -13,7 +13,7 @@ import msgspec
 import yaml
 from msgspec import Meta
 
-from .api.messages import MAX_DRAFT_TOKENS, MAX_TOKENS_LIMIT
+from .api.messages import MAX_DRAFT_TOKENS, MAX_TOKENS_LIMIT, DistributedParams
 from .ops.settings import (
     CanaryConfig,
     DebugConfig,
@@ -94,6 +94,7 @@ class PreloadModel(_Section):
     max_tokens: Annotated[int, Meta(ge=1, le=4096)] = 8
     warmup_prompt_tokens: Annotated[list[PositiveInt], Meta(min_length=1)] = \
         msgspec.field(default_factory=lambda: [32])
+    distributed: DistributedParams | None = None  # shard it, as model/load `distributed`
 
 
 class PreloadConfig(_Section):

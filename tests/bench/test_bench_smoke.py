@@ -81,3 +81,17 @@ def test_http_quick_compares_the_front_with_mlx_lm_server(models: Path) -> None:
         assert set(figure) >= FIELDS and figure["baseline_of"] == "mlx_lm.server"
         assert figure["value"] > 0 and figure["baseline"] > 0
     assert all(f["tokens"] > 0 for f in figures if f["figure"].startswith("aggregate"))
+
+
+def test_distributed_quick_compares_two_ranks_with_one_process(models: Path) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "distributed.py"),
+                           "--model", str(models / "tiny"), "--quick"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    figures = {json.loads(line)["figure"]: json.loads(line) for line in done.stdout.splitlines()}
+    assert set(figures) == {"decode_tok_s", "ttft_ms", "batch_tok_s", "ring_ms_per_step",
+                            "all_sum_us"}
+    for name, figure in figures.items():
+        assert figure.keys() >= FIELDS and figure["ranks"] == 2 and figure["backend"] == "ring"
+        if name != "ring_ms_per_step":  # a difference of two noisy rates: any sign
+            assert figure["value"] > 0 and figure["baseline"] > 0

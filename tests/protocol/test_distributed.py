@@ -158,6 +158,20 @@ def test_cancel_in_the_group_leaves_it_serving(pair: RuntimeClient) -> None:
     assert run(pair, "sharded", params) == run(pair, "local", params)
 
 
+def test_the_prompt_cache_serves_a_sharded_model_and_metrics_count_it(
+        pair: RuntimeClient) -> None:
+    long_prompt = " ".join(["the little fox runs to the old green hill"] * 6)
+    params = {"prompt": long_prompt, "max_tokens": 16, "temperature": 0}
+    expected = run(pair, "local", params)
+    first = run(pair, "sharded", params)
+    again = pair.result("generate", {"model": "sharded", "streaming": False, **params})
+    assert first == expected and again["text"] == expected[1]
+    assert again["stats"]["cached_tokens"] > 0  # both ranks kept and reused their KV shards
+    metrics = pair.result("metrics/get", {"model": "sharded"})["models"]["sharded"]
+    assert metrics["lifetime"]["generated_tokens"] > 0
+    assert metrics["lifetime"]["cached_tokens"] >= again["stats"]["cached_tokens"]
+
+
 def test_refusals_come_before_any_rank_starts(pair: RuntimeClient, models: Path) -> None:
     def refused(distributed: dict[str, Any], model: str = "tiny",
                 method: str = "model/load") -> dict[str, Any]:
@@ -258,6 +272,15 @@ def test_no_follower_outlives_unload_or_a_crash_of_the_runtime(models: Path) -> 
         assert followers_of(client.proc.pid) == []
     finally:
         client.stop()
+    stopping = RuntimeClient()
+    try:
+        load_pair(stopping, models)
+        stopped = followers_of(stopping.proc.pid)
+        stopping.result("runtime/shutdown", {"drain": True})
+        assert stopping.wait_exit() == 0
+    finally:
+        stopping.stop()
+    wait_gone(stopped, timeout=15)
     crashing = RuntimeClient()
     try:
         load_pair(crashing, models)

@@ -139,3 +139,48 @@ def test_the_end_says_whether_the_output_is_complete() -> None:
     cut, cut_sink = _stream(ScriptedMatcher({2}, accepts=True), stop_strings=["c"])
     assert cut.on_token(2, None, None) == "stop"
     assert cut_sink.events[-1] == ("end", "stop", False)  # a stop sequence cut it
+
+
+THINK, THOUGHT = 6, 7  # a reasoning model's thinking markers
+
+
+def test_the_grammar_starts_after_the_thinking() -> None:
+    from mlx_serving.guidance.processor import Thinking
+
+    matcher = ScriptedMatcher({3}, {4}, {EOS})
+    guide = GuidedDecoding(matcher, vocab_size=16, stop_ids=frozenset({EOS}),
+                           thinking=Thinking(THINK, THOUGHT))
+    logits = mx.zeros((1, 16))
+    # The output may open with its thinking, or go straight into the grammar.
+    assert _allowed(guide(mx.array([0]), logits)) == {3, THINK}
+    # Thinking: free text, up to and with its end marker; the matcher sees none of it.
+    for context in ([0, THINK], [0, THINK, 9], [0, THINK, 9, 12]):
+        assert len(_allowed(guide(mx.array(context), logits))) == 16
+    assert _allowed(guide(mx.array([0, THINK, 9, 12, THOUGHT]), logits)) == {3}
+    assert _allowed(guide(mx.array([0, THINK, 9, 12, THOUGHT, 3]), logits)) == {4}
+    assert matcher.consumed == [3] and guide.failure is None
+
+
+def test_without_thinking_first_the_grammar_holds_from_the_first_token() -> None:
+    from mlx_serving.guidance.processor import Thinking
+
+    matcher = ScriptedMatcher({3}, {4})
+    guide = GuidedDecoding(matcher, vocab_size=16, stop_ids=frozenset(),
+                           thinking=Thinking(THINK, THOUGHT))
+    guide(mx.array([0]), mx.zeros((1, 16)))
+    assert _allowed(guide(mx.array([0, 3]), mx.zeros((1, 16)))) == {4}  # no thinking now
+    guide(mx.array([0, 3, THINK]), mx.zeros((1, 16)))
+    assert guide.failure is not None and f"token {THINK}" in guide.failure.message
+
+
+def test_a_prompt_that_opened_the_thinking() -> None:
+    from mlx_serving.guidance.processor import Thinking
+
+    thinking = Thinking(THINK, THOUGHT)
+    assert thinking.open_in([0, THINK]) and not thinking.open_in([0, THINK, 9, THOUGHT])
+    assert not thinking.open_in([0, 9])
+    matcher = ScriptedMatcher({3})
+    guide = GuidedDecoding(matcher, vocab_size=16, stop_ids=frozenset(), thinking=thinking,
+                           thinking_now=True)
+    assert len(_allowed(guide(mx.array([0, THINK]), mx.zeros((1, 16))))) == 16
+    assert _allowed(guide(mx.array([0, THINK, THOUGHT]), mx.zeros((1, 16)))) == {3}

@@ -159,6 +159,9 @@ export interface DeviceInfo {
  * Shard the model over several processes with mx.distributed; the runtime is rank 0.
  */
 export interface DistributedParams {
+  /**
+   * Default: the hostfile's `backend`, else ring.
+   */
   backend?: "jaccl" | "mpi" | "nccl" | "ring";
   /**
    * One entry per rank, rank 0 first (this machine): an IP for the ring backend, an ssh host name otherwise; 127.0.0.1 ranks run locally, the others through ssh.

@@ -246,7 +246,8 @@ class ShutdownResult(Result):
 class DistributedParams(Params):
     """Shard the model over several processes with mx.distributed; the runtime is rank 0."""
 
-    backend: Literal["ring", "jaccl", "mpi", "nccl"] = "ring"
+    backend: Annotated[Literal["ring", "jaccl", "mpi", "nccl"], Meta(
+        description="Default: the hostfile's `backend`, else ring.")] | UnsetType = UNSET
     hosts: Annotated[list[NonEmptyStr], Meta(
         min_length=2, description="One entry per rank, rank 0 first (this machine): an IP "
         "for the ring backend, an ssh host name otherwise; 127.0.0.1 ranks run locally, "

@@ -291,7 +291,8 @@ class Engine:
             model_id = entry.model_id or entry.path
             try:
                 try:
-                    loaded = self._load(entry.path, model_id, "text")
+                    loaded = self._load(entry.path, model_id, "text",
+                                        distributed=entry.distributed)
                 finally:
                     self.models.end_load(model_id)
                 model = self.models.get(model_id)
@@ -303,7 +304,9 @@ class Engine:
                     max_tokens=entry.max_tokens,
                     batched=batching.enabled and batch.max_batch_size > 1,
                 ) if entry.warmup_requests else (0.0, [])
-                if batch.prompt_cache is not None:
+                # A sharded model's followers hold caches in step with rank 0's,
+                # which its warm-up entries must stay in.
+                if batch.prompt_cache is not None and model.group is None:
                     batch.prompt_cache.clear()
             except Exception as exc:
                 self._stop()  # the runtime exits: run() never comes

@@ -130,7 +130,7 @@ class ActiveStream:
         self.state: StreamState = "running"
         self.on_end: Callable[[ActiveStream], None] | None = None
         self.guide = (None if request.guidance is None
-                      else request.guidance.start(request.stop_token_ids))
+                      else request.guidance.start(request.stop_token_ids, request.prompt))
         self.prompt = request.prompt  # the tokens it prefills (a vision lane sets its own)
         self.stop_ids = frozenset(request.stop_token_ids)
         self.budget = request.max_tokens  # tokens it may generate

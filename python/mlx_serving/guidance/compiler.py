@@ -33,7 +33,7 @@ from .cache import LruCache
 from .dtd import dtd_rules
 from .errors import GrammarError
 from .json_schema import check_schema
-from .processor import GuidedDecoding
+from .processor import GuidedDecoding, Thinking
 from .regex import ascii_classes
 from .rules import Pattern, Rules, check_way_out
 from .xsd import is_xsd, xsd_rules
@@ -52,11 +52,15 @@ class CompiledGuidance:
     vocab_size: int
     eos_ids: frozenset[int]
     spec: Guidance  # as the request gave it: the ranks of a sharded model compile it too
+    thinking: Thinking | None = None  # a reasoning model: the grammar applies after it
 
-    def start(self, stop_token_ids: list[int]) -> GuidedDecoding:
+    def start(self, stop_token_ids: list[int], prompt: list[int] | None = None) -> GuidedDecoding:
         """A fresh matcher for one stream, as its logits processor."""
+        thinking = self.thinking
         return GuidedDecoding(self.grammar.matcher(), self.vocab_size,
-                              self.eos_ids | frozenset(stop_token_ids))
+                              self.eos_ids | frozenset(stop_token_ids), thinking,
+                              thinking is not None and prompt is not None
+                              and thinking.open_in(prompt))
 
 
 class GuidanceCompiler:
@@ -98,7 +102,8 @@ class GuidanceCompiler:
                                    f"invalid guidance ({mode}): nested too deeply to compile",
                                    mode=mode, backend=self.backend.name) from None
             self._grammars.put(key, grammar)
-        return CompiledGuidance(grammar, model.vocab_size, eos_ids, guidance)
+        return CompiledGuidance(grammar, model.vocab_size, eos_ids, guidance,
+                                _thinking_of(model.tokenizer))
 
     def is_cached(self, model: LoadedModel, guidance: Guidance) -> bool:
         """Whether compile() is a lookup (else it compiles: run it on a worker).
@@ -152,6 +157,17 @@ class GuidanceCompiler:
                                    model=model.model_id, param="guidance") from None
             self._vocabularies.put(key, vocabulary)
         return vocabulary
+
+
+def _thinking_of(tokenizer: Any) -> Thinking | None:
+    """mlx-lm's thinking markers of the model family, when each is one token."""
+    if not getattr(tokenizer, "has_thinking", False):
+        return None
+    try:
+        start, end = tokenizer.think_start_id, tokenizer.think_end_id
+    except ValueError:  # a marker of several tokens: not handled, the grammar starts at once
+        return None
+    return None if start is None or end is None else Thinking(start, end)
 
 
 def _tokenizer_key(model: LoadedModel) -> tuple[str, int]:

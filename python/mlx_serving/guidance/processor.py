@@ -16,6 +16,7 @@ ops, keeping the stream's recent masks on the device.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,31 @@ from .backend import Matcher
 from .mask import LogitsMasker
 
 
-class GuidedDecoding:
-    """Call on the engine thread only (it runs MLX ops)."""
+@dataclass(frozen=True)
+class Thinking:
+    """A reasoning model's thinking markers (single tokens): the grammar
+    applies after its thinking, not to it."""
 
-    def __init__(self, matcher: Matcher, vocab_size: int, stop_ids: frozenset[int]) -> None:
+    start: int
+    end: int
+
+    def open_in(self, prompt: list[int]) -> bool:
+        """Whether the prompt ends inside a thinking block its template opened."""
+        starts = [i for i, token in enumerate(prompt) if token == self.start]
+        ends = [i for i, token in enumerate(prompt) if token == self.end]
+        return bool(starts) and (not ends or starts[-1] > ends[-1])
+
+
+class GuidedDecoding:
+    """Call on the engine thread only (it runs MLX ops).
+
+    With `thinking`, the output may open with one thinking block (its start
+    token is allowed beside the grammar's first tokens; `thinking_now`: the
+    prompt opened it already), which is left free; the grammar starts after
+    its end token."""
+
+    def __init__(self, matcher: Matcher, vocab_size: int, stop_ids: frozenset[int],
+                 thinking: Thinking | None = None, thinking_now: bool = False) -> None:
         self._matcher = matcher
         self._stop_ids = stop_ids  # the stream ends on these: the grammar never sees them
         self._words = np.zeros((vocab_size + 31) // 32, dtype=np.int32)
@@ -37,6 +59,8 @@ class GuidedDecoding:
         self._sampled: Any = None  # the array of the token sampled last step
         self._ended = False
         self._consumed = 0
+        self._thinking = thinking
+        self._in_thought = thinking is not None and thinking_now
         self.failure: ServingError | None = None
 
     def __call__(self, tokens: Any, logits: Any) -> Any:
@@ -45,21 +69,33 @@ class GuidedDecoding:
         if self._ended or self.failure is not None:
             return logits
         mx.async_eval(logits)
-        if self._started:
+        if self._started or self._in_thought:
             token = (tokens[-1] if self._sampled is None else self._sampled).item()
             if token in self._stop_ids:
                 self._ended = True
                 return logits
-            if not self._matcher.consume(token):
+            if self._in_thought:
+                if token != self._thinking.end:  # type: ignore[union-attr]
+                    return logits
+                self._in_thought, self._thinking = False, None  # the grammar starts now
+            elif self._thinking is not None and token == self._thinking.start:
+                self._in_thought, self._started = True, False
+                return logits
+            elif not self._matcher.consume(token):
                 self._fail(f"the grammar does not allow token {token} ({self._matcher.error()})")
                 return logits
-            self._consumed += 1
+            else:
+                self._consumed += 1
+                self._thinking = None  # past the grammar's first token: no thinking now
         self._started = True
         self._matcher.fill_bitmask(self._words)
         if not self._words.any():
             reason = self._matcher.error() or "no token of this model's vocabulary can continue it"
             self._fail(f"the grammar reached a dead end: {reason}")
             return logits
+        if self._thinking is not None:  # the output may open with its thinking
+            start = self._thinking.start
+            self._words.view(np.uint32)[start >> 5] |= np.uint32(1 << (start & 31))
         return self._masker.apply(logits, self._words)
 
     def watch(self, sampler: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -3,9 +3,8 @@
 Every step of a sharded model's batch starts with one message from rank 0:
 the batch operations done since the last step (streams admitted, removed,
 paused, resumed, a new batch limit), then whether to step or to stop. It
-goes as msgpack bytes through two all_sums (its length, then the bytes, the
-followers adding zeros), the way mlx_lm.server shares its requests: no
-socket or RPC of our own between ranks.
+goes as msgpack bytes through all_sum (the followers adding zeros), the way
+mlx_lm.server shares its requests: no socket or RPC of our own between ranks.
 """
 
 from __future__ import annotations
@@ -57,6 +56,11 @@ class Message(msgspec.Struct):
     action: Literal["step", "close"]
 
 
+# A message goes in one fixed-size frame (its length, then its first bytes),
+# and only a longer one (streams admitted) needs a second all_sum for the rest:
+# most steps change nothing, and then cost one small collective.
+_FRAME = 256
+_LENGTH = 4
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)
 
@@ -67,10 +71,15 @@ def send(group: Any, message: Message) -> None:
     import numpy as np
 
     data = _encoder.encode(message)
+    frame = np.zeros(_FRAME, dtype=np.uint8)
+    frame[:_LENGTH] = np.frombuffer(len(data).to_bytes(_LENGTH, "little"), dtype=np.uint8)
+    head = data[:_FRAME - _LENGTH]
+    frame[_LENGTH:_LENGTH + len(head)] = np.frombuffer(head, dtype=np.uint8)
     with mx.stream(_stream()):
-        mx.eval(mx.distributed.all_sum(mx.array(len(data)), group=group))
-        payload = mx.array(np.frombuffer(data, dtype=np.uint8))
-        mx.eval(mx.distributed.all_sum(payload, group=group))
+        mx.eval(mx.distributed.all_sum(mx.array(frame), group=group))
+        if len(data) > len(head):
+            rest = np.frombuffer(data[len(head):], dtype=np.uint8)
+            mx.eval(mx.distributed.all_sum(mx.array(rest), group=group))
 
 
 def receive(group: Any) -> Message:
@@ -79,9 +88,14 @@ def receive(group: Any) -> Message:
     import numpy as np
 
     with mx.stream(_stream()):
-        size = int(np.asarray(mx.distributed.all_sum(mx.array(0), group=group)))
-        payload = mx.distributed.all_sum(mx.zeros(size, dtype=mx.uint8), group=group)
-        data = np.asarray(payload).tobytes()
+        frame = np.asarray(mx.distributed.all_sum(mx.zeros(_FRAME, dtype=mx.uint8),
+                                                  group=group)).tobytes()
+        size = int.from_bytes(frame[:_LENGTH], "little")
+        data = frame[_LENGTH:_LENGTH + size]
+        if size > len(data):
+            rest = mx.distributed.all_sum(mx.zeros(size - len(data), dtype=mx.uint8),
+                                          group=group)
+            data += np.asarray(rest).tobytes()
     return _decoder.decode(data)
 
 

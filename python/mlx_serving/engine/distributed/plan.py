@@ -19,6 +19,7 @@ from ...api.messages import DistributedParams
 Backend = Literal["ring", "jaccl", "mpi", "nccl"]
 Parallel = Literal["tensor", "pipeline"]
 LOOPBACK = "127.0.0.1"
+_BACKENDS: dict[str, Backend] = {"ring": "ring", "jaccl": "jaccl", "mpi": "mpi", "nccl": "nccl"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class GroupPlan:
     backend: Backend
     parallel: Parallel
     hosts: list[RankHost]
+    envs: list[str]  # NAME=value for every rank: the hostfile's `envs`
 
     @property
     def size(self) -> int:
@@ -62,25 +64,30 @@ def plan_group(params: DistributedParams, model: str) -> GroupPlan:
     except ValueError as exc:
         raise refuse(ErrorCode.INVALID_PARAMS, str(exc)) from None
     hosts = [RankHost(h.rank, h.ssh_hostname, list(h.ips), list(h.rdma)) for h in hostfile.hosts]
+    named = params.backend if params.backend is not UNSET else hostfile.backend or "ring"
+    backend = _BACKENDS.get(named)
+    if backend is None:
+        raise refuse(ErrorCode.INVALID_PARAMS, f"the hostfile names backend {named!r}; "
+                     f"expected one of {', '.join(_BACKENDS)}")
     if len(hosts) < 2:
         raise refuse(ErrorCode.INVALID_PARAMS, f"a group needs 2 ranks or more, got {len(hosts)}")
-    if params.backend == "mpi":
+    if backend == "mpi":
         raise refuse(ErrorCode.UNSUPPORTED,
                      "mpi ranks are all started by mpirun, so a running runtime cannot be "
                      "rank 0 of one; use ring (TCP) or jaccl (RDMA) instead")
-    if params.backend == "nccl" and params.parallel == "pipeline":
+    if backend == "nccl" and params.parallel == "pipeline":
         raise refuse(ErrorCode.UNSUPPORTED, "pipeline parallelism needs send/recv, which "
                      "MLX's nccl backend does not have; use parallel: tensor")
-    if params.backend in ("ring", "nccl", "jaccl"):
-        for host in hosts[: 1 if params.backend != "ring" else len(hosts)]:
+    if backend in ("ring", "nccl", "jaccl"):
+        for host in hosts[: 1 if backend != "ring" else len(hosts)]:
             if not host.ips or not all(_is_ip(ip) for ip in host.ips):
                 raise refuse(ErrorCode.INVALID_PARAMS,
                              f"rank {host.rank} ({host.ssh}) needs an IP address the other "
-                             f"ranks can reach (backend {params.backend})")
-    if params.backend == "jaccl" and not all(len(h.rdma) == len(hosts) for h in hosts):
+                             f"ranks can reach (backend {backend})")
+    if backend == "jaccl" and not all(len(h.rdma) == len(hosts) for h in hosts):
         raise refuse(ErrorCode.INVALID_PARAMS, "jaccl needs a hostfile whose `rdma` lists "
                      "name one RDMA device per rank (null for the rank itself)")
-    return GroupPlan(params.backend, params.parallel, hosts)
+    return GroupPlan(backend, params.parallel, hosts, [str(entry) for entry in hostfile.envs])
 
 
 def _is_ip(text: str) -> bool:

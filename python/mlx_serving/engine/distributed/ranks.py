@@ -123,14 +123,14 @@ def backend_env(plan: GroupPlan, first_port: int) -> tuple[list[str], dict[str, 
     if plan.backend == "ring":
         ring = [[f"{ip}:{_port(ip, first_port + host.rank)}" for ip in host.ips]
                 for host in hosts]
-        return [], {"MLX_HOSTFILE": json.dumps(ring)}
+        return [*plan.envs], {"MLX_HOSTFILE": json.dumps(ring)}
     coordinator = f"{hosts[0].ips[0]}:{_port(hosts[0].ips[0], first_port)}"
     if plan.backend == "nccl":
         ip, port = coordinator.rsplit(":", 1)
-        return [f"NCCL_HOST_IP={ip}", f"NCCL_PORT={port}",
+        return [*plan.envs, f"NCCL_HOST_IP={ip}", f"NCCL_PORT={port}",
                 f"MLX_WORLD_SIZE={plan.size}"], {}
     # jaccl
-    return [f"MLX_JACCL_COORDINATOR={coordinator}"], {
+    return [*plan.envs, f"MLX_JACCL_COORDINATOR={coordinator}"], {
         "MLX_IBV_DEVICES": json.dumps([host.rdma for host in hosts])}
 
 
