@@ -30,8 +30,8 @@ test('loadModel({ distributed }) shards the model; its greedy text is the local 
   const listed = await engine.listModels();
   assert.deepEqual(listed.find((m) => m.modelId === 'sharded')?.group?.hosts, ['127.0.0.1', '127.0.0.1']);
 
-  const local = await engine.generate({ model: 'local', ...GREEDY });
-  const sharded = await engine.generate({ model: 'sharded', ...GREEDY });
+  const local = await engine.generateDetailed({ model: 'local', ...GREEDY });
+  const sharded = await engine.generateDetailed({ model: 'sharded', ...GREEDY });
   assert.ok(local.text.length > 0);
   assert.equal(sharded.text, local.text);
   const streamed = await collect(engine.createGenerator({ model: 'sharded', ...GREEDY }));
