@@ -35,7 +35,7 @@ try {
 
   // A bad image is an EngineError; the runtime goes on serving.
   try {
-    await engine.generate({ model: 'vision', prompt: 'And this one?', images: [join(folder, 'missing.png')], maxTokens: 5 });
+    await engine.generateDetailed({ model: 'vision', prompt: 'And this one?', images: [join(folder, 'missing.png')], maxTokens: 5 });
   } catch (error) {
     if (!EngineError.is(error, 'IMAGE_INVALID')) throw error;
     console.log(`${error.code}: ${error.message}`);

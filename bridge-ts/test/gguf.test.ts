@@ -31,7 +31,7 @@ test('loadModel of a .gguf file reports its progress and says what the file held
   assert.deepEqual([...new Set(reports.map((r) => r.phase))], ['reading', 'converting', 'warming_up']);
   assert.ok(reports.every((r) => r.modelId === 'gguf' && r.done <= r.total));
   assert.deepEqual(reports.at(-1), { modelId: 'gguf', phase: 'warming_up', done: 1, total: 1, unit: 'steps' });
-  const text = await engine.generate({ model: 'gguf', prompt: 'The old man', maxTokens: 6, temperature: 0 });
+  const { text } = await engine.generateDetailed({ model: 'gguf', prompt: 'The old man', maxTokens: 6, temperature: 0 });
   assert.ok(text.length > 0);
 });
 
@@ -61,7 +61,7 @@ test('a broken or unsupported GGUF file is a clear EngineError and the engine se
     assert.ok(error instanceof EngineError && error.code === 'MODEL_LOAD_FAILED', String(error));
     return true;
   });
-  const text = await engine.generate({ model: 'gguf', prompt: 'The old man', maxTokens: 3, temperature: 0 });
+  const { text } = await engine.generateDetailed({ model: 'gguf', prompt: 'The old man', maxTokens: 3, temperature: 0 });
   assert.ok(text.length > 0);
 });
 

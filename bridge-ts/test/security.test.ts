@@ -33,11 +33,11 @@ describe('hostile input through the bridge', () => {
 
   test('a DTD that smuggles an external entity is GUIDANCE_INVALID', async () => {
     const dtd = '<!ENTITY % p "&#60;!ENTITY &#37; q SYST&#69;M \'file:///dev/zero\'&#62;"> %p; %q; <!ELEMENT root (#PCDATA)>';
-    await assert.rejects(engine.generate({ model: 'tiny', prompt: 'x', maxTokens: 4, guidance: { mode: 'xml', schema: dtd } }), {
+    await assert.rejects(engine.generateDetailed({ model: 'tiny', prompt: 'x', maxTokens: 4, guidance: { mode: 'xml', schema: dtd } }), {
       code: 'GUIDANCE_INVALID',
       message: /parameter entities/,
     });
-    assert.equal(typeof (await engine.generate({ model: 'tiny', prompt: 'x', maxTokens: 2 })), 'string');
+    assert.ok((await engine.generateDetailed({ model: 'tiny', prompt: 'x', maxTokens: 2 })).text !== undefined);
   });
 
   test('a model folder with a FIFO is refused, and the engine serves on', async () => {

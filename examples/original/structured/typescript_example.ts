@@ -2,7 +2,7 @@
 // Changed (only the import, model paths and image paths):
 //   import '../../src/index.js' -> 'mlx-serving'
 //   import '../../src/types/engine.js' -> 'mlx-serving'
-//   './models/llama-3.2-3b-instruct' -> 'models/tiny'
+//   './models/llama-3.2-3b-instruct' -> 'models/SmolLM2-135M-Instruct.Q4_1.gguf'
 
 /**
  * TypeScript Example - Type-safe structured output generation
@@ -289,7 +289,7 @@ async function main() {
   const engine = await createEngine();
 
   // Model path - adjust for your setup
-  const modelPath = 'models/tiny';
+  const modelPath = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
   // Or use HuggingFace:
   // const modelPath = 'meta-llama/Llama-3.2-3B-Instruct';
 

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET
 
-from ..api.errors import ErrorCode, ServingError
 from ..api.messages import (
     BatchTokenizeParams,
     BatchTokenizeResult,
@@ -34,6 +33,7 @@ from ..engine.models import LoadedModel
 from ..engine.progress import LoadProgress, no_progress
 from ..engine.prompting import check_token_ids, encode_text, prompt_tokens
 from .load_options import load_request
+from .request_options import model_for
 
 
 class ModelService:
@@ -69,9 +69,8 @@ class ModelService:
 
     def count_prompt_tokens(self, params: GenerateParams) -> Future[int]:
         """The prompt tokens a generate request would prefill (chat template and tools included)."""
-        if isinstance(params.model, UnsetType):
-            raise ServingError(ErrorCode.INVALID_PARAMS, "name the `model` whose tokenizer counts")
-        return self._engine.with_model(params.model, lambda model: len(prompt_tokens(
+        model_id = model_for(params, self._engine.models.all(), self._engine.models.loading_ids())
+        return self._engine.with_model(model_id, lambda model: len(prompt_tokens(
             model, params.prompt, params.messages, params.add_bos, params.tools)))
 
     def tokenize(self, params: TokenizeParams) -> Future[TokenizeResult]:
