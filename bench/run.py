@@ -37,7 +37,7 @@ PLANS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("guidance", "small", []),
         ("speculative", "demo-deep", ["--draft", "demo"]),
         ("speculative", "demo", ["--draft", "demo-draft", "--runs", "6"]),  # short answers
-        ("http", "small", []),
+        ("http_front", "small", []),
     ],
     # No speculative pair on a GPU: the GPU models have random weights, so a
     # draft among them agrees on next to nothing (see bench/README.md).
@@ -54,7 +54,7 @@ PLANS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("cold_start", "llama-1b", []),
         ("token_path", "llama-1b", ["--tokens", "1000"]),
         ("guidance", "llama-1b", []),
-        ("http", "llama-1b", []),
+        ("http_front", "llama-1b", []),
         ("decode_step", "llama-8b", ["--dense"]),
         ("vs_server", "llama-8b", ["--streams", "1", "8", "32"]),
         ("vs_server", "llama-1b-bf16", ["--streams", "1", "8", "32", "64"]),

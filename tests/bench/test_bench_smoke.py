@@ -69,7 +69,7 @@ def test_speculative_quick_reports_both_figures(models: Path) -> None:
 
 
 def test_http_quick_compares_the_front_with_mlx_lm_server(models: Path) -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "http.py"),
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "http_front.py"),
                            "--model", str(models / "tiny"), "--quick", "--streams", "1", "2"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -2,7 +2,7 @@
 chat requests (same model, prompts and token budget, greedy), aggregate
 tokens/s and time to first token p50/p99, one JSON line per figure.
 
-    .venv/bin/python bench/http.py --model tiny
+    .venv/bin/python bench/http_front.py --model tiny
 
 Each server runs as its own process on 127.0.0.1 and gets the same load from
 the same client (threads over http.client, usage from stream_options):
@@ -13,28 +13,20 @@ Every level is run once to warm up (compiles), then measured.
 
 from __future__ import annotations
 
+import http.client
+import json
+import socket
+import subprocess
 import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path and its name
-# hides the standard library's `http`: import that (and urllib, which uses
-# it) with the folder out of the way, then put the folder back for `common`.
-_BENCH = sys.path.pop(0)
-import http.client  # noqa: E402
-import urllib.request  # noqa: E402
+import yaml
 
-sys.path.insert(0, _BENCH)
-
-import json  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import yaml  # noqa: E402
-
-from common import BENCH_CONFIG, RUNTIME, log, parser, percentile, start  # noqa: E402
+from common import BENCH_CONFIG, RUNTIME, log, parser, percentile, start
 
 
 def _free_port() -> int:
