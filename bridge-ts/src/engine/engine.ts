@@ -254,13 +254,17 @@ export class CamelEngine {
    * The original's `{ model: draft }` (no draftModel) attaches it to the only loaded text model. The draft is
    * attached again after a restart.
    */
-  loadDraftModel(params: DraftParams, options?: CallOptions): Promise<Result<'model/loadDraft'>> {
-    return this.#load('model/loadDraft', this.#draftParams(params, 'loadDraftModel'), options, 'loadDraftModel', draftKey);
+  async loadDraftModel(params: DraftParams, options?: CallOptions): Promise<Result<'model/loadDraft'>> {
+    const loaded = await this.#load('model/loadDraft', this.#draftParams(params, 'loadDraftModel'), options, 'loadDraftModel', draftKey);
+    this.#setDraft(loaded.modelId, loaded.draft);
+    return loaded;
   }
 
   /** Detaches and frees a model's draft; its streams go on without it. DRAFT_NOT_LOADED when it has none. */
-  unloadDraftModel(model: string | Params<'model/unloadDraft'>, options?: CallOptions): Promise<Result<'model/unloadDraft'>> {
-    return this.#unload('model/unloadDraft', byId(model), options, 'unloadDraftModel', (gone) => [draftKey(gone)]);
+  async unloadDraftModel(model: string | Params<'model/unloadDraft'>, options?: CallOptions): Promise<Result<'model/unloadDraft'>> {
+    const unloaded = await this.#unload('model/unloadDraft', byId(model), options, 'unloadDraftModel', (gone) => [draftKey(gone)]);
+    this.#setDraft(unloaded.modelId, undefined);
+    return unloaded;
   }
 
   /**
@@ -647,6 +651,14 @@ export class CamelEngine {
     warnOnce(result.warnings);
     this.#emit('model:loaded', { modelId: handle.modelId, handle, timestamp: Date.now() });
     return handle;
+  }
+
+  // A model's handle (listModels(), getModelInfo()) says which draft it has now.
+  #setDraft(modelId: string, draft: ModelHandle['draft']): void {
+    const handle = this.#handles.get(modelId);
+    if (handle === undefined) return;
+    const { draft: _gone, ...rest } = handle;
+    this.#handles.set(modelId, draft === undefined ? rest : { ...rest, draft });
   }
 
   // The original's loadDraftModel({ model: draft }) names only the draft: the target is the only loaded text model.
