@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mlx_serving.api.errors import ErrorCode, RpcError
+from mlx_serving.api.errors import ErrorCode, ServingError
 from mlx_serving.engine.images import ImageLimits, load_image, load_images
 from mlx_serving.engine.url_fetch import FetchPolicy
 from runtime_client import ROOT, RuntimeClient
@@ -105,8 +105,8 @@ def hostile(banner: int) -> Iterator[str]:
     httpd.shutdown()
 
 
-def _failure(source: str, limits: ImageLimits = LOOPBACK) -> RpcError:
-    with pytest.raises(RpcError) as caught:
+def _failure(source: str, limits: ImageLimits = LOOPBACK) -> ServingError:
+    with pytest.raises(ServingError) as caught:
         load_image(source, 0, limits)
     assert _SECRET not in caught.value.message
     return caught.value
@@ -165,7 +165,7 @@ def test_pixels_per_request_are_bounded(tmp_path: Path) -> None:
     path.write_bytes(_png((300, 300)))
     limits = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=3.0,
                          max_pixels=100_000, max_request_pixels=150_000)
-    with pytest.raises(RpcError) as caught:
+    with pytest.raises(ServingError) as caught:
         load_images([str(path), str(path)], limits)
     assert "declare more than 150000 pixels in all" in caught.value.message
     assert caught.value.data()["image"] == 1  # the first one fits, the second does not

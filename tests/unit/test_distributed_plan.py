@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from mlx_serving.api.errors import RpcError
+from mlx_serving.api.errors import ServingError
 from mlx_serving.api.messages import DistributedParams
 from mlx_serving.engine.distributed.plan import plan_group
 from mlx_serving.engine.distributed.ranks import backend_env
@@ -59,7 +59,7 @@ def test_the_ring_gets_one_address_per_rank_and_free_ports_on_loopback() -> None
 ])
 def test_what_cannot_form_a_group_is_refused_with_the_reason(
         fields: dict[str, object], code: str, words: str) -> None:
-    with pytest.raises(RpcError) as refused:
+    with pytest.raises(ServingError) as refused:
         plan_group(params(**fields), "m")
     assert refused.value.code.name == code and words in refused.value.message
     assert refused.value.details["param"] == "distributed"
@@ -68,7 +68,7 @@ def test_what_cannot_form_a_group_is_refused_with_the_reason(
 def test_a_hostfile_of_one_host_is_no_group(tmp_path: Path) -> None:
     hostfile = tmp_path / "one.json"
     hostfile.write_text(json.dumps([{"ssh": "127.0.0.1", "ips": ["127.0.0.1"]}]))
-    with pytest.raises(RpcError, match="2 ranks or more"):
+    with pytest.raises(ServingError, match="2 ranks or more"):
         plan_group(params(hostfile=str(hostfile)), "m")
     with pytest.raises(msgspec.ValidationError, match="length >= 2"):
         params(hosts=["127.0.0.1"])  # a list says so at decoding already

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlx_serving.api.errors import ErrorCode, RpcError
+from mlx_serving.api.errors import ErrorCode, ServingError
 from mlx_serving.config import load_config
 from mlx_serving.engine.engine import Engine, PreloadError
 from mlx_serving.engine.sampling import SamplingSettings
@@ -37,13 +37,13 @@ def _stopped(tmp_path: Path) -> Engine:
 
 
 def _shutting_down(error: BaseException | None) -> bool:
-    return isinstance(error, RpcError) and error.code is ErrorCode.SHUTTING_DOWN
+    return isinstance(error, ServingError) and error.code is ErrorCode.SHUTTING_DOWN
 
 
 def test_a_call_after_the_engine_stopped_fails_instead_of_hanging(tmp_path: Path) -> None:
     engine = _stopped(tmp_path)
     ran: list[int] = []
-    with pytest.raises(RpcError) as raised:
+    with pytest.raises(ServingError) as raised:
         engine.call(lambda: ran.append(1)).result(timeout=WAIT_S)
     assert raised.value.code is ErrorCode.SHUTTING_DOWN and ran == []
     assert _shutting_down(engine.load("nowhere", "m").exception(timeout=WAIT_S))
@@ -53,10 +53,10 @@ def test_a_call_after_the_engine_stopped_fails_instead_of_hanging(tmp_path: Path
 
 def test_a_request_submitted_after_the_stop_is_rejected(tmp_path: Path) -> None:
     engine = _stopped(tmp_path)
-    rejected: list[RpcError] = []
+    rejected: list[ServingError] = []
 
     class Sink:
-        def rejected(self, error: RpcError) -> None:
+        def rejected(self, error: ServingError) -> None:
             rejected.append(error)
 
     stream_id = engine.stream_ids.reserve("late")

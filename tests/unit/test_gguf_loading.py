@@ -16,7 +16,7 @@ import pytest
 from gguf import GGMLQuantizationType as T
 
 from gguf_files import gguf_string, header_bytes, write_gguf
-from mlx_serving.api.errors import ErrorCode, RpcError
+from mlx_serving.api.errors import ErrorCode, ServingError
 from mlx_serving.engine.gguf.header import read_header
 from mlx_serving.engine.models import load_text_model
 
@@ -25,8 +25,8 @@ TEXTS = ["The old man walks to the river.", "What does the fox do?  123 4567",
          "   spaces\n\n\ttab"]
 
 
-def _refused(path: Path) -> RpcError:
-    with pytest.raises(RpcError) as caught:
+def _refused(path: Path) -> ServingError:
+    with pytest.raises(ServingError) as caught:
         load_text_model(str(path), "m")
     return caught.value
 

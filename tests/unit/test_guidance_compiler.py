@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mlx_serving.api.errors import RpcError
+from mlx_serving.api.errors import ServingError
 from mlx_serving.api.messages import JsonSchemaGuidance, RegexGuidance, XmlGuidance
 from mlx_serving.config import GuidanceConfig
 from mlx_serving.guidance.compiler import GuidanceCompiler
@@ -42,7 +42,7 @@ def test_repeats_come_from_the_cache(model: Any, backend: str) -> None:
 
 def test_errors_name_the_problem(model: Any) -> None:
     compiler = GuidanceCompiler(GuidanceConfig())
-    with pytest.raises(RpcError) as raised:
+    with pytest.raises(ServingError) as raised:
         compiler.compile(model, JsonSchemaGuidance(schema={"type": "strin"}))
     assert raised.value.code.name == "GUIDANCE_INVALID"
     assert raised.value.data() == {"code": "GUIDANCE_INVALID", "mode": "json_schema",
@@ -63,7 +63,7 @@ def test_errors_name_the_problem(model: Any) -> None:
 ])
 def test_refused_on_both_backends(model: Any, backend: str, guidance: Any, message: str) -> None:
     compiler = GuidanceCompiler(GuidanceConfig(backend=backend))
-    with pytest.raises(RpcError) as raised:
+    with pytest.raises(ServingError) as raised:
         compiler.compile(model, guidance)
     assert raised.value.code.name == "GUIDANCE_INVALID"
     assert message in raised.value.message
@@ -72,6 +72,6 @@ def test_refused_on_both_backends(model: Any, backend: str, guidance: Any, messa
 def test_outlines_core_refuses_required_names_it_would_not_write(model: Any) -> None:
     schema = {"type": "object", "required": ["b"]}
     GuidanceCompiler(GuidanceConfig()).compile(model, JsonSchemaGuidance(schema=schema))
-    with pytest.raises(RpcError, match="cannot enforce required `b`"):
+    with pytest.raises(ServingError, match="cannot enforce required `b`"):
         GuidanceCompiler(GuidanceConfig(backend="outlines-core")).compile(
             model, JsonSchemaGuidance(schema=schema))

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from image_server import image_server
-from mlx_serving.api.errors import ErrorCode, RpcError
+from mlx_serving.api.errors import ErrorCode, ServingError
 from mlx_serving.engine.images import ImageLimits, load_image, load_images, short
 from mlx_serving.engine.url_fetch import FetchPolicy
 
@@ -34,8 +34,8 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def failure(source: str, limits: ImageLimits = LIMITS) -> RpcError:
-    with pytest.raises(RpcError) as caught:
+def failure(source: str, limits: ImageLimits = LIMITS) -> ServingError:
+    with pytest.raises(ServingError) as caught:
         load_image(source, 0, limits)
     return caught.value
 
@@ -155,7 +155,7 @@ def test_fetch_errors_name_the_url_and_the_reason(server: str) -> None:
 IMPATIENT = ImageLimits(max_bytes=1 << 20, max_side=256, fetch_timeout_s=1.0, fetch_policy=LOOPBACK)
 
 
-def timed_failure(source: str) -> tuple[RpcError, float]:
+def timed_failure(source: str) -> tuple[ServingError, float]:
     started = time.monotonic()
     error = failure(source, IMPATIENT)
     return error, time.monotonic() - started

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlx_serving.api.errors import RpcError
+from mlx_serving.api.errors import ServingError
 from mlx_serving.api.methods import METHODS
 from mlx_serving.rpc.params import decode_params, snake_case
 
@@ -30,7 +30,7 @@ def test_camel_case_twins_and_aliases_fold_onto_fields() -> None:
 def test_equal_twins_are_accepted_and_different_ones_refused() -> None:
     spec = METHODS["generate"]
     assert decode_params(spec, {"model": "m", "max_tokens": 5, "maxTokens": 5}).max_tokens == 5
-    with pytest.raises(RpcError, match="`max_tokens` and `maxTokens`"):
+    with pytest.raises(ServingError, match="`max_tokens` and `maxTokens`"):
         decode_params(spec, {"model": "m", "max_tokens": 5, "maxTokens": 6})
 
 
@@ -43,18 +43,18 @@ def test_alias_that_is_also_a_field() -> None:
 
 
 def test_unknown_params_are_all_named() -> None:
-    with pytest.raises(RpcError) as caught:
+    with pytest.raises(ServingError) as caught:
         decode_params(METHODS["tokenize"], {"model": "m", "text": "t", "txet": 1, "fooBar": 2})
     assert caught.value.details["unknown"] == ["txet", "fooBar"]
     assert "expected: model, text, add_bos" in caught.value.message
 
 
 def test_errors_name_the_param_as_sent() -> None:
-    with pytest.raises(RpcError, match=r"at `\$\.params\.maxTokens`"):
+    with pytest.raises(ServingError, match=r"at `\$\.params\.maxTokens`"):
         decode_params(METHODS["generate"], {"model": "m", "maxTokens": 0})
 
 
 def test_missing_params_object_means_no_params() -> None:
     assert decode_params(METHODS["runtime/info"], None) is not None
-    with pytest.raises(RpcError, match="missing required field `model`"):
+    with pytest.raises(ServingError, match="missing required field `model`"):
         decode_params(METHODS["tokenize"], None)

@@ -79,8 +79,3 @@ class ServingError(Exception):
 
     def __repr__(self) -> str:
         return f"ServingError({self.code.name}, {self.message!r})"
-
-
-# The name this error had when JSON-RPC was the only front; kept for code
-# written against it (the fronts' branches). New code raises ServingError.
-RpcError = ServingError
