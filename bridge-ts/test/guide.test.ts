@@ -1,6 +1,7 @@
 // Every TypeScript snippet of the user guide (the document this project
 // implements: shared/seed/USER_GUIDE.md), as written, with only the model
-// names changed (and `maxTokens` room for structured output). Text snippets
+// names changed (and `maxTokens` room for structured output; a greedy runtime
+// config where an assert depends on what the model emits). Text snippets
 // run on the tiny model; structured output on SmolLM2, a real model that
 // closes its strings; vision on the tiny vision model, with a file path, a
 // data: URL and an http URL on 127.0.0.1.
@@ -19,8 +20,9 @@ import type { Engine } from 'mlx-serving';
 import { gradientPng, pngDataUrl } from '../../examples/png.js';
 import { collect, ROOT, SMOLLM2, TINY, TINY_VISION } from './helpers.js';
 
-// Greedy with a repetition penalty (see the file) for the structured-output snippets on SmolLM2.
-const STRUCTURED_CONFIG = fileURLToPath(new URL('./fixtures/guide-structured.yaml', import.meta.url));
+// Greedy with a repetition penalty (see the file): the snippets that assert a bound
+// the tiny model must reach, and the structured-output snippets on SmolLM2.
+const GREEDY = { configPath: fileURLToPath(new URL('./fixtures/guide-greedy.yaml', import.meta.url)) };
 
 // What a snippet printed with process.stdout.write / console.log.
 function capture(): { write: (text: string) => void; text: () => string } {
@@ -31,7 +33,7 @@ function capture(): { write: (text: string) => void; text: () => string } {
 describe('Quick Start', () => {
   let engine: Engine;
   before(async () => {
-    engine = await createEngine();
+    engine = await createEngine(GREEDY);
     await engine.loadModel({ model: TINY });
   });
   after(() => engine.dispose());
@@ -65,7 +67,7 @@ describe('Quick Start', () => {
 
 test('Hello World: load, stream with the model named, shut down', async () => {
   const out = capture();
-  const engine = await createEngine();
+  const engine = await createEngine(GREEDY);
 
   // Load the model first
   await engine.loadModel({ model: TINY });
@@ -182,7 +184,7 @@ describe('Migration Guide', () => {
 describe('Structured Output', () => {
   let engine: Engine;
   before(async () => {
-    engine = await createEngine({ configPath: STRUCTURED_CONFIG });
+    engine = await createEngine(GREEDY);
     await engine.load_model({ model: SMOLLM2 });
   });
   after(() => engine.dispose());
