@@ -18,6 +18,7 @@ Models (the text ones share one tokenizer, so any of them can draft for another)
     demo-deep   demo plus 30 random layers: a costly target that demo drafts
                 for well (see DeepRecipe); for bench/speculative.py
     tiny-vision a vision-language model for mlx-vlm (see below)
+    tiny-llama3 tiny with Llama 3.1's rope_theta and llama3 rope_scaling (same weights)
     small       tiny's shape with a 4096-token context (room for long prompts):
                 decodes about 900 tokens/s on 2 CPU cores, so that the runtime's
                 own overhead shows in benchmarks
@@ -39,6 +40,15 @@ pre-tokenizer "gpt-2", so its token ids are the folder models'):
                      llama.cpp's rotary order as its converter does: it must
                      compute exactly what tiny computes
     tiny-gguf-qwen2  a qwen2 model (attention biases, no permutation), random
+    tiny-gguf-qwen3  a qwen3 model (RMSNorm on each head's queries and keys), random
+    tiny-gguf-llama3 tiny-llama3's weights (tiny's, with Llama 3.1's rope_scaling) and
+                     the rope_freqs.weight factors llama.cpp's converter computes from
+                     that rope_scaling: it must compute what tiny-llama3 computes
+    tiny-gguf-spm    a 1-layer llama with a SentencePiece BPE tokenizer (llama.cpp's
+                     "llama" model: scores, <0xNN> byte fallback, the \u2581 space) trained
+                     with `sentencepiece` on the grammar text as Llama 2's was
+                     (identity normalization, split digits); its tokenizer.model
+                     beside it, for tests to compare ids with sentencepiece's
     tiny-gguf-TYPE   a 256-wide, 1-layer llama whose matrices are of GGUF type
                      TYPE, one per type the runtime loads: q4_0, q4_1, q8_0 (kept
                      quantized), f16, bf16, q2_k, q4_k, q6_k (loaded as float16);
@@ -92,6 +102,7 @@ VISION_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 VOCAB_SIZE = 512
+SPM_VOCAB_SIZE = 400  # the SentencePiece fixture's: 261 unknown, control and byte pieces, 139 learned
 RECIPE_VERSION = 1
 
 
@@ -225,14 +236,15 @@ class Recipe:
 class GgufRecipe:
     """A GGUF fixture (see the module docstring)."""
 
-    architecture: str  # "llama" or "qwen2"
+    architecture: str  # "llama", "qwen2" or "qwen3"
     tensor_type: str  # GGUF type of the 2-D weights ("F32", "Q4_K", ...)
     hidden: int
     layers: int
     heads: int
     kv_heads: int
     seed: int
-    base: str = ""  # a llama folder model whose weights it takes
+    base: str = ""  # a llama folder model whose weights (and RoPE) it takes
+    tokenizer: str = "gpt2"  # "gpt2": the grammar BPE; "llama": a SentencePiece BPE
 
 
 @dataclass(frozen=True)
@@ -329,6 +341,8 @@ RECIPES: dict[str, Recipe | DeepRecipe | VisionRecipe | GgufRecipe] = {
                                 vision_depth=1, vision_width=32, vision_heads=2,
                                 max_pixels=56 * 56, seed=6),
     "small": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=4096, seed=5),
+    "tiny-llama3": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=131072, seed=1,
+                          llama3_rope=True),
 }
 _LLAMA_1B = Recipe(hidden=2048, layers=16, heads=32, kv_heads=8, context=131072, seed=6,
                    intermediate=8192, vocab_size=128256, dtype="bfloat16", llama3_rope=True,
@@ -348,11 +362,18 @@ RECIPES.update({
                             base="tiny"),
     "tiny-gguf-qwen2": GgufRecipe("qwen2", "F32", hidden=64, layers=2, heads=4, kv_heads=2,
                                   seed=9),
+    "tiny-gguf-qwen3": GgufRecipe("qwen3", "F32", hidden=64, layers=2, heads=4, kv_heads=2,
+                                  seed=20),
+    "tiny-gguf-llama3": GgufRecipe("llama", "F32", hidden=64, layers=2, heads=4, kv_heads=2,
+                                   seed=1, base="tiny-llama3"),
+    "tiny-gguf-spm": GgufRecipe("llama", "F32", hidden=64, layers=1, heads=4, kv_heads=2,
+                                seed=21, tokenizer="llama"),
     **{f"tiny-gguf-{kind}": GgufRecipe("llama", kind.upper(), hidden=256, layers=1, heads=4,
                                        kv_heads=2, seed=10 + index)
        for index, kind in enumerate(GGUF_TYPES)},
 })
-GGUF_SET = ["tiny-gguf", "tiny-gguf-qwen2", *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES)]
+GGUF_SET = ["tiny-gguf", "tiny-gguf-qwen2", "tiny-gguf-qwen3", "tiny-gguf-llama3",
+            "tiny-gguf-spm", *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES)]
 DEFAULT_SET = ["tiny", "tiny-draft", "tiny-4bit", "demo", "demo-draft"]
 
 
@@ -453,7 +474,8 @@ _GGUF_NAMES = {
     "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
     "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm",
-    "post_attention_layernorm": "ffn_norm",
+    "post_attention_layernorm": "ffn_norm", "self_attn.q_norm": "attn_q_norm",
+    "self_attn.k_norm": "attn_k_norm",
 }
 
 
@@ -501,27 +523,33 @@ def _gguf_tensor(writer, name: str, array, kind, rng) -> None:
                           raw_dtype=kind)
 
 
-def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizer, out: Path) -> str:
+def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizers: Tokenizers,
+               out: Path) -> str:
     import gguf
     import mlx.core as mx
     import numpy as np
     from mlx.utils import tree_flatten
 
     intermediate = recipe.hidden * 2
+    head_dim = recipe.hidden // recipe.heads
+    spm = tokenizers.sentencepiece() if recipe.tokenizer == "llama" else None
+    vocab_size = spm.get_piece_size() if spm else tokenizers.text().get_vocab_size()
+    config: dict = {"rope_theta": 10000.0, "max_position_embeddings": 512}
     if recipe.base:
+        config = json.loads((out / recipe.base / "config.json").read_text())
         weights = {key: np.array(value, dtype=np.float32)
                    for key, value in mx.load(str(out / recipe.base / "model.safetensors")).items()}
     else:
-        from mlx_lm.models import llama, qwen2
+        import importlib
 
-        module = {"llama": llama, "qwen2": qwen2}[recipe.architecture]
+        module = importlib.import_module(f"mlx_lm.models.{recipe.architecture}")
         mx.random.seed(recipe.seed)
         model = module.Model(module.ModelArgs.from_dict({
             "model_type": recipe.architecture, "hidden_size": recipe.hidden,
             "num_hidden_layers": recipe.layers, "intermediate_size": intermediate,
             "num_attention_heads": recipe.heads, "num_key_value_heads": recipe.kv_heads,
-            "rms_norm_eps": 1e-5, "vocab_size": tokenizer.get_vocab_size(),
-            "tie_word_embeddings": True}))
+            "head_dim": head_dim, "rms_norm_eps": 1e-5, "vocab_size": vocab_size,
+            "tie_word_embeddings": True, **config}))
         weights = {key: np.array(value.astype(mx.float32))
                    for key, value in tree_flatten(model.parameters())}
     kind = gguf.GGMLQuantizationType[recipe.tensor_type]
@@ -529,26 +557,110 @@ def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizer, out: Path
     writer = gguf.GGUFWriter(str(folder / "model.gguf"), arch)
     writer.add_name(name)
     writer.add_block_count(recipe.layers)
-    writer.add_context_length(512)
+    writer.add_context_length(config["max_position_embeddings"])
     writer.add_embedding_length(recipe.hidden)
     writer.add_feed_forward_length(intermediate)
     writer.add_head_count(recipe.heads)
     writer.add_head_count_kv(recipe.kv_heads)
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
+    writer.add_rope_dimension_count(head_dim)
     writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_rope_freq_base(10000.0)
+    writer.add_rope_freq_base(config["rope_theta"])
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    _gguf_tokenizer(writer, tokenizer)
+    if spm:
+        _gguf_sentencepiece(writer, spm)
+        (folder / "tokenizer.model").write_bytes(spm.serialized_model_proto())
+    else:
+        _gguf_tokenizer(writer, tokenizers.text())
     rng = np.random.default_rng(recipe.seed)
     for path, array in sorted(weights.items()):
         if arch == "llama" and path.endswith(("q_proj.weight", "k_proj.weight")):
             array = _permute_rope(array, recipe.heads if "q_proj" in path else recipe.kv_heads)
         _gguf_tensor(writer, _gguf_name(path), array, kind, rng)
+    scaling = config.get("rope_scaling")
+    if scaling:
+        writer.add_tensor("rope_freqs.weight",
+                          _llama3_rope_factors(scaling, config["rope_theta"], head_dim))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
     return f"{arch}, {recipe.tensor_type} matrices" + (f", {recipe.base}'s weights"
                                                        if recipe.base else ", random weights")
+
+
+def _llama3_rope_factors(scaling: dict, base: float, dims: int):
+    """What llama.cpp's converter stores as rope_freqs.weight for a llama3
+    rope_scaling: per rotated pair, the divisor of its frequency."""
+    import math
+
+    import numpy as np
+
+    assert scaling["rope_type"] == "llama3", scaling
+    factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    context = scaling["original_max_position_embeddings"]
+    factors = []
+    for freq in 1.0 / base ** (np.arange(0, dims, 2, dtype=np.float32) / dims):
+        wavelen = 2 * math.pi / freq
+        if wavelen < context / high:
+            factors.append(1.0)
+        elif wavelen > context / low:
+            factors.append(factor)
+        else:
+            smooth = (context / wavelen - low) / (high - low)
+            factors.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(factors, dtype=np.float32)
+
+
+def train_sentencepiece(texts: list[str]):
+    """A SentencePiece BPE trained as Llama 2's was (byte fallback, digits split,
+    identity normalization, whitespace kept), with the chat markers as
+    control pieces."""
+    import io
+
+    import sentencepiece
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=model, vocab_size=SPM_VOCAB_SIZE,
+        model_type="bpe", byte_fallback=True, split_digits=True,
+        normalization_rule_name="identity", remove_extra_whitespaces=False,
+        add_dummy_prefix=True, allow_whitespace_only_pieces=True, character_coverage=1.0,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, control_symbols=SPECIAL_TOKENS[3:],
+        num_threads=1, minloglevel=2)
+    return sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+
+
+def _gguf_sentencepiece(writer, spm) -> None:
+    """A SentencePiece model in llama.cpp's metadata keys, typed as its converter types them."""
+    import gguf
+
+    types = gguf.TokenType
+    count = spm.get_piece_size()
+
+    def token_type(index: int):
+        if spm.is_unknown(index):
+            return types.UNKNOWN
+        if spm.is_control(index):
+            return types.CONTROL
+        if spm.is_unused(index):
+            return types.UNUSED
+        return types.BYTE if spm.is_byte(index) else types.NORMAL
+
+    writer.add_tokenizer_model("llama")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list([spm.id_to_piece(index) for index in range(count)])
+    writer.add_token_scores([spm.get_score(index) for index in range(count)])
+    writer.add_token_types([token_type(index) for index in range(count)])
+    writer.add_bos_token_id(spm.bos_id())
+    writer.add_eos_token_id(spm.eos_id())
+    writer.add_unk_token_id(spm.unk_id())
+    writer.add_eot_token_id(spm.piece_to_id("<|im_end|>"))
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(False)
+    writer.add_add_space_prefix(True)
+    writer.add_chat_template(CHAT_TEMPLATE)
 
 
 def _gguf_tokenizer(writer, tokenizer) -> None:
@@ -642,7 +754,7 @@ def build(name: str, out: Path, tokenizers: Tokenizers) -> Path:
     elif isinstance(recipe, DeepRecipe):
         note = _make_deep(folder, recipe, base)
     elif isinstance(recipe, GgufRecipe):
-        note = _make_gguf(folder, name, recipe, tokenizers.text(), out)
+        note = _make_gguf(folder, name, recipe, tokenizers, out)
     else:
         note = _make_llama(folder, recipe, tokenizers.text())
     marker.write_text(stamp)
@@ -651,10 +763,10 @@ def build(name: str, out: Path, tokenizers: Tokenizers) -> Path:
 
 
 class Tokenizers:
-    """The two tokenizers, each trained (in a second or so) when first needed."""
+    """The tokenizers, each trained (in a second or so) when first needed."""
 
     def __init__(self) -> None:
-        self._text = self._vision = None
+        self._text = self._vision = self._sentencepiece = None
 
     def text(self):
         if self._text is None:
@@ -667,6 +779,15 @@ class Tokenizers:
             self._vision = train_tokenizer(corpus(seed=7, documents=6000),
                                            SPECIAL_TOKENS + VISION_TOKENS, add_bos=False)
         return self._vision
+
+    def sentencepiece(self):
+        # The grammar text without its special tokens (SentencePiece would learn them as text).
+        if self._sentencepiece is None:
+            texts = corpus(seed=7, documents=3000)
+            for token in SPECIAL_TOKENS:
+                texts = [text.replace(token, "") for text in texts]
+            self._sentencepiece = train_sentencepiece(texts)
+        return self._sentencepiece
 
 
 def main(argv: list[str]) -> int:

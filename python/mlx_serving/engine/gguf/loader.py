@@ -12,6 +12,7 @@ from ...api.errors import ErrorCode, ServingError
 from ...api.messages import GgufInfo
 from ..progress import LoadProgress
 from .header import GgufHeader, read_header
+from .rope import ROPE_FREQS, apply_frequency_factors, check_frequency_factors, linear_scale
 from .tokenizer import load_tokenizer
 from .weights import (
     DEQUANTIZED,
@@ -19,6 +20,7 @@ from .weights import (
     REDECODED,
     check_tensor_types,
     dequantized_by_gguf,
+    is_model_tensor,
     mlx_name,
     model_config,
 )
@@ -43,16 +45,22 @@ def load_gguf_model(path: Path, progress: LoadProgress
     vocab = len(header.get("tokenizer.ggml.tokens"))
     config = model_config(header, vocab)
     for tensor in header.tensors:  # an unknown tensor is refused before loading
-        mlx_name(header, tensor.name)
+        if is_model_tensor(header, tensor.name):
+            mlx_name(header, tensor.name)
+        else:
+            check_frequency_factors(header, tensor, config["head_dim"])
     weights = cast(dict[str, Any], mx.load(str(path)))
     progress("reading", header.file_size, header.file_size)
     _check_loaded(header, weights)
     for tensor in header.tensors:
         if tensor.type in REDECODED:
             weights[tensor.name] = mx.array(dequantized_by_gguf(header, tensor))
+    factors = weights.pop(ROPE_FREQS, None) if not is_model_tensor(header, ROPE_FREQS) else None
     renamed = {mlx_name(header, name): array for name, array in weights.items()}
     del weights
     model = _build(config, renamed, progress)
+    if factors is not None:
+        apply_frequency_factors(model, config, factors, linear_scale(header))
     return model, tokenizer, config, _info(header)
 
 

@@ -1,11 +1,22 @@
 """The tokenizer stored in a GGUF file's metadata, rebuilt as a Hugging Face
 fast tokenizer that splits text the way llama.cpp does.
 
-Byte-level BPE (`tokenizer.ggml.model` "gpt2") only. llama.cpp picks its
-pre-tokenizer regexes from the `tokenizer.ggml.pre` name (llama-vocab.cpp);
-the table below follows it, and a name it does not hold is an error, never a
-silent default: a wrong split gives other token ids than llama.cpp's and a
-model that reads garbage.
+Two of llama.cpp's tokenizer models (`tokenizer.ggml.model`):
+- "gpt2", byte-level BPE (Llama 3, Qwen, SmolLM): llama.cpp picks its
+  pre-tokenizer regexes from the `tokenizer.ggml.pre` name (llama-vocab.cpp);
+  the table below follows it, and a name it does not hold is an error, never
+  a silent default: a wrong split gives other token ids than llama.cpp's and
+  a model that reads garbage.
+- "llama", SentencePiece BPE (Llama 2, Mistral, TinyLlama): llama.cpp's
+  llm_tokenizer_spm merges, over the whole text with spaces as "▁", the
+  adjacent pair whose union is the vocabulary entry of highest score, and
+  spells what stays out of the vocabulary as <0xNN> byte tokens. A BPE model
+  whose merges are every vocabulary entry's splits, ranked by that entry's
+  score (transformers' generate_merges), with byte fallback, does the same;
+  the one difference is the order of two different entries of equal score
+  (llama.cpp takes the leftmost pair, the BPE the earlier merge), which real
+  SentencePiece vocabularies do not have among their merged entries.
+Other models (WordPiece, Unigram, RWKV) are refused.
 """
 
 from __future__ import annotations
@@ -55,8 +66,14 @@ PRE_TOKENIZERS: dict[str, PreTokenizer] = {
 }
 
 # llama.cpp's token types (tokenizer.ggml.token_type).
+_UNKNOWN = 2
 _CONTROL = 3
 _USER_DEFINED = 4
+
+_SPACE = "\u2581"  # SentencePiece's visible space
+# llama.cpp's ids for a SentencePiece file that names none.
+_SPM_DEFAULT_IDS = {"tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2,
+                    "tokenizer.ggml.unknown_token_id": 0}
 
 
 def _unsupported(header: GgufHeader, message: str, **details: Any) -> ServingError:
@@ -65,10 +82,6 @@ def _unsupported(header: GgufHeader, message: str, **details: Any) -> ServingErr
 
 
 def pre_tokenizer_of(header: GgufHeader) -> PreTokenizer:
-    kind = header.get("tokenizer.ggml.model")
-    if kind != "gpt2":
-        raise _unsupported(header, f"tokenizer.ggml.model is {kind!r}; only byte-level BPE "
-                                   "('gpt2') tokenizers are supported", tokenizer=kind)
     name = header.get("tokenizer.ggml.pre")
     spec = PRE_TOKENIZERS.get(name) if isinstance(name, str) else None
     if spec is None:
@@ -91,33 +104,36 @@ def _strings(header: GgufHeader, key: str, required: bool = True) -> list[str]:
 
 def _token_id(header: GgufHeader, key: str, vocabulary: int) -> int | None:
     value = header.get(key)
+    if value is None and header.get("tokenizer.ggml.model") == "llama":
+        value = _SPM_DEFAULT_IDS.get(key)
     if isinstance(value, int) and 0 <= value < vocabulary:
         return value
     return None
 
 
-def load_tokenizer(header: GgufHeader) -> Any:
-    """An mlx-lm TokenizerWrapper built from the file's metadata."""
-    from mlx_lm.tokenizer_utils import BPEStreamingDetokenizer, TokenizerWrapper
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
-    from tokenizers.processors import TemplateProcessing
-    from transformers import PreTrainedTokenizerFast
+def _load_error(header: GgufHeader, message: str) -> ServingError:
+    return ServingError(ErrorCode.MODEL_LOAD_FAILED, f"{str(header.path)!r}: {message}",
+                        model=str(header.path))
+
+
+@dataclass(frozen=True)
+class _Backend:
+    tokenizer: Any  # a tokenizers.Tokenizer without its special tokens yet
+    add_bos: bool  # llama.cpp's default when the file has no add_bos_token
+    clean_spaces: bool
+    detokenizer: Any  # mlx-lm's streaming detokenizer class for it
+
+
+def _byte_level(header: GgufHeader, tokens: list[str]) -> _Backend:
+    from mlx_lm.tokenizer_utils import BPEStreamingDetokenizer
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     spec = pre_tokenizer_of(header)
-    tokens = _strings(header, "tokenizer.ggml.tokens")
-    merges = _strings(header, "tokenizer.ggml.merges")
-    types = header.get("tokenizer.ggml.token_type") or [1] * len(tokens)
-    if len(types) != len(tokens):
-        raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
-                           f"{str(header.path)!r}: {len(types)} token types for {len(tokens)} tokens",
-                           model=str(header.path))
     pairs = []
-    for merge in merges:
+    for merge in _strings(header, "tokenizer.ggml.merges"):
         left, space, right = merge.partition(" ")
         if not space:
-            raise ServingError(ErrorCode.MODEL_LOAD_FAILED,
-                               f"{str(header.path)!r}: the merge {merge!r} is not two tokens",
-                               model=str(header.path))
+            raise _load_error(header, f"the merge {merge!r} is not two tokens")
         pairs.append((left, right))
     vocab = {token: index for index, token in enumerate(tokens)}
     backend = Tokenizer(models.BPE(vocab=vocab, merges=pairs, ignore_merges=spec.ignore_merges))
@@ -125,18 +141,68 @@ def load_tokenizer(header: GgufHeader) -> Any:
         [pre_tokenizers.Split(Regex(regex), behavior="isolated") for regex in spec.regexes]
         + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     backend.decoder = decoders.ByteLevel()
-    # Control tokens are matched in text as llama.cpp's parse_special does;
-    # user-defined ones always are.
+    return _Backend(backend, spec.add_bos, spec.clean_spaces, BPEStreamingDetokenizer)
+
+
+def _sentencepiece(header: GgufHeader, tokens: list[str]) -> _Backend:
+    from functools import partial
+
+    from mlx_lm.tokenizer_utils import SPMStreamingDetokenizer
+    from tokenizers import Tokenizer, decoders, models, normalizers
+    from transformers.tokenization_utils_base import generate_merges
+
+    scores = header.get("tokenizer.ggml.scores")
+    if not isinstance(scores, list) or len(scores) != len(tokens) or not all(
+            isinstance(score, (int, float)) and not isinstance(score, bool) for score in scores):
+        raise _load_error(header, "a SentencePiece tokenizer needs tokenizer.ggml.scores, one "
+                                  "number per token")
+    vocab = {token: index for index, token in enumerate(tokens)}
+    merges = generate_merges(vocab, dict(zip(tokens, scores, strict=True)))
+    unknown = _token_id(header, "tokenizer.ggml.unknown_token_id", len(tokens))
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=True,
+                                   unk_token=None if unknown is None else tokens[unknown]))
+    # llama.cpp prefixes a space to the text, and again after each special token:
+    # the normalizer runs on each piece between special tokens, as that does.
+    prefix = bool(header.get("tokenizer.ggml.add_space_prefix", True))
+    backend.normalizer = normalizers.Sequence(
+        ([normalizers.Prepend(_SPACE)] if prefix else []) + [normalizers.Replace(" ", _SPACE)])
+    backend.decoder = decoders.Sequence(
+        [decoders.Replace(_SPACE, " "), decoders.ByteFallback(), decoders.Fuse()]
+        + ([decoders.Strip(" ", 1, 0)] if prefix else []))
+    return _Backend(backend, add_bos=True, clean_spaces=False,
+                    detokenizer=partial(SPMStreamingDetokenizer, trim_space=prefix))
+
+
+def load_tokenizer(header: GgufHeader) -> Any:
+    """An mlx-lm TokenizerWrapper built from the file's metadata."""
+    from mlx_lm.tokenizer_utils import TokenizerWrapper
+    from tokenizers import AddedToken
+    from tokenizers.processors import TemplateProcessing
+    from transformers import PreTrainedTokenizerFast
+
+    kind = header.get("tokenizer.ggml.model")
+    builders = {"gpt2": _byte_level, "llama": _sentencepiece}
+    if kind not in builders:
+        raise _unsupported(header, f"tokenizer.ggml.model is {kind!r}; supported: byte-level "
+                                   "BPE ('gpt2') and SentencePiece BPE ('llama')", tokenizer=kind)
+    tokens = _strings(header, "tokenizer.ggml.tokens")
+    types = header.get("tokenizer.ggml.token_type") or [1] * len(tokens)
+    if len(types) != len(tokens):
+        raise _load_error(header, f"{len(types)} token types for {len(tokens)} tokens")
+    built = builders[kind](header, tokens)
+    backend = built.tokenizer
+    # Control and unknown tokens are matched in text as llama.cpp's parse_special
+    # does; user-defined ones always are.
     backend.add_special_tokens([AddedToken(token, special=True, normalized=False)
-                                for token, kind in zip(tokens, types, strict=True)
-                                if kind == _CONTROL])
+                                for token, token_type in zip(tokens, types, strict=True)
+                                if token_type in (_CONTROL, _UNKNOWN)])
     backend.add_tokens([AddedToken(token, special=False, normalized=False)
-                        for token, kind in zip(tokens, types, strict=True)
-                        if kind == _USER_DEFINED])
+                        for token, token_type in zip(tokens, types, strict=True)
+                        if token_type == _USER_DEFINED])
 
     bos = _token_id(header, "tokenizer.ggml.bos_token_id", len(tokens))
     eos = _token_id(header, "tokenizer.ggml.eos_token_id", len(tokens))
-    add_bos = header.get("tokenizer.ggml.add_bos_token", spec.add_bos)
+    add_bos = header.get("tokenizer.ggml.add_bos_token", built.add_bos)
     if add_bos and bos is not None:
         backend.post_processor = TemplateProcessing(
             single=f"{tokens[bos]} $A", pair=f"{tokens[bos]} $A {tokens[bos]} $B",
@@ -153,11 +219,11 @@ def load_tokenizer(header: GgufHeader) -> Any:
         unk_token=named("tokenizer.ggml.unknown_token_id"),
         pad_token=named("tokenizer.ggml.padding_token_id"),
         chat_template=header.get("tokenizer.chat_template"),
-        clean_up_tokenization_spaces=spec.clean_spaces,
+        clean_up_tokenization_spaces=built.clean_spaces,
         model_max_length=10**9,
     )
     # End of turn as well as end of text: chat models stop on either.
     stops = {index for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
                                "tokenizer.ggml.eom_token_id")
              if (index := _token_id(header, key, len(tokens))) is not None}
-    return TokenizerWrapper(hf, BPEStreamingDetokenizer, eos_token_ids=sorted(stops))
+    return TokenizerWrapper(hf, built.detokenizer, eos_token_ids=sorted(stops))

@@ -12,13 +12,15 @@ So every tensor type is checked against these sets before `mx.load` runs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from gguf import GGMLQuantizationType as T
 
 from ...api.errors import ErrorCode, ServingError
 from .header import GgufHeader, TensorInfo
+from .rope import ROPE_FREQS, check_rope_dimensions, rope_scaling_config
 
 KEPT_QUANTIZED = frozenset({T.Q4_0, T.Q4_1, T.Q8_0})
 DEQUANTIZED = frozenset({T.BF16, T.Q2_K, T.Q4_K, T.Q6_K})  # loaded as float16
@@ -38,11 +40,19 @@ class Architecture:
     # the interleaved rotary order; MLX's "traditional" RoPE reads that order.
     rope_traditional: bool
     attention_bias: bool
+    # llama.cpp reads rope_freqs.weight (per-pair RoPE factors) for this architecture.
+    rope_factors: bool = False
+    # Layer tensors of this architecture beyond the common ones (llama.cpp -> mlx-lm).
+    extra_parts: Mapping[str, str] = field(default_factory=dict)
 
 
+# Mistral's files say "llama" (the same model to llama.cpp and to mlx-lm).
 ARCHITECTURES: dict[str, Architecture] = {
-    "llama": Architecture("llama", rope_traditional=True, attention_bias=False),
+    "llama": Architecture("llama", rope_traditional=True, attention_bias=False, rope_factors=True),
     "qwen2": Architecture("qwen2", rope_traditional=False, attention_bias=True),
+    "qwen3": Architecture("qwen3", rope_traditional=False, attention_bias=False,
+                          extra_parts={"attn_q_norm": "self_attn.q_norm",
+                                       "attn_k_norm": "self_attn.k_norm"}),
 }
 
 _LAYER = re.compile(r"^blk\.(\d+)\.(\w+)\.(weight|bias)$")
@@ -86,8 +96,10 @@ def mlx_name(header: GgufHeader, name: str) -> str:
     if suffix in ("scales", "biases"):
         return f"{mlx_name(header, stem + '.weight').removesuffix('.weight')}.{suffix}"
     layer = _LAYER.match(name)
-    if layer is not None and layer.group(2) in _LAYER_PARTS:
-        return f"model.layers.{layer.group(1)}.{_LAYER_PARTS[layer.group(2)]}.{layer.group(3)}"
+    parts = architecture_of(header).extra_parts
+    if layer is not None and (part := _LAYER_PARTS.get(layer.group(2),
+                                                      parts.get(layer.group(2)))) is not None:
+        return f"model.layers.{layer.group(1)}.{part}.{layer.group(3)}"
     if stem in _TOP and suffix in ("weight", "bias"):
         return f"{_TOP[stem]}.{suffix}"
     raise _unsupported(header, f"tensor {name!r} has no counterpart in the "
@@ -110,21 +122,19 @@ def model_config(header: GgufHeader, vocab_size: int) -> dict[str, Any]:
     """The mlx-lm config.json a GGUF file's metadata describes."""
     arch = architecture_of(header)
     prefix = header.get("general.architecture")
-    scaling = header.get(f"{prefix}.rope.scaling.type")
-    if scaling not in (None, "none"):
-        raise _unsupported(header, f"{prefix}.rope.scaling.type {scaling!r} is not supported",
-                           rope_scaling=scaling)
     names = {tensor.name for tensor in header.tensors}
     heads = _number(header, f"{prefix}.attention.head_count", int)
     hidden = _number(header, f"{prefix}.embedding_length", int)
-    return {
+    head_dim = _number(header, f"{prefix}.attention.key_length", int, hidden // heads)
+    check_rope_dimensions(header, head_dim)
+    config = {
         "model_type": arch.model_type,
         "hidden_size": hidden,
         "num_hidden_layers": _number(header, f"{prefix}.block_count", int),
         "intermediate_size": _number(header, f"{prefix}.feed_forward_length", int),
         "num_attention_heads": heads,
         "num_key_value_heads": _number(header, f"{prefix}.attention.head_count_kv", int, heads),
-        "head_dim": _number(header, f"{prefix}.attention.key_length", int, hidden // heads),
+        "head_dim": head_dim,
         "rms_norm_eps": _number(header, f"{prefix}.attention.layer_norm_rms_epsilon", float),
         "rope_theta": _number(header, f"{prefix}.rope.freq_base", float, 10000.0),
         "rope_traditional": arch.rope_traditional,
@@ -133,6 +143,16 @@ def model_config(header: GgufHeader, vocab_size: int) -> dict[str, Any]:
         "tie_word_embeddings": "output.weight" not in names,
         "attention_bias": arch.attention_bias,
     }
+    scaling = rope_scaling_config(header)
+    if scaling is not None:
+        config["rope_scaling"] = scaling
+    return config
+
+
+def is_model_tensor(header: GgufHeader, name: str) -> bool:
+    """A tensor that is a weight of the mlx-lm model (rope_freqs.weight is not:
+    it becomes the RoPE module's constant)."""
+    return not (name == ROPE_FREQS and architecture_of(header).rope_factors)
 
 
 def dequantized_by_gguf(header: GgufHeader, tensor: TensorInfo) -> Any:
