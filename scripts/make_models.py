@@ -552,6 +552,10 @@ def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizers: Tokenize
             "tie_word_embeddings": True, **config}))
         weights = {key: np.array(value.astype(mx.float32))
                    for key, value in tree_flatten(model.parameters())}
+        # Norm weights around 1, not all 1: a mix-up of two norms shows in the logits.
+        noise = np.random.default_rng(recipe.seed)
+        weights = {key: value + noise.normal(0, 0.2, value.shape).astype(np.float32)
+                   if key.endswith("norm.weight") else value for key, value in weights.items()}
     kind = gguf.GGMLQuantizationType[recipe.tensor_type]
     arch = recipe.architecture
     writer = gguf.GGUFWriter(str(folder / "model.gguf"), arch)

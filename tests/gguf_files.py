@@ -15,10 +15,18 @@ TOKENS = ["<s>", "</s>", "a", "b", "ab"]
 def write_gguf(path: Path, *, architecture: str = "llama", pre: str = "gpt-2",
                tensor_type: gguf.GGMLQuantizationType = gguf.GGMLQuantizationType.F32,
                tokenizer_model: str = "gpt2",
-               extra_tensor: tuple[str, np.ndarray] | None = None) -> Path:
+               extra_tensor: tuple[str, np.ndarray] | None = None,
+               metadata: dict[str, str | int | float] | None = None) -> Path:
     """A 1-layer, 32-wide llama-shaped file whose `blk.0.ffn_up.weight` is of `tensor_type`
-    (and `extra_tensor`, a name and its float32 data, when given)."""
+    (and `extra_tensor`, a name and its float32 data, and the `metadata` keys, when given)."""
     writer = gguf.GGUFWriter(str(path), architecture)
+    for key, value in (metadata or {}).items():
+        if isinstance(value, str):
+            writer.add_string(key, value)
+        elif isinstance(value, int):
+            writer.add_uint32(key, value)
+        else:
+            writer.add_float32(key, value)
     writer.add_block_count(1)
     writer.add_embedding_length(32)
     writer.add_feed_forward_length(256)

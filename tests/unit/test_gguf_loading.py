@@ -1,6 +1,8 @@
 """GGUF files, in process: the header reader, what is refused before loading,
-the tokenizer from the metadata, the weights of each supported tensor type,
-and the llama (rotary permutation) and qwen2 architectures."""
+the tokenizers from the metadata (byte-level BPE; SentencePiece, against the
+`sentencepiece` library and llama.cpp's own ids), the weights of each
+supported tensor type, the llama (rotary permutation, Llama 3's rope_freqs),
+qwen2 and qwen3 architectures."""
 
 from __future__ import annotations
 
@@ -110,9 +112,9 @@ def test_unloadable_tensor_type_is_refused_naming_it(tmp_path: Path, kind: T) ->
 
 
 def test_unsupported_architecture_lists_the_supported(tmp_path: Path) -> None:
-    error = _refused(write_gguf(tmp_path / "m.gguf", architecture="phi3"))
-    assert error.code == ErrorCode.UNSUPPORTED_MODEL and error.details["architecture"] == "phi3"
-    assert "supported: llama, qwen2" in error.message
+    error = _refused(write_gguf(tmp_path / "m.gguf", architecture="mamba"))
+    assert error.code == ErrorCode.UNSUPPORTED_MODEL and error.details["architecture"] == "mamba"
+    assert "supported: llama, qwen2, qwen3" in error.message
 
 
 def test_unknown_pre_tokenizer_is_an_error(tmp_path: Path) -> None:
@@ -121,9 +123,16 @@ def test_unknown_pre_tokenizer_is_an_error(tmp_path: Path) -> None:
     assert error.details["pre_tokenizer"] == "no-such-pre" and "smollm" in error.message
 
 
-def test_sentencepiece_tokenizer_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["bert", "t5", "rwkv"])
+def test_other_tokenizer_models_are_refused(tmp_path: Path, model: str) -> None:
+    error = _refused(write_gguf(tmp_path / "m.gguf", tokenizer_model=model))
+    assert error.code == ErrorCode.UNSUPPORTED_MODEL and error.details["tokenizer"] == model
+    assert "SentencePiece BPE ('llama')" in error.message
+
+
+def test_sentencepiece_without_scores_is_an_error(tmp_path: Path) -> None:
     error = _refused(write_gguf(tmp_path / "m.gguf", tokenizer_model="llama"))
-    assert error.code == ErrorCode.UNSUPPORTED_MODEL and "byte-level BPE" in error.message
+    assert error.code == ErrorCode.MODEL_LOAD_FAILED and "tokenizer.ggml.scores" in error.message
 
 
 @pytest.fixture(scope="module")
@@ -163,29 +172,35 @@ def _reference_weights(path: Path) -> dict[str, np.ndarray]:
             for tensor in reader.tensors}
 
 
-def test_qwen2_loads_unpermuted_with_biases(models: Path) -> None:
-    from mlx_lm.models import qwen2
+# What marks each architecture's file: qwen2's attention biases, qwen3's per-head norms.
+QWEN_TENSORS = {"qwen2": "blk.0.attn_q.bias", "qwen3": "blk.1.attn_k_norm.weight"}
 
-    path = models / "tiny-gguf-qwen2" / "model.gguf"
+
+@pytest.mark.parametrize("architecture", ["qwen2", "qwen3"])
+def test_qwen_loads_unpermuted(models: Path, architecture: str) -> None:
+    import importlib
+
+    path = models / f"tiny-gguf-{architecture}" / "model.gguf"
     loaded = load_text_model(str(path), "q")
     reference = _reference_weights(path)
-    args = loaded.model.args
-    model = qwen2.Model(args)
+    module = importlib.import_module(f"mlx_lm.models.{architecture}")
+    model = module.Model(loaded.model.args)
     names = {"token_embd.weight": "model.embed_tokens.weight",
              "output_norm.weight": "model.norm.weight"}
     parts = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
              "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
              "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
-             "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm"}
+             "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+             "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm"}
     for name in reference:
         if name.startswith("blk."):
             _, layer, part, suffix = name.split(".")
             names[name] = f"model.layers.{layer}.{parts[part]}.{suffix}"
     model.load_weights([(names[name], mx.array(array)) for name, array in reference.items()])
-    assert any(name.endswith("attn_q.bias") for name in reference)
+    assert QWEN_TENSORS[architecture] in reference
     tokens = mx.array([loaded.tokenizer.encode(TEXTS[0])])
     assert mx.allclose(model(tokens), loaded.model(tokens), atol=1e-4).item()
-    assert loaded.info().gguf.architecture == "qwen2"  # type: ignore[union-attr]
+    assert loaded.info().gguf.architecture == architecture  # type: ignore[union-attr]
 
 
 KEPT = {"q4_0": 4, "q4_1": 4, "q8_0": 8}
@@ -235,9 +250,145 @@ def test_a_fifo_named_gguf_is_refused_without_blocking(tmp_path: Path) -> None:
     assert error.code == ErrorCode.MODEL_NOT_FOUND and "no GGUF file" in error.message
 
 
-def test_a_tensor_without_an_mlx_counterpart_is_refused_naming_it(tmp_path: Path) -> None:
-    # Llama 3.1 files carry rope_freqs.weight (their RoPE scaling): no slot for it in mlx-lm.
-    extra = ("rope_freqs.weight", np.ones(16, np.float32))
-    error = _refused(write_gguf(tmp_path / "m.gguf", extra_tensor=extra))
+@pytest.mark.parametrize(("architecture", "name"), [
+    ("llama", "blk.0.attn_qkv.weight"),  # a fused QKV (phi3's): no slot for it in mlx-lm's llama
+    ("llama", "blk.0.attn_q_norm.weight"),  # qwen3's, not llama's
+    ("qwen2", "rope_freqs.weight"),  # llama.cpp reads RoPE factors for llama only
+])
+def test_a_tensor_without_an_mlx_counterpart_is_refused_naming_it(
+        tmp_path: Path, architecture: str, name: str) -> None:
+    extra = (name, np.ones(16, np.float32))
+    error = _refused(write_gguf(tmp_path / "m.gguf", architecture=architecture,
+                                extra_tensor=extra))
     assert error.code == ErrorCode.UNSUPPORTED_MODEL
-    assert error.details["tensor"] == "rope_freqs.weight"
+    assert error.details["tensor"] == name and architecture in error.message
+
+
+def test_rope_factors_of_the_wrong_size_are_an_error(tmp_path: Path) -> None:
+    # 32 wide, 2 heads: 8 rotated pairs per head, so 8 factors.
+    error = _refused(write_gguf(tmp_path / "m.gguf",
+                                extra_tensor=("rope_freqs.weight", np.ones(16, np.float32))))
+    assert error.code == ErrorCode.MODEL_LOAD_FAILED
+    assert "rope_freqs.weight" in error.message and "[8]" in error.message
+
+
+@pytest.mark.parametrize(("metadata", "words"), [
+    ({"llama.rope.scaling.type": "yarn", "llama.rope.scaling.factor": 4.0}, "'yarn'"),
+    ({"llama.rope.dimension_count": 8}, "partial rotary"),
+])
+def test_unsupported_rope_is_refused(tmp_path: Path, metadata: dict, words: str) -> None:
+    error = _refused(write_gguf(tmp_path / "m.gguf", metadata=metadata))
+    assert error.code == ErrorCode.UNSUPPORTED_MODEL and words in error.message
+
+
+def test_linear_rope_scaling_is_mlx_lms_linear_rope(tmp_path: Path) -> None:
+    from mlx_lm.models.rope_utils import initialize_rope
+
+    from mlx_serving.engine.gguf.weights import model_config
+
+    path = write_gguf(tmp_path / "m.gguf", metadata={"llama.rope.scaling.type": "linear",
+                                                     "llama.rope.scaling.factor": 4.0})
+    config = model_config(read_header(path), 5)
+    assert config["rope_scaling"] == {"type": "linear", "factor": 4.0}
+    # llama.cpp's freq_scale is 1 / factor: so is the scale of mlx-lm's linear RoPE.
+    rope = initialize_rope(16, 10000.0, True, config["rope_scaling"])
+    assert rope.scale == 0.25
+
+
+def test_llama3_rope_factors_compute_what_mlx_lms_llama3_rope_does(models: Path) -> None:
+    # tiny-gguf-llama3: tiny-llama3's weights and the rope_freqs.weight that llama.cpp's
+    # converter computes from its llama3 rope_scaling; tiny-llama3 runs mlx-lm's Llama3RoPE.
+    from mlx_lm.models.rope_utils import Llama3RoPE
+
+    from mlx_serving.engine.gguf.rope import FrequencyFactorRoPE
+
+    folder = load_text_model(str(models / "tiny-llama3"), "folder")
+    from_gguf = load_text_model(str(models / "tiny-gguf-llama3" / "model.gguf"), "gguf")
+    assert isinstance(folder.model.model.layers[0].self_attn.rope, Llama3RoPE)
+    assert isinstance(from_gguf.model.model.layers[0].self_attn.rope, FrequencyFactorRoPE)
+    reference = read_header(models / "tiny-gguf-llama3" / "model.gguf")
+    assert "rope_freqs.weight" in {tensor.name for tensor in reference.tensors}
+    # Long enough that the scaled low frequencies turn far from where unscaled ones would.
+    tokens = mx.array([folder.tokenizer.encode(" ".join([TEXTS[0], TEXTS[1]] * 20))])
+    assert tokens.shape[1] > 300
+    expected = folder.model(tokens)
+    assert mx.allclose(from_gguf.model(tokens), expected, atol=1e-4).item()
+    # Without the factors the same weights give other logits: the check above can fail.
+    for layer in from_gguf.model.model.layers:
+        layer.self_attn.rope = FrequencyFactorRoPE(16, True, 500000.0, 1.0, mx.ones(8))
+    assert mx.abs(from_gguf.model(tokens) - expected).max().item() > 1e-2
+
+
+# llama.cpp's own ids for the tiny-gguf-spm file (node-llama-cpp 3.22.1, tokenize with
+# special tokens, no BOS): byte fallback for what the vocabulary lacks ("H", digits,
+# "é", emoji), a space prefixed to the text and again after each special token.
+LLAMA_CPP_SPM_IDS = [
+    ("Hello world  123", [366, 77, 367, 376, 376, 373, 273, 307, 334, 366, 366, 54, 55, 56]),
+    ("  two", [366, 366, 262, 384, 373]),
+    ("caf\u00e9 \u2603 \U0001f600 end",
+     [304, 369, 383, 200, 174, 366, 231, 157, 136, 366, 245, 164, 157, 133, 366, 290, 377]),
+    ("tabs\tand\nnewlines\n\n",
+     [262, 369, 381, 374, 14, 320, 377, 390, 371, 367, 384, 376, 264, 343, 390, 390]),
+    ("<|im_start|>user\nWhere is the fox?<|im_end|>\n<|im_start|>assistant\n",
+     [3, 366, 382, 374, 265, 390, 395, 261, 267, 366, 372, 374, 266, 286, 396, 394, 4, 366, 390,
+      3, 263, 374, 374, 319, 320, 368, 390]),
+    ("a<|im_end|>b", [263, 4, 269]),
+    ("<s>The fox</s> walks", [1, 272, 286, 396, 2, 366, 273, 288, 298]),
+    ("<unk>the", [0, 266]),
+]
+
+
+@pytest.fixture(scope="module")
+def spm_model(models: Path):
+    return load_text_model(str(models / "tiny-gguf-spm" / "model.gguf"), "spm")
+
+
+@pytest.mark.parametrize(("text", "ids"), LLAMA_CPP_SPM_IDS)
+def test_sentencepiece_ids_are_llama_cpps(spm_model, text: str, ids: list[int]) -> None:
+    tokenizer = spm_model.tokenizer
+    assert tokenizer.encode(text, add_special_tokens=False) == ids
+    assert tokenizer.encode(text) == [1, *ids]  # add_bos_token
+
+
+def _spm_texts() -> list[str]:
+    """Sentences of the grammar and random strings of letters, spaces, digits,
+    punctuation, whitespace and characters outside the vocabulary."""
+    import random
+
+    rng = random.Random(0)
+    alphabet = "abcehtw XYZ  \n\t.,!?\u00e9\u2603\U0001f6000123\u2581"
+    return [text for text in TEXTS if "<|" not in text] + [
+        "The old man walks to the river every morning. Where is the fox going?",
+        " leading", "trailing  ", " ", "a", *("".join(rng.choice(alphabet)
+                                             for _ in range(rng.randint(1, 40)))
+                                         for _ in range(200))]
+
+
+def test_sentencepiece_ids_and_text_are_sentencepieces(spm_model, models: Path) -> None:
+    # The fixture's tokenizer.model is the SentencePiece model its GGUF metadata came from:
+    # llama.cpp's SPM tokenizer is that library's BPE encoding, so must ours be.
+    import sentencepiece
+
+    reference = sentencepiece.SentencePieceProcessor(
+        model_file=str(models / "tiny-gguf-spm" / "tokenizer.model"))
+    tokenizer = spm_model.tokenizer
+    for text in _spm_texts():
+        ids = reference.encode(text)
+        assert tokenizer.encode(text, add_special_tokens=False) == ids, repr(text)
+        assert tokenizer.decode(ids) == reference.decode(ids), repr(text)
+        streaming = tokenizer.detokenizer
+        for token in ids:
+            streaming.add_token(token)
+        streaming.finalize()
+        assert streaming.text == reference.decode(ids), repr(text)
+
+
+def test_sentencepiece_metadata_gives_the_special_tokens(spm_model) -> None:
+    tokenizer = spm_model.tokenizer
+    assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.unk_token) == \
+        ("<s>", "</s>", "<unk>")
+    assert tokenizer.eos_token_ids == {2, 4}  # </s> and <|im_end|> (EOT)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Where is the fox?"}],
+                                           add_generation_prompt=True, tokenize=False)
+    assert prompt == "<s><|im_start|>user\nWhere is the fox?<|im_end|>\n<|im_start|>assistant\n"
+    assert tokenizer.encode(prompt, add_special_tokens=False) == [1, *LLAMA_CPP_SPM_IDS[4][1]]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import mlx.core as mx
-import mlx.nn as nn
+from mlx.nn.layers.base import Module
 
 from ...api.errors import ErrorCode, ServingError
 from .header import GgufHeader, TensorInfo
@@ -72,13 +72,13 @@ def check_frequency_factors(header: GgufHeader, tensor: TensorInfo, head_dim: in
                            "factor per rotated pair)", model=str(header.path))
 
 
-class FrequencyFactorRoPE(nn.Module):
+class FrequencyFactorRoPE(Module):
     """RoPE whose pair i turns at position p by scale * p / (base^(2i/d) * factors[i]),
     as ggml_rope_ext does with freq_factors."""
 
     def __init__(self, dims: int, traditional: bool, base: float, scale: float,
                  factors: mx.array) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.dims = dims
         self.traditional = traditional
         self.scale = scale

@@ -22,6 +22,7 @@ Other models (WordPiece, Unigram, RWKV) are refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from ...api.errors import ErrorCode, ServingError
@@ -147,7 +148,6 @@ def _byte_level(header: GgufHeader, tokens: list[str]) -> _Backend:
 def _sentencepiece(header: GgufHeader, tokens: list[str]) -> _Backend:
     from functools import partial
 
-    from mlx_lm.tokenizer_utils import SPMStreamingDetokenizer
     from tokenizers import Tokenizer, decoders, models, normalizers
     from transformers.tokenization_utils_base import generate_merges
 
@@ -170,7 +170,33 @@ def _sentencepiece(header: GgufHeader, tokens: list[str]) -> _Backend:
         [decoders.Replace(_SPACE, " "), decoders.ByteFallback(), decoders.Fuse()]
         + ([decoders.Strip(" ", 1, 0)] if prefix else []))
     return _Backend(backend, add_bos=True, clean_spaces=False,
-                    detokenizer=partial(SPMStreamingDetokenizer, trim_space=prefix))
+                    detokenizer=partial(_spm_detokenizer(), trim_space=prefix))
+
+
+@cache
+def _spm_detokenizer() -> type:
+    """mlx-lm's SentencePiece streaming detokenizer, trimming only the one space
+    SentencePiece prefixed to the text, as decoding the same ids does. (mlx-lm
+    0.32.2's trims a leading space at every flush until some text came, so
+    "▁▁▁x" streamed as "x", decoded as "  x".)"""
+    from mlx_lm.tokenizer_utils import SPMStreamingDetokenizer
+
+    class OneSpaceTrimmed(SPMStreamingDetokenizer):
+        def reset(self) -> None:
+            super().reset()  # type: ignore[no-untyped-call]
+            self.trimmed = not self.trim_space
+
+        def _try_flush(self, force: bool = False) -> None:
+            text = self._unflushed.replace(self._sep, b" ").decode("utf-8", "replace")
+            if not force and text.endswith("\ufffd"):
+                return
+            if text and not self.trimmed:
+                text = text.removeprefix(" ")
+                self.trimmed = True
+            self.text += text
+            self._unflushed = b""
+
+    return OneSpaceTrimmed
 
 
 def load_tokenizer(header: GgufHeader) -> Any:
