@@ -27,6 +27,35 @@ def test_gguf_generates_what_the_folder_model_does(runtime: RuntimeClient, model
         runtime.result("tokenize", {"model": "folder", "text": "The old man"})
 
 
+def test_llama3_gguf_generates_what_its_folder_model_does(runtime: RuntimeClient,
+                                                          models: Path) -> None:
+    # Llama 3.1's RoPE: mlx-lm's Llama3RoPE in the folder, rope_freqs.weight in the file.
+    runtime.result("model/load", {"model": str(models / "tiny-llama3"), "model_id": "folder"})
+    runtime.result("model/load", {"model": str(models / "tiny-gguf-llama3" / "model.gguf"),
+                                  "model_id": "gguf"})
+    long = {**GREEDY, "prompt": "The old man walks to the river every morning. " * 25}
+    texts = [runtime.result("generate", {"model": model, "streaming": False, **long})["text"]
+             for model in ("folder", "gguf")]
+    assert texts[0] == texts[1] and texts[0]
+
+
+def test_qwen3_and_sentencepiece_files_serve(runtime: RuntimeClient, models: Path) -> None:
+    qwen3 = runtime.result("model/load", {"model": str(models / "tiny-gguf-qwen3" / "model.gguf"),
+                                          "model_id": "qwen3"})
+    spm = runtime.result("model/load", {"model": str(models / "tiny-gguf-spm" / "model.gguf"),
+                                        "model_id": "spm"})
+    assert qwen3["gguf"]["architecture"] == "qwen3" and spm["gguf"]["architecture"] == "llama"
+    # llama.cpp's ids (see tests/unit/test_gguf_loading.py): BOS, "\u2581", byte fallback for "H".
+    tokens = runtime.result("tokenize", {"model": "spm", "text": "Hello world"})["tokens"]
+    assert tokens == [1, 366, 77, 367, 376, 376, 373, 273, 307, 334]
+    assert runtime.result("detokenize", {"model": "spm", "tokens": tokens,
+                                         "skip_special_tokens": True})["text"] == "Hello world"
+    for model in ("qwen3", "spm"):
+        done = runtime.result("generate", {"model": model, "streaming": False,
+                                           **GREEDY, "max_tokens": 6})
+        assert done["finish_reason"] in ("length", "stop") and done["stats"]["generated_tokens"]
+
+
 def test_broken_and_unsupported_files_are_clear_errors(runtime: RuntimeClient, models: Path,
                                                        tmp_path: Path) -> None:
     cut = tmp_path / "cut.gguf"
