@@ -49,6 +49,8 @@ pre-tokenizer "gpt-2", so its token ids are the folder models'):
                      with `sentencepiece` on the grammar text as Llama 2's was
                      (identity normalization, split digits); its tokenizer.model
                      beside it, for tests to compare ids with sentencepiece's
+    tiny-gguf-phi3   a phi3 model (fused QKV and gate/up matrices) with that
+                     SentencePiece tokenizer, as Phi-3's files have, random
     tiny-gguf-TYPE   a 256-wide, 1-layer llama whose matrices are of GGUF type
                      TYPE, one per type the runtime loads: q4_0, q4_1, q8_0 (kept
                      quantized), f16, bf16, q2_k, q4_k, q6_k (loaded as float16);
@@ -102,7 +104,10 @@ VISION_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 VOCAB_SIZE = 512
-SPM_VOCAB_SIZE = 400  # the SentencePiece fixture's: 261 unknown, control and byte pieces, 139 learned
+SPM_VOCAB_SIZE = 400  # the SentencePiece fixture's: 265 unknown, control and byte pieces, 135 learned
+# Phi-3's chat markers, control pieces of the SentencePiece fixture beside ours: llama.cpp
+# gives them Phi-3's whitespace stripping in files named phi-3/phi3 (tiny-gguf-phi3).
+PHI3_TOKENS = ["<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>"]
 RECIPE_VERSION = 1
 
 
@@ -236,7 +241,7 @@ class Recipe:
 class GgufRecipe:
     """A GGUF fixture (see the module docstring)."""
 
-    architecture: str  # "llama", "qwen2" or "qwen3"
+    architecture: str  # "llama", "qwen2", "qwen3" or "phi3"
     tensor_type: str  # GGUF type of the 2-D weights ("F32", "Q4_K", ...)
     hidden: int
     layers: int
@@ -368,12 +373,14 @@ RECIPES.update({
                                    seed=1, base="tiny-llama3"),
     "tiny-gguf-spm": GgufRecipe("llama", "F32", hidden=64, layers=1, heads=4, kv_heads=2,
                                 seed=21, tokenizer="llama"),
+    "tiny-gguf-phi3": GgufRecipe("phi3", "F32", hidden=64, layers=2, heads=4, kv_heads=4,
+                                 seed=22, tokenizer="llama"),
     **{f"tiny-gguf-{kind}": GgufRecipe("llama", kind.upper(), hidden=256, layers=1, heads=4,
                                        kv_heads=2, seed=10 + index)
        for index, kind in enumerate(GGUF_TYPES)},
 })
 GGUF_SET = ["tiny-gguf", "tiny-gguf-qwen2", "tiny-gguf-qwen3", "tiny-gguf-llama3",
-            "tiny-gguf-spm", *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES)]
+            "tiny-gguf-spm", "tiny-gguf-phi3", *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES)]
 DEFAULT_SET = ["tiny", "tiny-draft", "tiny-4bit", "demo", "demo-draft"]
 
 
@@ -475,7 +482,8 @@ _GGUF_NAMES = {
     "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
     "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm",
     "post_attention_layernorm": "ffn_norm", "self_attn.q_norm": "attn_q_norm",
-    "self_attn.k_norm": "attn_k_norm",
+    "self_attn.k_norm": "attn_k_norm", "self_attn.qkv_proj": "attn_qkv",
+    "mlp.gate_up_proj": "ffn_up",
 }
 
 
@@ -620,7 +628,7 @@ def _llama3_rope_factors(scaling: dict, base: float, dims: int):
 def train_sentencepiece(texts: list[str]):
     """A SentencePiece BPE trained as Llama 2's was (byte fallback, digits split,
     identity normalization, whitespace kept), with the chat markers as
-    control pieces."""
+    control pieces (and Phi-3's)."""
     import io
 
     import sentencepiece
@@ -631,7 +639,7 @@ def train_sentencepiece(texts: list[str]):
         model_type="bpe", byte_fallback=True, split_digits=True,
         normalization_rule_name="identity", remove_extra_whitespaces=False,
         add_dummy_prefix=True, allow_whitespace_only_pieces=True, character_coverage=1.0,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, control_symbols=SPECIAL_TOKENS[3:],
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, control_symbols=SPECIAL_TOKENS[3:] + PHI3_TOKENS,
         num_threads=1, minloglevel=2)
     return sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
 

@@ -112,9 +112,9 @@ def test_unloadable_tensor_type_is_refused_naming_it(tmp_path: Path, kind: T) ->
 
 
 def test_unsupported_architecture_lists_the_supported(tmp_path: Path) -> None:
-    error = _refused(write_gguf(tmp_path / "m.gguf", architecture="mamba"))
-    assert error.code == ErrorCode.UNSUPPORTED_MODEL and error.details["architecture"] == "mamba"
-    assert "supported: llama, qwen2, qwen3" in error.message
+    error = _refused(write_gguf(tmp_path / "m.gguf", architecture="gemma2"))
+    assert error.code == ErrorCode.UNSUPPORTED_MODEL and error.details["architecture"] == "gemma2"
+    assert "supported: llama, phi3, qwen2, qwen3" in error.message
 
 
 def test_unknown_pre_tokenizer_is_an_error(tmp_path: Path) -> None:
@@ -172,12 +172,15 @@ def _reference_weights(path: Path) -> dict[str, np.ndarray]:
             for tensor in reader.tensors}
 
 
-# What marks each architecture's file: qwen2's attention biases, qwen3's per-head norms.
-QWEN_TENSORS = {"qwen2": "blk.0.attn_q.bias", "qwen3": "blk.1.attn_k_norm.weight"}
+# What marks each architecture's file: qwen2's attention biases, qwen3's per-head norms,
+# phi3's fused matrices.
+MARKING_TENSORS = {"qwen2": "blk.0.attn_q.bias", "qwen3": "blk.1.attn_k_norm.weight",
+                   "phi3": "blk.1.attn_qkv.weight"}
+FUSED = {"phi3": {"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"}}
 
 
-@pytest.mark.parametrize("architecture", ["qwen2", "qwen3"])
-def test_qwen_loads_unpermuted(models: Path, architecture: str) -> None:
+@pytest.mark.parametrize("architecture", ["qwen2", "qwen3", "phi3"])
+def test_unpermuted_architectures_load_the_files_weights(models: Path, architecture: str) -> None:
     import importlib
 
     path = models / f"tiny-gguf-{architecture}" / "model.gguf"
@@ -191,13 +194,14 @@ def test_qwen_loads_unpermuted(models: Path, architecture: str) -> None:
              "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
              "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
              "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-             "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm"}
+             "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
+             **FUSED.get(architecture, {})}
     for name in reference:
         if name.startswith("blk."):
             _, layer, part, suffix = name.split(".")
             names[name] = f"model.layers.{layer}.{parts[part]}.{suffix}"
     model.load_weights([(names[name], mx.array(array)) for name, array in reference.items()])
-    assert QWEN_TENSORS[architecture] in reference
+    assert MARKING_TENSORS[architecture] in reference
     tokens = mx.array([loaded.tokenizer.encode(TEXTS[0])])
     assert mx.allclose(model(tokens), loaded.model(tokens), atol=1e-4).item()
     assert loaded.info().gguf.architecture == architecture  # type: ignore[union-attr]
@@ -281,6 +285,13 @@ def test_unsupported_rope_is_refused(tmp_path: Path, metadata: dict, words: str)
     assert error.code == ErrorCode.UNSUPPORTED_MODEL and words in error.message
 
 
+def test_longrope_factors_are_refused(tmp_path: Path) -> None:
+    # Phi-3 128k: llama.cpp picks the long or short factors by the context asked for.
+    error = _refused(write_gguf(tmp_path / "m.gguf", architecture="phi3",
+                                extra_tensor=("rope_factors_long.weight", np.ones(8, np.float32))))
+    assert error.code == ErrorCode.UNSUPPORTED_MODEL and error.details["rope_scaling"] == "longrope"
+
+
 def test_linear_rope_scaling_is_mlx_lms_linear_rope(tmp_path: Path) -> None:
     from mlx_lm.models.rope_utils import initialize_rope
 
@@ -323,18 +334,27 @@ def test_llama3_rope_factors_compute_what_mlx_lms_llama3_rope_does(models: Path)
 # special tokens, no BOS): byte fallback for what the vocabulary lacks ("H", digits,
 # "é", emoji), a space prefixed to the text and again after each special token.
 LLAMA_CPP_SPM_IDS = [
-    ("Hello world  123", [366, 77, 367, 376, 376, 373, 273, 307, 334, 366, 366, 54, 55, 56]),
-    ("  two", [366, 366, 262, 384, 373]),
+    ("Hello world  123", [366, 81, 367, 376, 376, 373, 277, 311, 338, 366, 366, 58, 59, 60]),
+    ("  two", [366, 366, 266, 384, 373]),
     ("caf\u00e9 \u2603 \U0001f600 end",
-     [304, 369, 383, 200, 174, 366, 231, 157, 136, 366, 245, 164, 157, 133, 366, 290, 377]),
+     [308, 369, 383, 204, 178, 366, 235, 161, 140, 366, 249, 168, 161, 137, 366, 294, 377]),
     ("tabs\tand\nnewlines\n\n",
-     [262, 369, 381, 374, 14, 320, 377, 390, 371, 367, 384, 376, 264, 343, 390, 390]),
+     [266, 369, 381, 374, 18, 324, 377, 390, 371, 367, 384, 376, 268, 347, 390, 390]),
     ("<|im_start|>user\nWhere is the fox?<|im_end|>\n<|im_start|>assistant\n",
-     [3, 366, 382, 374, 265, 390, 395, 261, 267, 366, 372, 374, 266, 286, 396, 394, 4, 366, 390,
-      3, 263, 374, 374, 319, 320, 368, 390]),
-    ("a<|im_end|>b", [263, 4, 269]),
-    ("<s>The fox</s> walks", [1, 272, 286, 396, 2, 366, 273, 288, 298]),
-    ("<unk>the", [0, 266]),
+     [3, 366, 382, 374, 269, 390, 395, 265, 271, 366, 372, 374, 270, 290, 396, 394, 4, 366, 390,
+      3, 267, 374, 374, 323, 324, 368, 390]),
+    ("a<|im_end|>b", [267, 4, 273]),
+    ("<s>The fox</s> walks", [1, 276, 290, 396, 2, 366, 277, 292, 302]),
+    ("<unk>the", [0, 270]),
+]
+# The same vocabulary in tiny-gguf-phi3, a file named like Phi-3's: there llama.cpp has
+# special tokens swallow the whitespace after them, but <unk>, <s> and <|endoftext|>.
+LLAMA_CPP_PHI3_IDS = [
+    ("<|user|>\nWhere is the fox?<|end|>\n<|assistant|>\n",
+     [6, 366, 395, 265, 271, 366, 372, 374, 270, 290, 396, 394, 8, 7]),
+    ("<s> a</s>  b<unk>  c<|endoftext|> d", [1, 366, 267, 2, 273, 0, 366, 366, 308, 5, 366, 278]),
+    ("x<|end|>\t\n y", [366, 396, 8, 366, 388]),
+    ("<|im_start|>  user", [3, 366, 382, 374, 269]),
 ]
 
 
@@ -343,11 +363,23 @@ def spm_model(models: Path):
     return load_text_model(str(models / "tiny-gguf-spm" / "model.gguf"), "spm")
 
 
+@pytest.fixture(scope="module")
+def phi3_model(models: Path):
+    return load_text_model(str(models / "tiny-gguf-phi3" / "model.gguf"), "phi3")
+
+
 @pytest.mark.parametrize(("text", "ids"), LLAMA_CPP_SPM_IDS)
 def test_sentencepiece_ids_are_llama_cpps(spm_model, text: str, ids: list[int]) -> None:
     tokenizer = spm_model.tokenizer
     assert tokenizer.encode(text, add_special_tokens=False) == ids
     assert tokenizer.encode(text) == [1, *ids]  # add_bos_token
+
+
+@pytest.mark.parametrize(("text", "ids"), LLAMA_CPP_PHI3_IDS)
+def test_phi3_files_strip_whitespace_after_special_tokens(phi3_model, spm_model, text: str,
+                                                          ids: list[int]) -> None:
+    assert phi3_model.tokenizer.encode(text, add_special_tokens=False) == ids
+    assert spm_model.tokenizer.encode(text, add_special_tokens=False) != ids
 
 
 def _spm_texts() -> list[str]:
@@ -387,7 +419,8 @@ def test_sentencepiece_metadata_gives_the_special_tokens(spm_model) -> None:
     tokenizer = spm_model.tokenizer
     assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.unk_token) == \
         ("<s>", "</s>", "<unk>")
-    assert tokenizer.eos_token_ids == {2, 4}  # </s> and <|im_end|> (EOT)
+    # </s>, <|im_end|> (EOT), and as in llama.cpp by their text <|endoftext|> and <|end|>.
+    assert tokenizer.eos_token_ids == {2, 4, 5, 8}
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Where is the fox?"}],
                                            add_generation_prompt=True, tokenize=False)
     assert prompt == "<s><|im_start|>user\nWhere is the fox?<|im_end|>\n<|im_start|>assistant\n"

@@ -63,6 +63,16 @@ def check_rope_dimensions(header: GgufHeader, head_dim: int) -> None:
                            rope_dimensions=rotated)
 
 
+def check_rope_tensors(header: GgufHeader) -> None:
+    """Phi-3's 128k files carry LongRoPE factors, which llama.cpp picks by the
+    context size asked for; mlx-lm's SuScaledRoPE always uses the long ones."""
+    names = {tensor.name for tensor in header.tensors}
+    if names & {"rope_factors_long.weight", "rope_factors_short.weight"}:
+        raise _unsupported(header, "LongRoPE scaling (rope_factors_long/rope_factors_short, "
+                                   "as in Phi-3 128k files) is not supported",
+                           rope_scaling="longrope")
+
+
 def check_frequency_factors(header: GgufHeader, tensor: TensorInfo, head_dim: int) -> None:
     """`rope_freqs.weight` holds one float32 factor per rotated pair."""
     if tensor.shape != (head_dim // 2,) or tensor.type.name != "F32":

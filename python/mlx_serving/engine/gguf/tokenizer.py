@@ -71,6 +71,17 @@ _UNKNOWN = 2
 _CONTROL = 3
 _USER_DEFINED = 4
 
+# Tokens that end generation by their text alone, whatever the file names EOS/EOT,
+# and are control tokens even where the file types them otherwise: llama.cpp's
+# list (llama-vocab.cpp, "maintain a list of tokens that cause end-of-generation").
+END_OF_GENERATION = frozenset({
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>",
+    "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>"})
+# llama.cpp gives Phi-3 files (by general.name) the whitespace stripping of Phi-3's
+# own tokenizer: special tokens swallow the whitespace after them, but these.
+_PHI3_NAMES = ("phi-3", "phi3")
+_PHI3_UNSTRIPPED = frozenset({"<unk>", "<s>", "<|endoftext|>"})
+
 _SPACE = "\u2581"  # SentencePiece's visible space
 # llama.cpp's ids for a SentencePiece file that names none.
 _SPM_DEFAULT_IDS = {"tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2,
@@ -215,14 +226,23 @@ def load_tokenizer(header: GgufHeader) -> Any:
     types = header.get("tokenizer.ggml.token_type") or [1] * len(tokens)
     if len(types) != len(tokens):
         raise _load_error(header, f"{len(types)} token types for {len(tokens)} tokens")
+    types = [_CONTROL if token in END_OF_GENERATION else token_type
+             for token, token_type in zip(tokens, types, strict=True)]
     built = builders[kind](header, tokens)
     backend = built.tokenizer
+    name = str(header.get("general.name", "")).lower()
+    phi3 = any(marker in name for marker in _PHI3_NAMES)
+
+    def added(token: str, special: bool) -> Any:
+        return AddedToken(token, special=special, normalized=False,
+                          rstrip=phi3 and token not in _PHI3_UNSTRIPPED)
+
     # Control and unknown tokens are matched in text as llama.cpp's parse_special
     # does; user-defined ones always are.
-    backend.add_special_tokens([AddedToken(token, special=True, normalized=False)
+    backend.add_special_tokens([added(token, True)
                                 for token, token_type in zip(tokens, types, strict=True)
                                 if token_type in (_CONTROL, _UNKNOWN)])
-    backend.add_tokens([AddedToken(token, special=False, normalized=False)
+    backend.add_tokens([added(token, False)
                         for token, token_type in zip(tokens, types, strict=True)
                         if token_type == _USER_DEFINED])
 
@@ -252,4 +272,5 @@ def load_tokenizer(header: GgufHeader) -> Any:
     stops = {index for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
                                "tokenizer.ggml.eom_token_id")
              if (index := _token_id(header, key, len(tokens))) is not None}
+    stops |= {index for index, token in enumerate(tokens) if token in END_OF_GENERATION}
     return TokenizerWrapper(hf, built.detokenizer, eos_token_ids=sorted(stops))

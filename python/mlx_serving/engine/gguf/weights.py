@@ -20,7 +20,7 @@ from gguf import GGMLQuantizationType as T
 
 from ...api.errors import ErrorCode, ServingError
 from .header import GgufHeader, TensorInfo
-from .rope import ROPE_FREQS, check_rope_dimensions, rope_scaling_config
+from .rope import ROPE_FREQS, check_rope_dimensions, check_rope_tensors, rope_scaling_config
 
 KEPT_QUANTIZED = frozenset({T.Q4_0, T.Q4_1, T.Q8_0})
 DEQUANTIZED = frozenset({T.BF16, T.Q2_K, T.Q4_K, T.Q6_K})  # loaded as float16
@@ -42,7 +42,8 @@ class Architecture:
     attention_bias: bool
     # llama.cpp reads rope_freqs.weight (per-pair RoPE factors) for this architecture.
     rope_factors: bool = False
-    # Layer tensors of this architecture beyond the common ones (llama.cpp -> mlx-lm).
+    # Layer tensors of this architecture beyond, or other than, the common ones
+    # (llama.cpp -> mlx-lm).
     extra_parts: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -53,6 +54,11 @@ ARCHITECTURES: dict[str, Architecture] = {
     "qwen3": Architecture("qwen3", rope_traditional=False, attention_bias=False,
                           extra_parts={"attn_q_norm": "self_attn.q_norm",
                                        "attn_k_norm": "self_attn.k_norm"}),
+    # Phi-3 (mini 4k) and Phi-4: Q, K and V in one matrix, gate and up in another,
+    # fused in the same order by llama.cpp and mlx-lm.
+    "phi3": Architecture("phi3", rope_traditional=False, attention_bias=False,
+                         extra_parts={"attn_qkv": "self_attn.qkv_proj",
+                                      "ffn_up": "mlp.gate_up_proj"}),
 }
 
 _LAYER = re.compile(r"^blk\.(\d+)\.(\w+)\.(weight|bias)$")
@@ -97,8 +103,8 @@ def mlx_name(header: GgufHeader, name: str) -> str:
         return f"{mlx_name(header, stem + '.weight').removesuffix('.weight')}.{suffix}"
     layer = _LAYER.match(name)
     parts = architecture_of(header).extra_parts
-    if layer is not None and (part := _LAYER_PARTS.get(layer.group(2),
-                                                      parts.get(layer.group(2)))) is not None:
+    if layer is not None and (part := parts.get(layer.group(2),
+                                                _LAYER_PARTS.get(layer.group(2)))) is not None:
         return f"model.layers.{layer.group(1)}.{part}.{layer.group(3)}"
     if stem in _TOP and suffix in ("weight", "bias"):
         return f"{_TOP[stem]}.{suffix}"
@@ -127,6 +133,7 @@ def model_config(header: GgufHeader, vocab_size: int) -> dict[str, Any]:
     hidden = _number(header, f"{prefix}.embedding_length", int)
     head_dim = _number(header, f"{prefix}.attention.key_length", int, hidden // heads)
     check_rope_dimensions(header, head_dim)
+    check_rope_tensors(header)
     config = {
         "model_type": arch.model_type,
         "hidden_size": hidden,
