@@ -54,7 +54,9 @@ def smol() -> Iterator[RuntimeClient]:
 def test_loads_by_path_and_says_how(smol: RuntimeClient) -> None:
     result = smol.load_result  # type: ignore[attr-defined]
     assert result["vocab_size"] == 49152 and result["context_length"] == 8192
-    assert result["eos_token_ids"] == [2]
+    # <|im_end|> (EOS), and as llama.cpp has them by their text <|endoftext|> and the
+    # fill-in-the-middle <reponame> (node-llama-cpp 3.22.1's EOG tokens of this file).
+    assert result["eos_token_ids"] == [0, 2, 4]
     assert result["quantization"] == {"bits": 4, "group_size": 32,
                                       "module_bits": {"model.embed_tokens": 8}}
     assert result["gguf"]["architecture"] == "llama"

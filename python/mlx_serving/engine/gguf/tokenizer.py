@@ -72,11 +72,17 @@ _CONTROL = 3
 _USER_DEFINED = 4
 
 # Tokens that end generation by their text alone, whatever the file names EOS/EOT,
-# and are control tokens even where the file types them otherwise: llama.cpp's
-# list (llama-vocab.cpp, "maintain a list of tokens that cause end-of-generation").
+# and are control tokens even where the file types them otherwise, as llama.cpp
+# has them (llama-vocab.cpp: its end-of-generation list, the end of turn it
+# finds by text, and the fill-in-the-middle pad, repository and file separator
+# tokens; checked against node-llama-cpp 3.22.1's EOG list).
 END_OF_GENERATION = frozenset({
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<end_of_turn>",
-    "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>"})
+    "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
+    "<\uff5cend\u2581of\u2581sentence\uff5c>",
+    "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
+    "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>"})
+_STOP_KEYS = ("eos", "eot", "eom", "fim_pad", "fim_rep", "fim_sep")
 # llama.cpp gives Phi-3 files (by general.name) the whitespace stripping of Phi-3's
 # own tokenizer: special tokens swallow the whitespace after them, but these.
 _PHI3_NAMES = ("phi-3", "phi3")
@@ -269,8 +275,8 @@ def load_tokenizer(header: GgufHeader) -> Any:
         model_max_length=10**9,
     )
     # End of turn as well as end of text: chat models stop on either.
-    stops = {index for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
-                               "tokenizer.ggml.eom_token_id")
-             if (index := _token_id(header, key, len(tokens))) is not None}
+    stops = {index for key in _STOP_KEYS
+             if (index := _token_id(header, f"tokenizer.ggml.{key}_token_id", len(tokens)))
+             is not None}
     stops |= {index for index, token in enumerate(tokens) if token in END_OF_GENERATION}
     return TokenizerWrapper(hf, built.detokenizer, eos_token_ids=sorted(stops))
