@@ -1,6 +1,6 @@
 """GGUF files against llama.cpp: the same token ids and next-token probabilities.
 
-For each GGUF fixture (llama with tiny's weights, qwen2, qwen3, phi3, Llama 3.1's
+For each GGUF fixture (llama with tiny's weights, qwen2, qwen3, phi3, gemma2, Llama 3.1's
 rope_freqs, a SentencePiece tokenizer, Q8_0) and SmolLM2 when it is there:
 the runtime's loader (python/mlx_serving/engine/gguf) and node-llama-cpp 3.22.1
 (bench/llama-cpp/parity.mjs; `npm install --prefix bench/llama-cpp`) tokenize
@@ -27,7 +27,7 @@ import sys
 from common import MODELS, ROOT, Reporter, preflight
 
 sys.path.insert(0, str(ROOT / "python"))
-FIXTURES = ["tiny-gguf", "tiny-gguf-qwen2", "tiny-gguf-qwen3", "tiny-gguf-phi3",
+FIXTURES = ["tiny-gguf", "tiny-gguf-qwen2", "tiny-gguf-qwen3", "tiny-gguf-phi3", "tiny-gguf-gemma2",
             "tiny-gguf-llama3", "tiny-gguf-spm", "tiny-gguf-q8_0", "SmolLM2-135M-Instruct.Q4_1"]
 LLAMA_CPP = ROOT / "bench" / "llama-cpp"
 PROMPT = " ".join(["The old man walks to the river every morning. What does the fox do?"] * 12)

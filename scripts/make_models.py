@@ -51,6 +51,9 @@ pre-tokenizer "gpt-2", so its token ids are the folder models'):
                      beside it, for tests to compare ids with sentencepiece's
     tiny-gguf-phi3   a phi3 model (fused QKV and gate/up matrices) with that
                      SentencePiece tokenizer, as Phi-3's files have, random
+    tiny-gguf-gemma2 a gemma2 model (norms stored plus one, as llama.cpp's converter
+                     does; soft caps) with that SentencePiece tokenizer without the
+                     space prefix, as Gemma's files have it, random
     tiny-gguf-TYPE   a 256-wide, 1-layer llama whose matrices are of GGUF type
                      TYPE, one per type the runtime loads: q4_0, q4_1, q8_0 (kept
                      quantized), f16, bf16, q2_k, q4_k, q6_k (loaded as float16);
@@ -241,7 +244,7 @@ class Recipe:
 class GgufRecipe:
     """A GGUF fixture (see the module docstring)."""
 
-    architecture: str  # "llama", "qwen2", "qwen3" or "phi3"
+    architecture: str  # "llama", "qwen2", "qwen3", "phi3" or "gemma2"
     tensor_type: str  # GGUF type of the 2-D weights ("F32", "Q4_K", ...)
     hidden: int
     layers: int
@@ -375,12 +378,14 @@ RECIPES.update({
                                 seed=21, tokenizer="llama"),
     "tiny-gguf-phi3": GgufRecipe("phi3", "F32", hidden=64, layers=2, heads=4, kv_heads=4,
                                  seed=22, tokenizer="llama"),
+    "tiny-gguf-gemma2": GgufRecipe("gemma2", "F32", hidden=64, layers=2, heads=4, kv_heads=2,
+                                   seed=23, tokenizer="llama"),
     **{f"tiny-gguf-{kind}": GgufRecipe("llama", kind.upper(), hidden=256, layers=1, heads=4,
                                        kv_heads=2, seed=10 + index)
        for index, kind in enumerate(GGUF_TYPES)},
 })
 GGUF_SET = ["tiny-gguf", "tiny-gguf-qwen2", "tiny-gguf-qwen3", "tiny-gguf-llama3",
-            "tiny-gguf-spm", "tiny-gguf-phi3", *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES)]
+            "tiny-gguf-spm", "tiny-gguf-phi3", "tiny-gguf-gemma2", *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES)]
 DEFAULT_SET = ["tiny", "tiny-draft", "tiny-4bit", "demo", "demo-draft"]
 
 
@@ -485,9 +490,13 @@ _GGUF_NAMES = {
     "self_attn.k_norm": "attn_k_norm", "self_attn.qkv_proj": "attn_qkv",
     "mlp.gate_up_proj": "ffn_up",
 }
+# Gemma 2 has a norm after attention as well as one before the MLP.
+_GEMMA2_NAMES = {"post_attention_layernorm": "post_attention_norm",
+                 "pre_feedforward_layernorm": "ffn_norm",
+                 "post_feedforward_layernorm": "post_ffw_norm"}
 
 
-def _gguf_name(path: str) -> str:
+def _gguf_name(path: str, arch: str) -> str:
     stem, _, suffix = path.rpartition(".")
     if stem == "model.embed_tokens":
         return f"token_embd.{suffix}"
@@ -496,7 +505,8 @@ def _gguf_name(path: str) -> str:
     if stem == "lm_head":
         return f"output.{suffix}"
     _, _, layer, part = stem.split(".", 3)  # model.layers.N.<part>
-    return f"blk.{layer}.{_GGUF_NAMES[part]}.{suffix}"
+    names = {**_GGUF_NAMES, **_GEMMA2_NAMES} if arch == "gemma2" else _GGUF_NAMES
+    return f"blk.{layer}.{names[part]}.{suffix}"
 
 
 def _k_quant_blocks(kind, rows: int, columns: int, rng):
@@ -557,7 +567,7 @@ def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizers: Tokenize
             "num_hidden_layers": recipe.layers, "intermediate_size": intermediate,
             "num_attention_heads": recipe.heads, "num_key_value_heads": recipe.kv_heads,
             "head_dim": head_dim, "rms_norm_eps": 1e-5, "vocab_size": vocab_size,
-            "tie_word_embeddings": True, **config}))
+            "tie_word_embeddings": True, "query_pre_attn_scalar": head_dim, **config}))
         weights = {key: np.array(value.astype(mx.float32))
                    for key, value in tree_flatten(model.parameters())}
         # Norm weights around 1, not all 1: a mix-up of two norms shows in the logits.
@@ -580,8 +590,12 @@ def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizers: Tokenize
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_rope_freq_base(config["rope_theta"])
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    if arch == "gemma2":
+        writer.add_sliding_window(4096)
+        writer.add_attn_logit_softcapping(50.0)
+        writer.add_final_logit_softcapping(30.0)
     if spm:
-        _gguf_sentencepiece(writer, spm)
+        _gguf_sentencepiece(writer, spm, space_prefix=arch != "gemma2")
         (folder / "tokenizer.model").write_bytes(spm.serialized_model_proto())
     else:
         _gguf_tokenizer(writer, tokenizers.text())
@@ -589,7 +603,10 @@ def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizers: Tokenize
     for path, array in sorted(weights.items()):
         if arch == "llama" and path.endswith(("q_proj.weight", "k_proj.weight")):
             array = _permute_rope(array, recipe.heads if "q_proj" in path else recipe.kv_heads)
-        _gguf_tensor(writer, _gguf_name(path), array, kind, rng)
+        if arch == "gemma2" and path.endswith("norm.weight"):
+            array = array + 1  # Gemma's RMSNorm scales by 1 + weight; the file holds that
+
+        _gguf_tensor(writer, _gguf_name(path, arch), array, kind, rng)
     scaling = config.get("rope_scaling")
     if scaling:
         writer.add_tensor("rope_freqs.weight",
@@ -644,7 +661,7 @@ def train_sentencepiece(texts: list[str]):
     return sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
 
 
-def _gguf_sentencepiece(writer, spm) -> None:
+def _gguf_sentencepiece(writer, spm, space_prefix: bool) -> None:
     """A SentencePiece model in llama.cpp's metadata keys, typed as its converter types them."""
     import gguf
 
@@ -671,7 +688,7 @@ def _gguf_sentencepiece(writer, spm) -> None:
     writer.add_eot_token_id(spm.piece_to_id("<|im_end|>"))
     writer.add_add_bos_token(True)
     writer.add_add_eos_token(False)
-    writer.add_add_space_prefix(True)
+    writer.add_add_space_prefix(space_prefix)
     writer.add_chat_template(CHAT_TEMPLATE)
 
 

@@ -39,8 +39,9 @@ def test_llama3_gguf_generates_what_its_folder_model_does(runtime: RuntimeClient
     assert texts[0] == texts[1] and texts[0]
 
 
-def test_qwen3_phi3_and_sentencepiece_files_serve(runtime: RuntimeClient, models: Path) -> None:
-    for name, architecture in (("qwen3", "qwen3"), ("phi3", "phi3"), ("spm", "llama")):
+def test_qwen3_phi3_gemma2_and_sentencepiece_files_serve(runtime: RuntimeClient, models: Path) -> None:
+    for name, architecture in (("qwen3", "qwen3"), ("phi3", "phi3"), ("gemma2", "gemma2"),
+                               ("spm", "llama")):
         loaded = runtime.result("model/load", {
             "model": str(models / f"tiny-gguf-{name}" / "model.gguf"), "model_id": name})
         assert loaded["gguf"]["architecture"] == architecture
@@ -49,7 +50,7 @@ def test_qwen3_phi3_and_sentencepiece_files_serve(runtime: RuntimeClient, models
     assert tokens == [1, 366, 81, 367, 376, 376, 373, 277, 311, 338]
     assert runtime.result("detokenize", {"model": "spm", "tokens": tokens,
                                          "skip_special_tokens": True})["text"] == "Hello world"
-    for model in ("qwen3", "phi3", "spm"):
+    for model in ("qwen3", "phi3", "gemma2", "spm"):
         done = runtime.result("generate", {"model": model, "streaming": False,
                                            **GREEDY, "max_tokens": 6})
         assert done["finish_reason"] in ("length", "stop") and done["stats"]["generated_tokens"]

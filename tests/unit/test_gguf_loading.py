@@ -6,6 +6,7 @@ qwen2 and qwen3 architectures."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import time
@@ -19,7 +20,7 @@ from gguf import GGMLQuantizationType as T
 
 from gguf_files import gguf_string, header_bytes, write_gguf
 from mlx_serving.api.errors import ErrorCode, ServingError
-from mlx_serving.engine.gguf.header import read_header
+from mlx_serving.engine.gguf.header import GgufHeader, read_header
 from mlx_serving.engine.models import load_text_model
 
 TEXTS = ["The old man walks to the river.", "What does the fox do?  123 4567",
@@ -112,9 +113,9 @@ def test_unloadable_tensor_type_is_refused_naming_it(tmp_path: Path, kind: T) ->
 
 
 def test_unsupported_architecture_lists_the_supported(tmp_path: Path) -> None:
-    error = _refused(write_gguf(tmp_path / "m.gguf", architecture="gemma2"))
-    assert error.code == ErrorCode.UNSUPPORTED_MODEL and error.details["architecture"] == "gemma2"
-    assert "supported: llama, phi3, qwen2, qwen3" in error.message
+    error = _refused(write_gguf(tmp_path / "m.gguf", architecture="mamba"))
+    assert error.code == ErrorCode.UNSUPPORTED_MODEL and error.details["architecture"] == "mamba"
+    assert "supported: gemma2, llama, phi3, qwen2, qwen3" in error.message
 
 
 def test_unknown_pre_tokenizer_is_an_error(tmp_path: Path) -> None:
@@ -173,13 +174,18 @@ def _reference_weights(path: Path) -> dict[str, np.ndarray]:
 
 
 # What marks each architecture's file: qwen2's attention biases, qwen3's per-head norms,
-# phi3's fused matrices.
+# phi3's fused matrices, gemma2's norms after attention and the MLP.
 MARKING_TENSORS = {"qwen2": "blk.0.attn_q.bias", "qwen3": "blk.1.attn_k_norm.weight",
-                   "phi3": "blk.1.attn_qkv.weight"}
-FUSED = {"phi3": {"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"}}
+                   "phi3": "blk.1.attn_qkv.weight", "gemma2": "blk.1.post_ffw_norm.weight"}
+OWN_PARTS = {"phi3": {"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"},
+             "gemma2": {"post_attention_norm": "post_attention_layernorm",
+                        "ffn_norm": "pre_feedforward_layernorm",
+                        "post_ffw_norm": "post_feedforward_layernorm"}}
+# llama.cpp's converter stores Gemma's norm weights plus one (its RMSNorm scales by 1 + w).
+NORM_OFFSET = {"gemma2": 1.0}
 
 
-@pytest.mark.parametrize("architecture", ["qwen2", "qwen3", "phi3"])
+@pytest.mark.parametrize("architecture", ["qwen2", "qwen3", "phi3", "gemma2"])
 def test_unpermuted_architectures_load_the_files_weights(models: Path, architecture: str) -> None:
     import importlib
 
@@ -195,12 +201,15 @@ def test_unpermuted_architectures_load_the_files_weights(models: Path, architect
              "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
              "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
              "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
-             **FUSED.get(architecture, {})}
+             **OWN_PARTS.get(architecture, {})}
     for name in reference:
         if name.startswith("blk."):
             _, layer, part, suffix = name.split(".")
             names[name] = f"model.layers.{layer}.{parts[part]}.{suffix}"
-    model.load_weights([(names[name], mx.array(array)) for name, array in reference.items()])
+    offset = NORM_OFFSET.get(architecture, 0.0)
+    model.load_weights([(names[name], mx.array(array - offset if name.endswith("norm.weight")
+                                               else array))
+                        for name, array in reference.items()])
     assert MARKING_TENSORS[architecture] in reference
     tokens = mx.array([loaded.tokenizer.encode(TEXTS[0])])
     assert mx.allclose(model(tokens), loaded.model(tokens), atol=1e-4).item()
@@ -363,6 +372,24 @@ def spm_model(models: Path):
     return load_text_model(str(models / "tiny-gguf-spm" / "model.gguf"), "spm")
 
 
+# tiny-gguf-gemma2: that vocabulary with add_space_prefix false, as Gemma's files have it.
+LLAMA_CPP_GEMMA2_IDS = [
+    ("Hello world  123", [81, 367, 376, 376, 373, 277, 311, 338, 366, 366, 58, 59, 60]),
+    ("  two", [366, 266, 384, 373]),
+    ("<s>The fox</s> walks", [1, 275, 290, 396, 2, 277, 292, 302]),
+]
+
+
+@pytest.mark.parametrize(("text", "ids"), LLAMA_CPP_GEMMA2_IDS)
+def test_sentencepiece_without_space_prefix(models: Path, text: str, ids: list[int]) -> None:
+    from mlx_serving.engine.gguf.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(read_header(models / "tiny-gguf-gemma2" / "model.gguf"))
+    assert tokenizer.encode(text, add_special_tokens=False) == ids
+    assert tokenizer.decode(ids, skip_special_tokens=True) == text.replace("<s>", "").replace(
+        "</s>", "")
+
+
 @pytest.fixture(scope="module")
 def phi3_model(models: Path):
     return load_text_model(str(models / "tiny-gguf-phi3" / "model.gguf"), "phi3")
@@ -425,3 +452,19 @@ def test_sentencepiece_metadata_gives_the_special_tokens(spm_model) -> None:
                                            add_generation_prompt=True, tokenize=False)
     assert prompt == "<s><|im_start|>user\nWhere is the fox?<|im_end|>\n<|im_start|>assistant\n"
     assert tokenizer.encode(prompt, add_special_tokens=False) == [1, *LLAMA_CPP_SPM_IDS[4][1]]
+
+
+def replace_metadata(header: GgufHeader, metadata: dict[str, object]) -> GgufHeader:
+    return dataclasses.replace(header, metadata={**header.metadata, **metadata})
+
+
+def test_gemma2_serves_the_context_of_its_sliding_window(models: Path) -> None:
+    from mlx_serving.engine.gguf.weights import model_config
+
+    header = read_header(models / "tiny-gguf-gemma2" / "model.gguf")
+    assert model_config(header, 400)["max_position_embeddings"] == 512  # shorter than 4096
+    longer = replace_metadata(header, {"gemma2.context_length": 8192})
+    config = model_config(longer, 400)
+    assert config["max_position_embeddings"] == 4096  # past it llama.cpp's layers see less
+    assert config["attn_logit_softcapping"] == 50.0 and config["final_logit_softcapping"] == 30.0
+    assert config["query_pre_attn_scalar"] == 16.0  # the head size (not a 46-layer 27B)

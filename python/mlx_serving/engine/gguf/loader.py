@@ -23,6 +23,7 @@ from .weights import (
     is_model_tensor,
     mlx_name,
     model_config,
+    norm_weight,
 )
 
 
@@ -56,7 +57,10 @@ def load_gguf_model(path: Path, progress: LoadProgress
         if tensor.type in REDECODED:
             weights[tensor.name] = mx.array(dequantized_by_gguf(header, tensor))
     factors = weights.pop(ROPE_FREQS, None) if not is_model_tensor(header, ROPE_FREQS) else None
-    renamed = {mlx_name(header, name): array for name, array in weights.items()}
+    renamed: dict[str, Any] = {}
+    for name, array in weights.items():
+        parameter = mlx_name(header, name)
+        renamed[parameter] = norm_weight(header, parameter, array)
     del weights
     model = _build(config, renamed, progress)
     if factors is not None:

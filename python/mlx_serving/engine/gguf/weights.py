@@ -45,6 +45,9 @@ class Architecture:
     # Layer tensors of this architecture beyond, or other than, the common ones
     # (llama.cpp -> mlx-lm).
     extra_parts: Mapping[str, str] = field(default_factory=dict)
+    # What llama.cpp's converter added to the norm weights (Gemma's RMSNorm scales
+    # by 1 + weight: the converter stores 1 + weight, mlx-lm's module adds the 1).
+    norm_offset: float = 0.0
 
 
 # Mistral's files say "llama" (the same model to llama.cpp and to mlx-lm).
@@ -59,6 +62,12 @@ ARCHITECTURES: dict[str, Architecture] = {
     "phi3": Architecture("phi3", rope_traditional=False, attention_bias=False,
                          extra_parts={"attn_qkv": "self_attn.qkv_proj",
                                       "ffn_up": "mlp.gate_up_proj"}),
+    # Gemma 2: a norm after attention and after the MLP as well as before each.
+    "gemma2": Architecture("gemma2", rope_traditional=False, attention_bias=False,
+                           extra_parts={"post_attention_norm": "post_attention_layernorm",
+                                        "ffn_norm": "pre_feedforward_layernorm",
+                                        "post_ffw_norm": "post_feedforward_layernorm"},
+                           norm_offset=1.0),
 }
 
 _LAYER = re.compile(r"^blk\.(\d+)\.(\w+)\.(weight|bias)$")
@@ -153,7 +162,32 @@ def model_config(header: GgufHeader, vocab_size: int) -> dict[str, Any]:
     scaling = rope_scaling_config(header)
     if scaling is not None:
         config["rope_scaling"] = scaling
+    if prefix == "gemma2":
+        config.update(_gemma2_config(header, config))
     return config
+
+
+def _gemma2_config(header: GgufHeader, config: dict[str, Any]) -> dict[str, Any]:
+    """Gemma 2's soft caps, and its attention scale as llama.cpp sets it: by the
+    head size, but for the 27B model (46 layers) by hidden size / heads. The
+    context is cut to the sliding window: llama.cpp's every other layer sees
+    only the last `sliding_window` tokens, mlx-lm's gemma2 has no window, so
+    past it the two would differ; the runtime refuses longer prompts instead."""
+    layers, hidden, heads = (config[key] for key in ("num_hidden_layers", "hidden_size",
+                                                     "num_attention_heads"))
+    window = _number(header, "gemma2.attention.sliding_window", int, 4096)
+    return {
+        "max_position_embeddings": min(config["max_position_embeddings"], window),
+        "attn_logit_softcapping": _number(header, "gemma2.attn_logit_softcapping", float, 50.0),
+        "final_logit_softcapping": _number(header, "gemma2.final_logit_softcapping", float, 30.0),
+        "query_pre_attn_scalar": float(hidden // heads if layers == 46 else config["head_dim"]),
+    }
+
+
+def norm_weight(header: GgufHeader, name: str, array: Any) -> Any:
+    """A weight as mlx-lm's module wants it (`name` is mlx-lm's path)."""
+    offset = architecture_of(header).norm_offset
+    return array - offset if offset and name.endswith("norm.weight") else array
 
 
 def is_model_tensor(header: GgufHeader, name: str) -> bool:
