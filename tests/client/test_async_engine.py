@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from engine_helpers import LONG_SEEDS, PROMPT, end_of, text_of
+from engine_helpers import FAKE_RUNTIME, LONG_SEEDS, PROMPT, end_of, text_of
 
 from mlx_serving import AsyncEngine, EngineError, create_async_engine
 from mlx_serving.api import messages as m
@@ -105,6 +106,12 @@ def test_eight_generates_gathered_on_one_loop_never_block_it(models: Path) -> No
             chunks: list[Chunk] = [chunk async for chunk in engine.create_generator(
                 model="tiny", prompt=PROMPT, max_tokens=32, seed=3, temperature=0.9)]
             assert text_of(chunks) == answers[3][0] and end_of(chunks).stats.generated_tokens == 32
+            seen: list[tuple[str, int]] = []
+            async for chunk in engine.create_generator(
+                    model="tiny", prompt=PROMPT * 40, max_tokens=2,
+                    on_prefill_progress=lambda _report: seen.append(("progress", threading.get_ident()))):
+                seen.append((chunk.type, threading.get_ident()))
+            assert seen[0][0] == "progress" and {thread for _kind, thread in seen} == {loop_thread}
             detailed = await engine.generate_detailed(model="tiny", prompt=PROMPT, max_tokens=32, seed=3,
                                                       temperature=0.9)
             assert (detailed.text, detailed.finish_reason) == (answers[3][0], "length")
@@ -172,7 +179,12 @@ def test_a_cancelled_await_cancels_the_generation_on_the_runtime_and_the_engine_
 
 def test_errors_are_engine_errors_with_the_codes_of_engine(models: Path) -> None:
     async def scenario() -> None:
-        async with AsyncEngine() as engine:
+        engine = AsyncEngine()
+        # A stream opened first starts the engine, and is sent once the runtime is up.
+        chunks = [chunk async for chunk in engine.create_generator(model="nope", prompt=PROMPT)]
+        assert len(chunks) == 1 and isinstance(chunks[0], ErrorChunk)
+        assert chunks[0].error.code == "MODEL_NOT_LOADED"
+        async with engine:
             await engine.load_model(str(models / "tiny"), model_id="tiny")
             refused: list[tuple[str, Awaitable[Any]]] = [
                 ("MODEL_NOT_LOADED", engine.generate(model="nope", prompt=PROMPT)),
@@ -186,12 +198,34 @@ def test_errors_are_engine_errors_with_the_codes_of_engine(models: Path) -> None
                 with pytest.raises(EngineError) as error:
                     await call
                 assert error.value.code == code, (code, error.value)
-            chunks = [chunk async for chunk in engine.create_generator(model="nope", prompt=PROMPT)]
-            assert len(chunks) == 1 and isinstance(chunks[0], ErrorChunk)
-            assert chunks[0].error.code == "MODEL_NOT_LOADED"
             assert await engine.tokenize(model="tiny", text=PROMPT), "still serving"
         with pytest.raises(EngineError) as disposed:
             await engine.tokenize(model="tiny", text=PROMPT)
+        assert disposed.value.code == "ENGINE_DISPOSED"
+        chunks = [chunk async for chunk in engine.create_generator(model="tiny", prompt=PROMPT)]
+        assert len(chunks) == 1 and isinstance(chunks[0], ErrorChunk)
+        assert chunks[0].error.code == "ENGINE_DISPOSED"
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_start_fails_the_streams_and_calls_that_wait_for_it() -> None:
+    engine = AsyncEngine(python_path=sys.executable, runtime_path=str(FAKE_RUNTIME),
+                         env={"FAKE_RUNTIME_MODE": "exit-at-start"})
+    with pytest.raises(EngineError) as no_loop:
+        engine.create_generator(model="m", prompt=PROMPT)
+    assert no_loop.value.code == "INVALID_OPTIONS" and "event loop" in no_loop.value.message
+
+    async def scenario() -> None:
+        chunks = [chunk async for chunk in engine.create_generator(model="m", prompt=PROMPT)]
+        assert len(chunks) == 1 and isinstance(chunks[0], ErrorChunk)
+        assert chunks[0].error.code == "RUNTIME_START_FAILED" and "on purpose" in chunks[0].error.message
+        with pytest.raises(EngineError) as failed:
+            await engine.tokenize(model="m", text=PROMPT)
+        assert failed.value.code == "RUNTIME_START_FAILED"
+        await engine.close()
+        with pytest.raises(EngineError) as disposed:
+            await engine.tokenize(model="m", text=PROMPT)
         assert disposed.value.code == "ENGINE_DISPOSED"
 
     asyncio.run(scenario())

@@ -14,13 +14,15 @@ runtime that is restarting, and stopping. Callbacks (`on_progress`,
 from __future__ import annotations
 
 import asyncio
-import functools
+import inspect
 from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from .core import EngineCore, Op
+from .core import EngineCore, Op, same_parameters
 from .engine import EngineFront
+from .errors import EngineError
+from .generator import TokenGenerator
 from .supervisor import disposed_error
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ def _awaiting(plan: Callable[Concatenate[EngineCore, P], Op[R]], *, starts: bool
     """A core method's Op as a coroutine. The engine starts on the first call if need be; a
     stop (`starts=False`) lets a start under way finish first, so that its runtime is the one
     stopped, and stops an engine that never started for good."""
-    @functools.wraps(plan)
+    @same_parameters(plan)
     async def awaiting(self: AsyncEngine, /, *args: P.args, **kwargs: P.kwargs) -> R:
         core = self._core
         op = plan(core, *args, **kwargs)  # bad params are refused before anything starts
@@ -46,6 +48,19 @@ def _awaiting(plan: Callable[Concatenate[EngineCore, P], Op[R]], *, starts: bool
         return await core.run_async(op)
 
     return awaiting
+
+
+def _streaming(method: Callable[Concatenate[EngineCore, P], TokenGenerator],
+               ) -> Callable[Concatenate[AsyncEngine, P], TokenGenerator]:
+    """A stream opens at once, also on an engine that is still starting (it is sent once the
+    runtime is up); such a call starts an engine that was not started yet."""
+    @same_parameters(method)
+    def streaming(self: AsyncEngine, /, *args: P.args, **kwargs: P.kwargs) -> TokenGenerator:
+        if self._starting is None and self._core.supervisor.status == "starting":
+            self._start_soon()
+        return method(self._core, *args, **kwargs)  # on a closed engine, it ends with ENGINE_DISPOSED
+
+    return streaming
 
 
 class AsyncEngine(EngineFront):
@@ -60,17 +75,27 @@ class AsyncEngine(EngineFront):
     def _begin(self) -> None:
         self._starting: asyncio.Future[None] | None = None
 
-    async def _started(self) -> None:
+    def _start_soon(self) -> asyncio.Future[None]:
         """Starts the runtime once (on a worker thread, as the start waits), whoever asks first."""
+        if self._core.supervisor.status in ("stopping", "stopped"):
+            raise disposed_error()
         if self._starting is None:
-            if self._core.supervisor.status in ("stopping", "stopped"):
-                raise disposed_error()
-            self._core.loop = asyncio.get_running_loop()
+            try:
+                self._core.loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise EngineError.invalid_options(
+                    "An AsyncEngine starts on a running event loop (async with, create_async_engine(), or a "
+                    "first call awaited there); use Engine outside asyncio.") from None
             self._starting = asyncio.ensure_future(asyncio.to_thread(self._core.start))
             # A start that fails after its first caller gave up is still seen by the next one.
             self._starting.add_done_callback(lambda done: done.cancelled() or done.exception())
-        await asyncio.shield(self._starting)
+        return self._starting
 
+    async def _started(self) -> None:
+        await asyncio.shield(self._start_soon())
+
+    create_generator = _streaming(EngineCore.create_generator)
+    create_vision_generator = _streaming(EngineCore.create_vision_generator)
     load_model = _awaiting(EngineCore.load_model)
     load_vision_model = _awaiting(EngineCore.load_vision_model)
     unload_model = _awaiting(EngineCore.unload_model)
@@ -108,6 +133,9 @@ def _starting(make: Callable[P, AsyncEngine]) -> Callable[P, Coroutine[Any, Any,
         await engine._started()
         return engine
 
+    # help() shows the options.
+    create_async_engine.__signature__ = inspect.signature(make).replace(  # type: ignore[attr-defined]
+        return_annotation="AsyncEngine")
     return create_async_engine
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import inspect
 import itertools
 import json
 import sys
@@ -134,6 +136,22 @@ class _OnLoop(Generic[T]):
         # A closed loop raises RuntimeError: nobody is left to tell.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self.callback, payload)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def same_parameters(method: Callable[..., Any]) -> Callable[[F], F]:
+    """functools.wraps for a method an engine derives from EngineCore's: its name, doc and
+    parameters as help() and inspect show them, without the core's return type (an Op)."""
+    def wrap(derived: F) -> F:
+        functools.update_wrapper(derived, method)
+        signature = inspect.signature(method).replace(return_annotation=inspect.Signature.empty)
+        derived.__signature__ = signature  # type: ignore[attr-defined]
+        del derived.__wrapped__  # type: ignore[attr-defined]
+        return derived
+
+    return wrap
 
 
 class EngineCore:

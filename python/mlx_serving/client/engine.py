@@ -9,12 +9,11 @@ from one place: the options here (EngineFront), the methods in core.py
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from .core import EngineCore, EngineInfo, FlowInfo, Op
+from .core import EngineCore, EngineInfo, FlowInfo, Op, same_parameters
 from .events import Listener
 from .options import resolve_options
 from .supervisor import RestartPolicy
@@ -28,7 +27,7 @@ R = TypeVar("R")
 
 def _direct(method: Callable[Concatenate[EngineCore, P], R]) -> Callable[Concatenate[EngineFront, P], R]:
     """A core method that never waits, as it is."""
-    @functools.wraps(method)
+    @same_parameters(method)
     def direct(self: EngineFront, /, *args: P.args, **kwargs: P.kwargs) -> R:
         return method(self._core, *args, **kwargs)
 
@@ -80,7 +79,7 @@ class EngineFront:
 
 def _blocking(plan: Callable[Concatenate[EngineCore, P], Op[R]]) -> Callable[Concatenate[EngineFront, P], R]:
     """A core method's Op, run on the calling thread."""
-    @functools.wraps(plan)
+    @same_parameters(plan)
     def blocking(self: EngineFront, /, *args: P.args, **kwargs: P.kwargs) -> R:
         core = self._core
         return core.run(plan(core, *args, **kwargs))
