@@ -171,6 +171,20 @@ def test_a_cancelled_await_cancels_the_generation_on_the_runtime_and_the_engine_
                 break
             await eventually(lambda: _is(active_streams(engine), 0), "the runtime to drop the stream")
             assert await cancelled(engine) == 4
+
+            # So does cancelling the task that reads it, while it waits for a chunk.
+            async def read() -> None:
+                async for _chunk in engine.create_generator(long):
+                    pass
+
+            task = asyncio.ensure_future(read())
+            await eventually(lambda: _is(active_streams(engine), 1), "the stream to run")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await eventually(lambda: _is(active_streams(engine), 0), "the runtime to drop the stream")
+            assert await cancelled(engine) == 5
+            await eventually(lambda: _now(engine.get_info().open_streams == 0), "its end to come back")
         finally:
             await engine.close()
 
