@@ -213,6 +213,19 @@ def test_errors_are_engine_errors_with_the_codes_of_engine(models: Path) -> None
                     await call
                 assert error.value.code == code, (code, error.value)
             assert await engine.tokenize(model="tiny", text=PROMPT), "still serving"
+
+            # The model methods keep the engine's books as Engine's do.
+            draft = str(models / "tiny-draft")
+            assert (await engine.is_draft_model_compatible(model="tiny", draft_model=draft)).compatible
+            assert (await engine.load_draft_model(model="tiny", draft_model=draft)).model_id == "tiny"
+            assert engine.get_info().drafts == {"tiny": draft}
+            await engine.unload_draft_model("tiny")
+            with pytest.raises(EngineError) as no_draft:
+                await engine.unload_draft_model("tiny")
+            assert no_draft.value.code == "DRAFT_NOT_LOADED"
+            assert (await engine.reload_config()).changed == []
+            assert (await engine.unload_model("tiny")).model_id == "tiny"
+            assert engine.get_info().models == [] and engine.get_info().drafts == {}
         with pytest.raises(EngineError) as disposed:
             await engine.tokenize(model="tiny", text=PROMPT)
         assert disposed.value.code == "ENGINE_DISPOSED"
@@ -257,7 +270,9 @@ def test_a_runtime_that_dies_fails_the_pending_awaits_then_the_restart_serves_th
             exits.append(event)
 
         async with AsyncEngine(restart={"initial_delay": 0.05}) as engine:
-            engine.on("exit", on_exit).on("restart", restarts.append)
+            removed: list[ExitEvent] = []
+            engine.on("exit", on_exit).on("restart", restarts.append).on("exit", removed.append)
+            engine.off("exit", removed.append)
             await engine.load_model(str(models / "tiny"), model_id="tiny")
             pid = engine.get_info().pid
             assert pid is not None
@@ -270,6 +285,7 @@ def test_a_runtime_that_dies_fails_the_pending_awaits_then_the_restart_serves_th
             # A call made while it restarts waits for the new runtime, off the loop; the model is back.
             assert await engine.generate(model="tiny", prompt=PROMPT, max_tokens=3, temperature=0)
             assert exits[0].expected is False and threads == {loop_thread}
+            assert removed == [], "off() takes off what on() put on"
             await eventually(lambda: _now(bool(restarts)), "the restart event")
             assert restarts[0].reloaded == ["tiny"]
             assert engine.get_info().pid != pid
