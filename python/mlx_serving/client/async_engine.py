@@ -19,10 +19,11 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
-from .core import EngineCore, Op, same_parameters
+from .core import EngineCore
 from .engine import EngineFront
 from .errors import EngineError
 from .generator import TokenGenerator
+from .ops import Op, same_parameters
 from .supervisor import disposed_error
 
 if TYPE_CHECKING:

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import inspect
 import itertools
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,12 +25,14 @@ import msgspec
 
 from ..api import messages as m
 from ..api.methods import METHODS
+from .answers import parse_json, require_json_schema, typed
 from .errors import EngineError
 from .events import Emitter, Listener, NotificationEvent
 from .flow import FlowControl
 from .generator import TokenGenerator
 from .launch import LaunchOptions, Session
 from .names import canonical_method, merge_params, wire_params
+from .ops import Blocking, Call, Op
 from .options import EngineOptions, call_timeout
 from .process import LaunchSpec
 from .replay import ReplayKind
@@ -63,15 +62,6 @@ _DEDICATED_METHODS = {
     "runtime/shutdown": "shutdown()",
 }
 
-# Why generate_json() did not hand back a value, by finish reason.
-_CUT_BY = {
-    "length": "max_tokens or the context window ended it first (finish_reason \"length\"); raise max_tokens, "
-              "or bound the schema (maxLength, maxItems, maximum)",
-    "stop": "a stop sequence or stop token id ended it first (finish_reason \"stop\"); leave stops out of "
-            "JSON requests",
-}
-
-
 @dataclass(frozen=True)
 class FlowInfo:
     paused: bool  # reading the runtime's output is paused now
@@ -96,31 +86,6 @@ class EngineInfo:
 
 
 @dataclass(frozen=True)
-class Call(Generic[R]):
-    """One request to a ready runtime, and what the method makes of its raw result."""
-
-    method: str
-    wire: dict[str, Any]  # the params, folded onto the wire's names already
-    timeout: float | None  # the call's own `timeout=` (None: the engine's request_timeout)
-    finish: Callable[[Any], R]  # typing and bookkeeping, once answered
-    # A generation's stream_id: given up on (a time limit, Ctrl-C, a cancelled await), it is
-    # cancelled on the runtime.
-    generation: str | None = None
-    listener: Listener | None = field(default=None)  # a `notification` listener for as long as the call runs
-
-
-@dataclass(frozen=True)
-class Blocking(Generic[R]):
-    """Work that waits on the client's own threads (stopping the runtime): AsyncEngine runs it on a
-    worker thread."""
-
-    work: Callable[[], R]
-
-
-Op = Call[R] | Blocking[R]
-
-
-@dataclass(frozen=True)
 class _OnLoop(Generic[T]):
     """A user callback that AsyncEngine calls on its event loop; equal to another for the same
     callback, so that off() finds what on() attached."""
@@ -136,22 +101,6 @@ class _OnLoop(Generic[T]):
         # A closed loop raises RuntimeError: nobody is left to tell.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self.callback, payload)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def same_parameters(method: Callable[..., Any]) -> Callable[[F], F]:
-    """functools.wraps for a method an engine derives from EngineCore's: its name, doc and
-    parameters as help() and inspect show them, without the core's return type (an Op)."""
-    def wrap(derived: F) -> F:
-        functools.update_wrapper(derived, method)
-        signature = inspect.signature(method).replace(return_annotation=inspect.Signature.empty)
-        derived.__signature__ = signature  # type: ignore[attr-defined]
-        del derived.__wrapped__  # type: ignore[attr-defined]
-        return derived
-
-    return wrap
 
 
 class EngineCore:
@@ -367,8 +316,8 @@ class EngineCore:
         (valid by construction). Output cut before the JSON was whole is never handed back:
         GUIDANCE_INCOMPLETE (CANCELLED when cancelled), the text so far in `error.data["text"]`."""
         wire = self._generate_params(params, kwargs, False, "generate_json")
-        _require_json_schema(wire.get("guidance"))
-        return self._whole(wire, timeout, _parse_json)
+        require_json_schema(wire.get("guidance"))
+        return self._whole(wire, timeout, parse_json)
 
     # --- ops -------------------------------------------------------------------
 
@@ -404,7 +353,7 @@ class EngineCore:
         spec = METHODS.get(canonical)
         result_type = spec.result if spec is not None and isinstance(spec.result, type) else None
         wire = wire_params(canonical, merge_params(params, {}, "request"), method)
-        return Call(canonical, wire, timeout, lambda raw: _typed(raw, result_type, method))
+        return Call(canonical, wire, timeout, lambda raw: typed(raw, result_type, method))
 
     def get_info(self) -> EngineInfo:
         """The engine's state now, without a call to the runtime."""
@@ -437,14 +386,14 @@ class EngineCore:
     def _call(self, method: str, params: Mapping[str, Any], timeout: float | None, caller: str,
               result_type: type[T], then: Callable[[T], R]) -> Call[R]:
         return Call(method, wire_params(method, params, caller), timeout,
-                    lambda raw: then(_typed(raw, result_type, method)))
+                    lambda raw: then(typed(raw, result_type, method)))
 
     def _load(self, method: str, wire: dict[str, Any], timeout: float | None, kind: ReplayKind,
               result_type: type[L], listener: Listener | None = None) -> Call[L]:
         """A load the runtime must be given again after a restart: remembered under the id its result
         names, with the params as sent (`wire`: folded already)."""
         def remember(raw: Any) -> L:
-            result = _typed(raw, result_type, method)
+            result = typed(raw, result_type, method)
             replayed = {name: value for name, value in wire.items() if name != "progress"}  # nobody listens then
             self.supervisor.models.remember(kind, result.model_id, method, replayed)
             return result
@@ -472,7 +421,7 @@ class EngineCore:
     def _whole(self, wire: dict[str, Any], timeout: float | None,
                then: Callable[[m.GenerateResult], R]) -> Call[R]:
         """A generation answered in one piece; given up on, it is cancelled on the runtime."""
-        return Call("generate", wire, timeout, lambda raw: then(_typed(raw, m.GenerateResult, "generate")),
+        return Call("generate", wire, timeout, lambda raw: then(typed(raw, m.GenerateResult, "generate")),
                     generation=wire["stream_id"])
 
 
@@ -530,47 +479,6 @@ def _check_callback(callback: object, name: str, caller: str) -> None:
 def _left(limit: float | None, started: float) -> float | None:
     """What is left of a call's time limit once it waited for a runtime."""
     return None if limit is None else max(0.001, limit - (time.monotonic() - started))
-
-
-def _typed(raw: Any, result_type: type[R] | None, method: str) -> R:
-    if result_type is None:
-        return raw  # type: ignore[no-any-return]
-    try:
-        return msgspec.convert(raw, result_type)
-    except msgspec.ValidationError as exc:
-        raise EngineError("PROTOCOL_ERROR", f"the runtime answered `{method}` with a malformed result: {exc}",
-                          data={"result": raw}) from None
-
-
-def _require_json_schema(guidance: Any) -> None:
-    """generate_json() is for JSON Schema guidance only; said before anything is sent."""
-    mode = guidance.get("mode") if isinstance(guidance, Mapping) else (
-        "json_schema" if isinstance(guidance, m.JsonSchemaGuidance) else None)
-    if mode == "json_schema":
-        return
-    got = "no guidance" if guidance is None else f"mode {mode!r}"
-    raise EngineError.invalid_options(
-        f"`generate_json` needs `guidance={{'mode': 'json_schema', 'schema': ...}}`, got {got}; use generate() "
-        "for other output.")
-
-
-def _parse_json(result: m.GenerateResult) -> Any:
-    """The parsed value of a complete output; an error for anything else."""
-    data: dict[str, Any] = {"text": result.text, "finish_reason": result.finish_reason,
-                            "stats": msgspec.to_builtins(result.stats), "stream_id": result.stream_id}
-    if result.finish_reason == "cancelled":
-        raise EngineError("CANCELLED", "generate_json() was cancelled before the JSON was complete (text so far "
-                          "in error.data['text']).", data=data)
-    if not (isinstance(result.guidance, m.GuidanceOutcome) and result.guidance.complete):
-        why = _CUT_BY.get(result.finish_reason, f"it ended with finish_reason {result.finish_reason!r}")
-        raise EngineError("GUIDANCE_INCOMPLETE", f"generate_json(): the JSON is incomplete: {why}. The text so "
-                          "far is in error.data['text'].", data=data)
-    try:
-        return json.loads(result.text)
-    except json.JSONDecodeError as exc:
-        # The runtime said complete: its mask let through something that is not JSON.
-        raise EngineError("PROTOCOL_ERROR", f"generate_json(): the runtime reported complete JSON that does not "
-                          f"parse: {exc}", data=data) from None
 
 
 def _stderr_log(line: str) -> None:

@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from .core import EngineCore, EngineInfo, FlowInfo, Op, same_parameters
+from .core import EngineCore, EngineInfo, FlowInfo
 from .events import Listener
+from .ops import Op, same_parameters
 from .options import resolve_options
 from .supervisor import RestartPolicy
 
