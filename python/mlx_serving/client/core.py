@@ -36,6 +36,7 @@ from .ops import Blocking, Call, Op
 from .options import EngineOptions, call_timeout
 from .process import LaunchSpec
 from .replay import ReplayKind
+from .rpc import Call as RpcCall
 from .rpc import RpcClient
 from .supervisor import Status, Supervisor
 
@@ -61,6 +62,7 @@ _DEDICATED_METHODS = {
     "generate": "generate(), generate_detailed() or create_generator()",
     "runtime/shutdown": "shutdown()",
 }
+
 
 @dataclass(frozen=True)
 class FlowInfo:
@@ -140,16 +142,10 @@ class EngineCore:
         """On the calling thread, which it blocks."""
         if isinstance(op, Blocking):
             return op.work()
-        limit = call_timeout(op.timeout, self.options.request_timeout)
-        started = time.monotonic()
-        with self._listening(op):
-            client = self.streams.connect(limit).client
-            pending = client.request(op.method, op.wire)
-            try:
-                raw = client.wait(pending, _left(limit, started))
-            except BaseException as error:
-                _given_up(op, client, pending.future, error)
-                raise
+        limit, started = call_timeout(op.timeout, self.options.request_timeout), time.monotonic()
+        session = self.streams.connect(limit)
+        with self._sent(op, session) as pending:
+            raw = session.client.wait(pending, _left(limit, started))
         return op.finish(raw)
 
     async def run_async(self, op: Op[R]) -> R:
@@ -157,32 +153,30 @@ class EngineCore:
         loop is woken for it. A cancelled await gives the call up (see Call.generation)."""
         if isinstance(op, Blocking):
             return await asyncio.to_thread(op.work)
-        limit = call_timeout(op.timeout, self.options.request_timeout)
-        started = time.monotonic()
-        with self._listening(op):
-            # Waiting for a runtime that is starting or restarting blocks: off the loop (rare).
-            session = self.streams.session_now()
-            if session is None:
-                session = await asyncio.to_thread(self.streams.connect, limit)
-            client = session.client
-            pending = client.request(op.method, op.wire)
-            try:
-                raw = await client.wait_async(pending, _left(limit, started))
-            except BaseException as error:
-                _given_up(op, client, pending.future, error)
-                raise
+        limit, started = call_timeout(op.timeout, self.options.request_timeout), time.monotonic()
+        session = self.streams.session_now()
+        if session is None:  # starting or restarting: the wait for it blocks, so off the loop (rare)
+            session = await asyncio.to_thread(self.streams.connect, limit)
+        with self._sent(op, session) as pending:
+            raw = await session.client.wait_async(pending, _left(limit, started))
         return op.finish(raw)
 
     @contextlib.contextmanager
-    def _listening(self, op: Call[Any]) -> Iterator[None]:
-        if op.listener is None:
-            yield
-            return
-        self.events.on("notification", op.listener)
+    def _sent(self, op: Call[Any], session: Session) -> Iterator[RpcCall]:
+        """Sends the call and hands it to its waiter, with its listener on while it runs; a waiter
+        that gives up (an error, a time limit, Ctrl-C, a cancelled await) gives the call up."""
+        if op.listener is not None:
+            self.events.on("notification", op.listener)
         try:
-            yield
+            pending = session.client.request(op.method, op.wire)
+            try:
+                yield pending
+            except BaseException as error:
+                _given_up(op, session.client, pending.future, error)
+                raise
         finally:
-            self.events.off("notification", op.listener)
+            if op.listener is not None:
+                self.events.off("notification", op.listener)
 
     # --- models --------------------------------------------------------------
 
