@@ -1,6 +1,7 @@
 """mlx-serving: MLX models behind JSON-RPC 2.0 over stdio, and a Python client for it.
 
-`from mlx_serving import Engine, create_engine, EngineError` loads the client
+`from mlx_serving import Engine, create_engine, EngineError` (or AsyncEngine,
+create_async_engine for asyncio programs) loads the client
 (mlx_serving.client) on first use: the runtime process, which imports this
 package too, never pays for it, and neither imports MLX here.
 """
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .client import (
+        AsyncEngine,
         Chunk,
         Engine,
         EngineError,
@@ -21,11 +23,12 @@ if TYPE_CHECKING:
         RestartPolicy,
         TokenChunk,
         TokenGenerator,
+        create_async_engine,
         create_engine,
     )
 
-__all__ = ["Chunk", "Engine", "EngineError", "ErrorChunk", "MetadataChunk", "RestartPolicy", "TokenChunk",
-           "TokenGenerator", "__version__", "create_engine"]
+__all__ = ["AsyncEngine", "Chunk", "Engine", "EngineError", "ErrorChunk", "MetadataChunk", "RestartPolicy",
+           "TokenChunk", "TokenGenerator", "__version__", "create_async_engine", "create_engine"]
 _CLIENT_NAMES = frozenset(__all__) - {"__version__"}
 
 

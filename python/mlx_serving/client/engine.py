@@ -1,99 +1,46 @@
 """The public API: one engine per runtime process, kept alive by the supervisor.
 
-Each method folds its params onto the wire's names (names.py), waits for a
-ready runtime, makes the call and hands back the result typed (the contract's
-msgspec Structs, api/messages.py). A call blocks its thread; generators also
-read with `async for`.
+Engine blocks the calling thread for each call; AsyncEngine (async_engine.py)
+is its asyncio twin. Both take their options and their methods' parameters
+from one place: the options here (EngineFront), the methods in core.py
+(EngineCore), each method derived from its definition there.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
-import sys
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-import msgspec
-
-from ..api import messages as m
-from ..api.methods import METHODS
-from .errors import EngineError
-from .events import Emitter, Listener, NotificationEvent
-from .flow import FlowControl
-from .generator import TokenGenerator
-from .launch import LaunchOptions, Session
-from .names import canonical_method, merge_params, wire_params
-from .options import EngineOptions, call_timeout, resolve_options
-from .process import LaunchSpec
-from .replay import ReplayKind
-from .supervisor import RestartPolicy, Status, Supervisor
-
-R = TypeVar("R")
+from .core import EngineCore, EngineInfo, FlowInfo
+from .events import Listener
+from .ops import Op, same_parameters
+from .options import resolve_options
+from .supervisor import RestartPolicy
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-
-class _NamesModel(Protocol):
-    model_id: str
-
-
-L = TypeVar("L", bound=_NamesModel)
-
-_MAX_LINE_BYTES = 256 * 1024 * 1024
-
-# Methods whose engine method does more than the call (supervision, streams).
-_DEDICATED_METHODS = {
-    "model/load": "load_model()",
-    "model/unload": "unload_model()",
-    "model/loadVision": "load_vision_model()",
-    "model/loadDraft": "load_draft_model()",
-    "model/unloadDraft": "unload_draft_model()",
-    "generate": "generate(), generate_detailed() or create_generator()",
-    "runtime/shutdown": "shutdown()",
-}
-
-# Why generate_json() did not hand back a value, by finish reason.
-_CUT_BY = {
-    "length": "max_tokens or the context window ended it first (finish_reason \"length\"); raise max_tokens, "
-              "or bound the schema (maxLength, maxItems, maximum)",
-    "stop": "a stop sequence or stop token id ended it first (finish_reason \"stop\"); leave stops out of "
-            "JSON requests",
-}
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-@dataclass(frozen=True)
-class FlowInfo:
-    paused: bool  # reading the runtime's output is paused now
-    pauses: int  # how often it was (this runtime)
-    paused_streams: int  # streams paused on the runtime now for consumers that are behind
-    stream_pauses: int  # how often one was (this engine)
+def _direct(method: Callable[Concatenate[EngineCore, P], R]) -> Callable[Concatenate[EngineFront, P], R]:
+    """A core method that never waits, as it is."""
+    @same_parameters(method)
+    def direct(self: EngineFront, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return method(self._core, *args, **kwargs)
+
+    return direct
 
 
-@dataclass(frozen=True)
-class EngineInfo:
-    status: Status
-    pid: int | None  # the runtime process now serving
-    restarts: int
-    runtime: m.RuntimeInfo | None  # runtime/info of the latest runtime that came up
-    models: list[str]  # ids of the models loaded through this engine (loaded again after a restart)
-    preloaded: list[m.PreloadedModel]  # the runtime's own preload (config model_preload)
-    preloading: bool
-    drafts: dict[str, str]  # drafts attached through this engine, by model id
-    open_streams: int
-    pending_requests: int
-    flow: FlowInfo
+class EngineFront:
+    """What Engine and AsyncEngine share: the options, and the methods that never wait (streams
+    start at once and are read with `for` or `async for`; events; the state now)."""
 
-
-class Engine:
-    """Starts the runtime (python/runtime.py, with this interpreter by default) and returns once it
-    can serve: it answers, and the models its config preloads are warm (unless
-    wait_for_preload=False). Raises RUNTIME_START_FAILED or INVALID_OPTIONS. Times are seconds."""
+    # Whether callbacks and listeners run on the event loop that the engine serves.
+    _ON_LOOP = False
 
     def __init__(self, *, python_path: str | None = None, runtime_path: str | None = None,
                  config_path: str | None = None, flags_path: str | None = None, cwd: str | None = None,
@@ -102,230 +49,74 @@ class Engine:
                  wait_for_preload: bool = True, force_kill_after: float = 5.0,
                  restart: bool | RestartPolicy | Mapping[str, float] = True, high_water_mark: int = 1024,
                  on: Mapping[str, Listener] | None = None) -> None:
-        self._options: EngineOptions = resolve_options(
+        self._core = EngineCore(resolve_options(
             python_path=python_path, runtime_path=runtime_path, config_path=config_path, flags_path=flags_path,
             cwd=cwd, env=env, verbose=verbose, request_timeout=request_timeout, start_timeout=start_timeout,
             wait_for_preload=wait_for_preload, force_kill_after=force_kill_after, restart=restart,
-            high_water_mark=high_water_mark, on=on)
-        options = self._options
-        log = _stderr_log if options.verbose else None
-        self._events = Emitter()
-        # Before the start, so that they see its `ready` and its stderr too.
-        for event, listener in options.on.items():
-            self._events.on(event, listener)
-        spec = LaunchSpec(options.python_path, options.runtime_path, options.config_path, options.flags_path,
-                          options.env, options.cwd)
-        self._supervisor = Supervisor(
-            LaunchOptions(spec, options.start_timeout, options.wait_for_preload, _MAX_LINE_BYTES, log),
-            options.restart, options.force_kill_after, self._events)
-        self._streams = _Streams(self._supervisor, FlowControl(options.high_water_mark,
-                                                               self._supervisor.set_backpressure))
-        self._stream_ids = itertools.count(1)
-        self._supervisor.start()
+            high_water_mark=high_water_mark, on=on), on_loop=self._ON_LOOP)
+        self._begin()
 
-    # --- models --------------------------------------------------------------
+    def _begin(self) -> None:
+        """What the constructor does once the engine exists (Engine: start the runtime)."""
 
-    def load_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
-                   timeout: float | None = None, on_progress: Callable[[m.ModelProgress], None] | None = None,
-                   **params: Any) -> m.LoadModelResult:
-        """Loads a text model (a local folder, a .gguf file, or a hub id where a network exists); it
-        is loaded again after a restart. `on_progress` gets the runtime's progress reports (phase,
-        done of total) while it loads, on a thread of the client."""
-        wire = wire_params("model/load", _by_id(model, model_id, params), "load_model")
-        if on_progress is None:
-            return self._load("model/load", wire, timeout, "model", m.LoadModelResult)
-        _check_callback(on_progress, "on_progress", "load_model")
-        loading = wire.get("model_id", wire.get("model"))
+    create_generator = _direct(EngineCore.create_generator)
+    create_vision_generator = _direct(EngineCore.create_vision_generator)
+    get_info = _direct(EngineCore.get_info)
 
-        def report(event: NotificationEvent) -> None:
-            if event.method != "model/progress":
-                return
-            try:
-                progress = msgspec.convert(event.params, m.ModelProgress)
-            except msgspec.ValidationError as exc:
-                self._supervisor.protocol_error(EngineError(
-                    "PROTOCOL_ERROR", f"the runtime wrote a malformed model/progress: {exc}",
-                    data={"params": event.params}))
-                return
-            if progress.model_id == loading:
-                on_progress(progress)
-
-        self.on("notification", report)
-        try:
-            return self._load("model/load", {**wire, "progress": True}, timeout, "model", m.LoadModelResult)
-        finally:
-            self.off("notification", report)
-
-    def load_vision_model(self, model: str | Mapping[str, Any] | None = None, /, *, model_id: str | None = None,
-                          timeout: float | None = None, **params: Any) -> m.LoadModelResult:
-        """Loads a vision-language model (mlx-vlm); its generations take `images`."""
-        wire = wire_params("model/loadVision", _by_id(model, model_id, params), "load_vision_model")
-        return self._load("model/loadVision", wire, timeout, "model", m.LoadModelResult)
-
-    def unload_model(self, model: str | Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-                     **params: Any) -> m.UnloadModelResult:
-        """Unloads a model (and its draft); its streams end with a MODEL_UNLOADED error chunk."""
-        result = self._call("model/unload", _by_id(model, None, params), timeout, "unload_model",
-                            m.UnloadModelResult)
-        self._supervisor.models.forget("model", result.model_id)
-        self._supervisor.models.forget("draft", result.model_id)  # the runtime drops a model's draft with it
-        return result
-
-    def list_models(self, *, timeout: float | None = None) -> list[m.ModelInfo]:
-        return self._call("model/list", {}, timeout, "list_models", m.ListModelsResult).models
-
-    def load_draft_model(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-                         **kwargs: Any) -> m.LoadDraftResult:
-        """Attaches a draft model (`draft_model`: a folder) to the loaded text model `model`: its
-        generations then decode speculatively. DRAFT_INCOMPATIBLE names the reasons."""
-        wire = wire_params("model/loadDraft", merge_params(params, kwargs, "load_draft_model"), "load_draft_model")
-        return self._load("model/loadDraft", wire, timeout, "draft", m.LoadDraftResult)
-
-    def unload_draft_model(self, model: str | Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-                           **params: Any) -> m.UnloadDraftResult:
-        result = self._call("model/unloadDraft", _by_id(model, None, params), timeout, "unload_draft_model",
-                            m.UnloadDraftResult)
-        self._supervisor.models.forget("draft", result.model_id)
-        return result
-
-    def is_draft_model_compatible(self, params: Mapping[str, Any] | None = None, /, *,
-                                  timeout: float | None = None, **kwargs: Any) -> m.DraftCompatibility:
-        """Whether `draft_model` could draft for `model`: `compatible` and `reasons`; attaches nothing."""
-        return self._call("model/isDraftCompatible", merge_params(params, kwargs, "is_draft_model_compatible"),
-                          timeout, "is_draft_model_compatible", m.DraftCompatibility)
-
-    # --- tokens --------------------------------------------------------------
-
-    def tokenize(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-                 **kwargs: Any) -> list[int]:
-        """The token ids of `text` (`model`, `text`, `add_bos`)."""
-        return self._call("tokenize", merge_params(params, kwargs, "tokenize"), timeout, "tokenize",
-                          m.TokenizeResult).tokens
-
-    def detokenize(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-                   **kwargs: Any) -> str:
-        """The text of `tokens` (`model`, `tokens`, `skip_special_tokens`)."""
-        return self._call("detokenize", merge_params(params, kwargs, "detokenize"), timeout, "detokenize",
-                          m.DetokenizeResult).text
-
-    # --- generation ----------------------------------------------------------
-
-    def create_generator(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-                         on_prefill_progress: Callable[[m.StreamProgress], None] | None = None,
-                         **kwargs: Any) -> TokenGenerator:
-        """Streams a generation: `for chunk in engine.create_generator(...)` (or `async for`); leaving
-        the loop early cancels it. `timeout` bounds the wait for the runtime to accept it, then each
-        wait for the next chunk once tokens came. `on_prefill_progress` gets the prompt tokens
-        prefilled of total before the first token, on a thread of the client."""
-        wire = self._generate_params(params, kwargs, True, "create_generator")
-        if on_prefill_progress is not None:
-            _check_callback(on_prefill_progress, "on_prefill_progress", "create_generator")
-            wire["prefill_progress"] = True
-        return self._stream(wire, timeout, on_prefill_progress)
-
-    def create_vision_generator(self, params: Mapping[str, Any] | None = None, /, *,
-                                timeout: float | None = None, **kwargs: Any) -> TokenGenerator:
-        """create_generator() for a vision model, with `images` required (file paths, data: or http(s) URLs)."""
-        wire = self._generate_params(params, kwargs, True, "create_vision_generator")
-        if "images" not in wire:
-            raise EngineError.invalid_options(
-                "`create_vision_generator` needs `images` (file paths, data: URLs or http(s) URLs); use "
-                "create_generator() for a prompt without images.")
-        return self._stream(wire, timeout, None)
-
-    def generate(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-                 **kwargs: Any) -> str:
-        """The whole text of a generation, in one call (`streaming: false` on the wire)."""
-        return self._whole(self._generate_params(params, kwargs, False, "generate"), timeout).text
-
-    def generate_detailed(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-                          **kwargs: Any) -> m.GenerateResult:
-        """generate() with the rest of the answer: text, finish_reason, stats, stream_id, model, variant,
-        and guidance (complete) with guidance."""
-        return self._whole(self._generate_params(params, kwargs, False, "generate_detailed"), timeout)
-
-    def generate_json(self, params: Mapping[str, Any] | None = None, /, *, timeout: float | None = None,
-                      **kwargs: Any) -> Any:
-        """The parsed JSON value of a generation under `guidance={"mode": "json_schema", "schema": ...}`
-        (valid by construction). Output cut before the JSON was whole is never handed back:
-        GUIDANCE_INCOMPLETE (CANCELLED when cancelled), the text so far in `error.data["text"]`."""
-        wire = self._generate_params(params, kwargs, False, "generate_json")
-        _require_json_schema(wire.get("guidance"))
-        return _parse_json(self._whole(wire, timeout))
-
-    # --- ops -------------------------------------------------------------------
-
-    def get_metrics(self, model: str | None = None, /, *, timeout: float | None = None) -> m.MetricsSnapshot:
-        """The runtime's figures per model (and `overall`): counts, TTFT / inter-token / e2e / tokens-per-s
-        distributions over the lifetime and the QoS window, errors by code, QoS and canary state."""
-        return self._call("metrics/get", {} if model is None else {"model": model}, timeout, "get_metrics",
-                          m.MetricsSnapshot)
-
-    def get_prometheus_metrics(self, *, timeout: float | None = None) -> str:
-        """The same figures in the Prometheus text format 0.0.4."""
-        return self._call("metrics/prometheus", {}, timeout, "get_prometheus_metrics", m.PrometheusResult).text
-
-    def reload_config(self, *, timeout: float | None = None) -> m.ConfigReloadResult:
-        """Re-reads runtime.yaml and feature-flags.yaml (as SIGHUP does); CONFIG_INVALID names a bad key."""
-        return self._call("config/reload", {}, timeout, "reload_config", m.ConfigReloadResult)
-
-    def get_flags(self, request_key: str | None = None, /, *, timeout: float | None = None) -> m.FlagsResult:
-        """The feature flags in force; with a request key, whether each is on for it."""
-        return self._call("flags/get", {} if request_key is None else {"request_key": request_key}, timeout,
-                          "get_flags", m.FlagsResult)
-
-    def request(self, method: str, params: Mapping[str, Any] | None = None, /, *,
-                timeout: float | None = None) -> Any:
-        """Any other wire method by name (or legacy name), params in either spelling; the result typed
-        as the contract's Struct (plain JSON for a method this client does not know)."""
-        canonical = canonical_method(method)
-        instead = _DEDICATED_METHODS.get(canonical)
-        if instead is not None:
-            raise EngineError.invalid_options(
-                f"Call {instead} instead of request({method!r}): it keeps the engine's state right.")
-        spec = METHODS.get(canonical)
-        result_type = spec.result if spec is not None and isinstance(spec.result, type) else None
-        return self._call(canonical, merge_params(params, {}, "request"), timeout, method, result_type)
-
-    def get_info(self) -> EngineInfo:
-        """The engine's state now, without a call to the runtime."""
-        supervisor = self._supervisor
-        session = supervisor.ready_session
-        preload = session.preload.done if session is not None else None
-        paused, pauses = session.client.flow if session is not None else (False, 0)
-        paused_streams, stream_pauses = self._streams.flow.streams
-        return EngineInfo(
-            status=supervisor.status, pid=session.process.pid if session else None, restarts=supervisor.restarts,
-            runtime=session.info if session else None, models=supervisor.models.models,
-            preloaded=preload.models if preload else [], preloading=session is not None and preload is None,
-            drafts=supervisor.models.drafts, open_streams=len(self._streams.open),
-            pending_requests=session.client.pending_count if session else 0,
-            flow=FlowInfo(paused, pauses, paused_streams, stream_pauses))
-
-    def on(self, event: str, listener: Listener) -> Engine:
+    def on(self, event: str, listener: Listener) -> Self:
         """Calls `listener(payload)` at each `event` (ready, exit, restart, stderr, protocol_error, qos,
-        canary, notification), on a thread of the client."""
-        self._events.on(event, listener)
+        canary, notification): on a thread of the client (Engine), on the event loop (AsyncEngine)."""
+        self._core.events.on(event, self._core.here(listener))
         return self
 
-    def once(self, event: str, listener: Listener) -> Engine:
-        self._events.on(event, listener, once=True)
+    def once(self, event: str, listener: Listener) -> Self:
+        self._core.events.on(event, self._core.here(listener), once=True)
         return self
 
-    def off(self, event: str, listener: Listener) -> Engine:
-        self._events.off(event, listener)
+    def off(self, event: str, listener: Listener) -> Self:
+        self._core.events.off(event, self._core.here(listener))
         return self
 
-    # --- stopping ------------------------------------------------------------
 
-    def shutdown(self, drain: bool = True, *, timeout: float = 60.0) -> None:
-        """Stops the runtime after in-flight streams finish (drain) or are cancelled; later calls fail
-        with ENGINE_DISPOSED."""
-        self._supervisor.stop(drain, timeout)
+def _blocking(plan: Callable[Concatenate[EngineCore, P], Op[R]]) -> Callable[Concatenate[EngineFront, P], R]:
+    """A core method's Op, run on the calling thread."""
+    @same_parameters(plan)
+    def blocking(self: EngineFront, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        core = self._core
+        return core.run(plan(core, *args, **kwargs))
 
-    def close(self) -> None:
-        """Stops the runtime now: streams are cancelled; then SIGTERM, then SIGKILL if it lingers."""
-        self._supervisor.stop(False, self._options.force_kill_after)
+    return blocking
+
+
+class Engine(EngineFront):
+    """Starts the runtime (python/runtime.py, with this interpreter by default) and returns once it
+    can serve: it answers, and the models its config preloads are warm (unless
+    wait_for_preload=False). Raises RUNTIME_START_FAILED or INVALID_OPTIONS. Times are seconds.
+    Each call blocks its thread (any thread: the engine is thread-safe); generators also read
+    with `async for`."""
+
+    def _begin(self) -> None:
+        self._core.start()
+
+    load_model = _blocking(EngineCore.load_model)
+    load_vision_model = _blocking(EngineCore.load_vision_model)
+    unload_model = _blocking(EngineCore.unload_model)
+    list_models = _blocking(EngineCore.list_models)
+    load_draft_model = _blocking(EngineCore.load_draft_model)
+    unload_draft_model = _blocking(EngineCore.unload_draft_model)
+    is_draft_model_compatible = _blocking(EngineCore.is_draft_model_compatible)
+    tokenize = _blocking(EngineCore.tokenize)
+    detokenize = _blocking(EngineCore.detokenize)
+    generate = _blocking(EngineCore.generate)
+    generate_detailed = _blocking(EngineCore.generate_detailed)
+    generate_json = _blocking(EngineCore.generate_json)
+    get_metrics = _blocking(EngineCore.get_metrics)
+    get_prometheus_metrics = _blocking(EngineCore.get_prometheus_metrics)
+    reload_config = _blocking(EngineCore.reload_config)
+    get_flags = _blocking(EngineCore.get_flags)
+    request = _blocking(EngineCore.request)
+    shutdown = _blocking(EngineCore.shutdown)
+    close = _blocking(EngineCore.close)
 
     def __enter__(self) -> Self:
         return self
@@ -341,152 +132,8 @@ class Engine:
                         traceback: TracebackType | None) -> None:
         await asyncio.to_thread(self.close)
 
-    # --- the calls -------------------------------------------------------------
-
-    def _call(self, method: str, params: Mapping[str, Any], timeout: float | None, caller: str,
-              result_type: type[R] | None) -> R:
-        """Makes the call on a ready runtime, waiting for one if need be, all within the call's time limit."""
-        return self._send(method, wire_params(method, params, caller), timeout, result_type)
-
-    def _send(self, method: str, wire: dict[str, Any], timeout: float | None, result_type: type[R] | None) -> R:
-        limit = call_timeout(timeout, self._options.request_timeout)
-        started = time.monotonic()
-        session = self._streams.connect(limit)
-        client = session.client
-        raw = client.wait(client.request(method, wire), _left(limit, started))
-        return _typed(raw, result_type, method)
-
-    def _load(self, method: str, wire: dict[str, Any], timeout: float | None, kind: ReplayKind,
-              result_type: type[L]) -> L:
-        """A load the runtime must be given again after a restart: remembered under the id its result
-        names, with the params as sent (`wire`: folded already)."""
-        result = self._send(method, wire, timeout, result_type)
-        replayed = {name: value for name, value in wire.items() if name != "progress"}  # nobody listens then
-        self._supervisor.models.remember(kind, result.model_id, method, replayed)
-        return result
-
-    def _generate_params(self, params: Mapping[str, Any] | None, kwargs: Mapping[str, Any], streaming: bool,
-                         caller: str) -> dict[str, Any]:
-        wire = wire_params("generate", merge_params(params, kwargs, caller), caller)
-        if "streaming" in wire and wire["streaming"] is not streaming:
-            use = "generate() for the whole text at once" if streaming else "create_generator() to stream"
-            raise EngineError.invalid_options(f"`{caller}` got `streaming={wire['streaming']}`; use {use}.")
-        wire["streaming"] = streaming
-        wire.setdefault("stream_id", f"py-{next(self._stream_ids)}")
-        return wire
-
-    def _stream(self, wire: dict[str, Any], timeout: float | None,
-                on_prefill_progress: Callable[[m.StreamProgress], None] | None) -> TokenGenerator:
-        generator = TokenGenerator(self._streams, wire, call_timeout(timeout, self._options.request_timeout),
-                                   on_prefill_progress)
-        self._streams.open.add(generator)  # before it starts: its end may come back at once, on the reader thread
-        generator.start()
-        return generator
-
-    def _whole(self, wire: dict[str, Any], timeout: float | None) -> m.GenerateResult:
-        """A generation answered in one piece. Given up on (a timeout, Ctrl-C), it is cancelled on the runtime."""
-        limit = call_timeout(timeout, self._options.request_timeout)
-        started = time.monotonic()
-        session = self._streams.connect(limit)
-        client = session.client
-        call = client.request("generate", wire)
-        try:
-            raw = client.wait(call, _left(limit, started))
-        except BaseException as error:
-            if not isinstance(error, EngineError) or error.code == "TIMEOUT":
-                client.request("generate/cancel", {"stream_id": wire["stream_id"]}, awaited=False)
-            raise
-        return _typed(raw, m.GenerateResult, "generate")
-
-
-class _Streams:
-    """What generators need of the engine (generator.GeneratorHost): a ready runtime's session,
-    flow control, and the set of open generators."""
-
-    def __init__(self, supervisor: Supervisor, flow: FlowControl) -> None:
-        self._supervisor = supervisor
-        self.flow = flow
-        self.open: set[TokenGenerator] = set()
-
-    def session_now(self) -> Session | None:
-        return self._supervisor.ready_session
-
-    def connect(self, timeout: float | None) -> Session:
-        return self._supervisor.ready_session or self._supervisor.connect(timeout)
-
-    def finished(self, generator: TokenGenerator) -> None:
-        self.open.discard(generator)
-
 
 # The bridge's entry point by its snake_case name: Engine(**options) itself, keyword for keyword.
 create_engine = Engine
 
-
-def _by_id(model: str | Mapping[str, Any] | None, model_id: str | None, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Methods that name one model take its path or id alone too."""
-    given = merge_params(model if isinstance(model, Mapping) else None, params, "the call")
-    if isinstance(model, str):
-        given = merge_params(given, {"model": model}, "the call")
-    elif model is not None and not isinstance(model, Mapping):
-        raise EngineError.invalid_options(f"Expected a model path or id (str) or params (a mapping), got "
-                                          f"{type(model).__name__}.")
-    if model_id is not None:
-        given = merge_params(given, {"model_id": model_id}, "the call")
-    return given
-
-
-def _check_callback(callback: object, name: str, caller: str) -> None:
-    if not callable(callback):
-        raise EngineError.invalid_options(f"Expected the `{name}` option of `{caller}` to be callable, got "
-                                          f"{type(callback).__name__}.")
-
-
-def _left(limit: float | None, started: float) -> float | None:
-    """What is left of a call's time limit once it waited for a runtime."""
-    return None if limit is None else max(0.001, limit - (time.monotonic() - started))
-
-
-def _typed(raw: Any, result_type: type[R] | None, method: str) -> R:
-    if result_type is None:
-        return raw  # type: ignore[no-any-return]
-    try:
-        return msgspec.convert(raw, result_type)
-    except msgspec.ValidationError as exc:
-        raise EngineError("PROTOCOL_ERROR", f"the runtime answered `{method}` with a malformed result: {exc}",
-                          data={"result": raw}) from None
-
-
-def _require_json_schema(guidance: Any) -> None:
-    """generate_json() is for JSON Schema guidance only; said before anything is sent."""
-    mode = guidance.get("mode") if isinstance(guidance, Mapping) else (
-        "json_schema" if isinstance(guidance, m.JsonSchemaGuidance) else None)
-    if mode == "json_schema":
-        return
-    got = "no guidance" if guidance is None else f"mode {mode!r}"
-    raise EngineError.invalid_options(
-        f"`generate_json` needs `guidance={{'mode': 'json_schema', 'schema': ...}}`, got {got}; use generate() "
-        "for other output.")
-
-
-def _parse_json(result: m.GenerateResult) -> Any:
-    """The parsed value of a complete output; an error for anything else."""
-    data: dict[str, Any] = {"text": result.text, "finish_reason": result.finish_reason,
-                            "stats": msgspec.to_builtins(result.stats), "stream_id": result.stream_id}
-    if result.finish_reason == "cancelled":
-        raise EngineError("CANCELLED", "generate_json() was cancelled before the JSON was complete (text so far "
-                          "in error.data['text']).", data=data)
-    if not (isinstance(result.guidance, m.GuidanceOutcome) and result.guidance.complete):
-        why = _CUT_BY.get(result.finish_reason, f"it ended with finish_reason {result.finish_reason!r}")
-        raise EngineError("GUIDANCE_INCOMPLETE", f"generate_json(): the JSON is incomplete: {why}. The text so "
-                          "far is in error.data['text'].", data=data)
-    try:
-        return json.loads(result.text)
-    except json.JSONDecodeError as exc:
-        # The runtime said complete: its mask let through something that is not JSON.
-        raise EngineError("PROTOCOL_ERROR", f"generate_json(): the runtime reported complete JSON that does not "
-                          f"parse: {exc}", data=data) from None
-
-
-def _stderr_log(line: str) -> None:
-    sys.stderr.write(f"[mlx-serving] {line}\n")
-
+__all__ = ["Engine", "EngineFront", "EngineInfo", "FlowInfo", "create_engine"]

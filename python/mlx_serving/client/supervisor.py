@@ -84,8 +84,17 @@ class Supervisor:
         return self._ready
 
     def start(self) -> None:
-        """The first start; raises RUNTIME_START_FAILED (no restarts for a runtime that never came up)."""
-        self._become_ready(launch(self._options, self))
+        """The first start; raises RUNTIME_START_FAILED (no restarts for a runtime that never came up),
+        and so do connect() calls waiting for it (a stream opened before it, on AsyncEngine)."""
+        try:
+            session = launch(self._options, self)
+        except EngineError as error:
+            with self._cond:
+                if self._status == "starting":
+                    self._status, self._failure = "failed", error
+                self._cond.notify_all()
+            raise
+        self._become_ready(session)
 
     def connect(self, timeout: float | None) -> Session:
         """The session to send a call on: at once, after a restart in progress, or an error when the
