@@ -11,7 +11,7 @@ Importing it imports no MLX: the models live in the runtime process, so a
 crash there never takes this process down.
 """
 
-from .chunks import Chunk, ErrorChunk, MetadataChunk, TokenChunk
+from .chunks import Chunk, ErrorChunk, MetadataChunk, TokenChunk, TopLogprob
 from .engine import Engine, EngineInfo, FlowInfo, create_engine
 from .errors import CLIENT_ERROR_CODES, RUNTIME_ERROR_CODES, EngineError
 from .events import ExitEvent, NotificationEvent, ReadyEvent, ReloadFailure, RestartEvent
@@ -21,5 +21,5 @@ from .supervisor import RestartPolicy
 __all__ = [
     "CLIENT_ERROR_CODES", "RUNTIME_ERROR_CODES", "Chunk", "Engine", "EngineError", "EngineInfo", "ErrorChunk",
     "ExitEvent", "FlowInfo", "MetadataChunk", "NotificationEvent", "ReadyEvent", "ReloadFailure",
-    "RestartEvent", "RestartPolicy", "TokenChunk", "TokenGenerator", "create_engine",
+    "RestartEvent", "RestartPolicy", "TokenChunk", "TokenGenerator", "TopLogprob", "create_engine",
 ]
