@@ -32,11 +32,11 @@ class TokenChunk(msgspec.Struct, frozen=True, gc=False, rename={"token": "text",
     token_id: int
     # With logprobs=True: the token's log-probability.
     logprob: float | None = None
+    # Streams decoded with a draft model: True when the draft proposed this token and the model accepted it.
+    from_draft: bool | None = None
     # With top_logprobs=k: the k most likely tokens at this position, most likely first (fewer where guidance
     # rules tokens out).
     top_logprobs: list[TopLogprob] | None = None
-    # Streams decoded with a draft model: True when the draft proposed this token and the model accepted it.
-    from_draft: bool | None = None
     type: Literal["token"] = "token"
 
 
