@@ -189,12 +189,10 @@ class ActiveStream:
         request = self.request
         out = TokenOut(id=token, text="", from_draft=UNSET if from_draft is None else from_draft)
         if request.top_logprobs:
-            out.logprob, alternatives = most_likely(logprobs, token, request.top_logprobs)
-            ids = [alternative for alternative, _ in alternatives]
-            out.top_logprobs = [
-                TopLogprob(id=alternative, text=text, logprob=logprob)
-                for (alternative, logprob), text in zip(
-                    alternatives, self._detokenizer.texts_of(ids), strict=True)]
+            out.logprob, ranked = most_likely(logprobs, token, request.top_logprobs)
+            texts = self._detokenizer.texts_of([alternative for alternative, _ in ranked])
+            out.top_logprobs = [TopLogprob(id=alternative, text=text, logprob=logprob)
+                                for (alternative, logprob), text in zip(ranked, texts, strict=True)]
         elif request.logprobs:
             out.logprob = logprobs[token].item()
         return self.on_token(out, finish) is not None
