@@ -22,6 +22,9 @@ Models (the text ones share one tokenizer, so any of them can draft for another)
     small       tiny's shape with a 4096-token context (room for long prompts):
                 decodes about 900 tokens/s on 2 CPU cores, so that the runtime's
                 own overhead shows in benchmarks
+    small-vocab small with Llama 3's 128256-token vocabulary: the per-token
+                work over the whole vocabulary (bench/top_logprobs.py) weighs
+                as much as it can beside a decode step
 
 tiny-vision is a Qwen2-VL model with random weights: a 2-layer, 64-wide Qwen2
 text tower and a 1-block, 32-wide vision tower (patch 14, 2x2 merge), made
@@ -351,6 +354,8 @@ RECIPES: dict[str, Recipe | DeepRecipe | VisionRecipe | GgufRecipe] = {
     "small": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=4096, seed=5),
     "tiny-llama3": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=131072, seed=1,
                           llama3_rope=True),
+    "small-vocab": Recipe(hidden=64, layers=2, heads=4, kv_heads=2, context=4096, seed=5,
+                          vocab_size=128256),
 }
 _LLAMA_1B = Recipe(hidden=2048, layers=16, heads=32, kv_heads=8, context=131072, seed=6,
                    intermediate=8192, vocab_size=128256, dtype="bfloat16", llama3_rope=True,

@@ -116,7 +116,7 @@ export type { JsonOutput } from './engine/json.js';
 export type { CallOptions, CreateEngineOptions, EngineOptions, HttpOptions, StreamCallOptions } from './engine/options.js';
 export { BRIDGE_ERROR_CODES, EngineError } from './errors/engine-error.js';
 export type { BridgeErrorCode, EngineErrorCode, RuntimeErrorCode } from './errors/engine-error.js';
-export type { ErrorChunk, FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats, StatsChunk, TokenChunk, Variant } from './generator/chunks.js';
+export type { ErrorChunk, FinishReason, GeneratorChunk, GuidanceResult, MetadataChunk, Stats, StatsChunk, TokenChunk, TopLogprobChunk, Variant } from './generator/chunks.js';
 export type { TokenGenerator } from './generator/generator.js';
 export type {
   CanaryEvent,

@@ -59,6 +59,31 @@ describe('generation', () => {
     assert.ok(tokens.every((t) => typeof t.logprob === 'number' && t.logprob <= 0));
   });
 
+  test('topLogprobs ride along ranked, on the stream and in generateDetailed', async () => {
+    const params = { model: 'tiny', prompt: PROMPT, maxTokens: 6, temperature: 0, repetitionPenalty: 1.5 };
+    const tokens = tokensOf(await collect(engine.createGenerator({ ...params, topLogprobs: 3 })));
+    assert.equal(tokens.length, 6);
+    for (const token of tokens) {
+      const top = token.topLogprobs ?? [];
+      assert.equal(top.length, 3);
+      assert.deepEqual(top.map((a) => a.logprob), top.map((a) => a.logprob).sort((a, b) => b - a), 'most likely first');
+      // Greedy: the chosen token tops the row it was picked from.
+      assert.equal(top[0]?.tokenId, token.tokenId);
+      assert.ok(Math.abs((top[0]?.logprob ?? 1) - (token.logprob ?? 0)) < 1e-5);
+      assert.ok(top.every((a) => typeof a.token === 'string' && a.logprob <= 0));
+    }
+    const whole = await engine.generateDetailed({ ...params, top_logprobs: 2 });
+    assert.deepEqual(whole.tokens?.map((t) => t.id), tokens.map((t) => t.tokenId));
+    assert.ok(whole.tokens?.every((t) => t.topLogprobs?.length === 2));
+    const plain = tokensOf(await collect(engine.createGenerator({ model: 'tiny', prompt: PROMPT, maxTokens: 2 })));
+    assert.ok(plain.every((t) => t.topLogprobs === undefined));
+    await assert.rejects(engine.generateDetailed({ ...params, topLogprobs: 21 }), (error: EngineError) => {
+      assert.equal(error.code, 'INVALID_PARAMS');
+      assert.match(error.message, /top_logprobs/);
+      return true;
+    });
+  });
+
   test('chat messages and stop sequences pass through to the runtime', async () => {
     const plain = await engine.generateDetailed({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], maxTokens: 30, seed: 3 });
     const cut = plain.text.trim().slice(0, 2);

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from engine_helpers import LONG_SEEDS, PROMPT, active_streams, end_of, eventually, text_of, tokens_of
+from msgspec import UNSET
 
 from mlx_serving import Engine, EngineError
 from mlx_serving.api.messages import GuidanceOutcome, ModelProgress
@@ -52,6 +53,28 @@ def test_logprobs_ride_along_on_each_token_chunk(engine: Engine) -> None:
                                                     temperature=0)))
     assert len(tokens) == 4
     assert all(token.logprob is not None and token.logprob <= 0 for token in tokens)
+
+
+def test_top_logprobs_ride_along_ranked(engine: Engine) -> None:
+    tokens = tokens_of(list(engine.create_generator(model="tiny", prompt=PROMPT, max_tokens=6, top_logprobs=3,
+                                                    temperature=0, repetition_penalty=1.5)))
+    assert len(tokens) == 6
+    for token in tokens:
+        top = token.top_logprobs
+        assert top is not None and len(top) == 3
+        assert [a.logprob for a in top] == sorted((a.logprob for a in top), reverse=True)
+        # Greedy: the chosen token tops the row it was picked from.
+        assert top[0].token_id == token.token_id and top[0].logprob == pytest.approx(token.logprob)
+        assert all(isinstance(a.token, str) for a in top)
+    whole = engine.generate_detailed({"model": "tiny", "prompt": PROMPT, "maxTokens": 4, "topLogprobs": 2,
+                                      "temperature": 0, "repetitionPenalty": 1.5})
+    assert whole.tokens is not UNSET and [t.id for t in whole.tokens] == [t.token_id for t in tokens[:4]]
+    assert all(t.top_logprobs is not UNSET and len(t.top_logprobs) == 2 for t in whole.tokens)
+    plain = tokens_of(list(engine.create_generator(model="tiny", prompt=PROMPT, max_tokens=2)))
+    assert all(token.top_logprobs is None and token.logprob is None for token in plain)
+    with pytest.raises(EngineError) as bad:
+        engine.generate(model="tiny", prompt=PROMPT, max_tokens=2, top_logprobs=21)
+    assert bad.value.code == "INVALID_PARAMS" and "top_logprobs" in bad.value.message
 
 
 def test_runtime_errors_are_engine_errors_with_the_stable_code_and_the_engine_keeps_serving(engine: Engine) -> None:

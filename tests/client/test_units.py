@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mlx_serving.api.messages import StreamEnd, StreamProgress
-from mlx_serving.client.chunks import ChunkParams, StreamFailure, TokenChunk
+from mlx_serving.client.chunks import ChunkParams, StreamFailure, TokenChunk, TopLogprob
 from mlx_serving.client.errors import EngineError
 from mlx_serving.client.flow import FlowControl
 from mlx_serving.client.incoming import Error, Invalid, Notification, Result, parse_line
@@ -214,9 +214,11 @@ def test_a_chunk_line_decodes_in_one_typed_pass_whatever_its_key_order() -> None
     listener = _Listener()
     client.open_stream("s", listener)
     client.handle_line(b'{"params":{"tokens":[{"id":1,"text":"a","logprob":-0.5,"from_draft":true},'
-                       b'{"text":"","id":2}],"stream_id":"s"},"method":"stream/chunk","jsonrpc":"2.0"}')
+                       b'{"text":"","id":2,"top_logprobs":[{"logprob":-0.1,"text":"b","id":3}],"logprob":-2.0}],'
+                       b'"stream_id":"s"},"method":"stream/chunk","jsonrpc":"2.0"}')
     client.handle_line(b'{"jsonrpc":"2.0","method":"stream/chunk","params":{"stream_id":"other","tokens":[]}}')
-    assert listener.got == [ChunkParams("s", [TokenChunk("a", 1, -0.5, True), TokenChunk("", 2)])]
+    assert listener.got == [ChunkParams("s", [TokenChunk("a", 1, -0.5, True),
+                                              TokenChunk("", 2, -2.0, top_logprobs=[TopLogprob("b", 3, -0.1)])])]
     assert handlers.errors == [], "a stream nobody reads any more is no protocol error"
 
 

@@ -62,7 +62,8 @@ def _declare_huge_body(url: str, path: str) -> tuple[int, dict]:
 
 def test_bad_params_name_the_param(oai: openai.OpenAI) -> None:
     cases = [({"n": 2}, "n"), ({"temperature": -1}, "temperature"),
-             ({"top_logprobs": 3, "logprobs": True}, "top_logprobs")]
+             ({"top_logprobs": 21, "logprobs": True}, "top_logprobs"),
+             ({"top_logprobs": 3}, "top_logprobs")]
     for extra, param in cases:
         with pytest.raises(openai.BadRequestError) as caught:
             oai.chat.completions.create(model="tiny", messages=ASK, max_tokens=2, **extra)

@@ -136,6 +136,22 @@ def test_four_concurrent_streams_with_mixed_params_match_the_single_process(
     assert [r[2] for r in sharded].count("length") >= 1
 
 
+def test_top_logprobs_of_the_group_are_the_single_process_ones(pair: RuntimeClient) -> None:
+    """Rank 0 ranks the row its shards computed together, as one process does."""
+    params = {"prompt": PROMPTS[1], "max_tokens": 12, "temperature": 0, "top_logprobs": 4}
+
+    def tokens(model: str) -> list[dict[str, Any]]:
+        _, end = pair.generate_stream({"model": model, **params})
+        return pair.stream_tokens(end["params"]["stream_id"])
+
+    local, sharded = tokens("local"), tokens("sharded")
+    assert [t["id"] for t in sharded] == [t["id"] for t in local]
+    for a, b in zip(sharded, local, strict=True):
+        assert [x["id"] for x in a["top_logprobs"]] == [x["id"] for x in b["top_logprobs"]]
+        for x, y in zip(a["top_logprobs"], b["top_logprobs"], strict=True):
+            assert x["logprob"] == pytest.approx(y["logprob"], abs=1e-4)
+
+
 def test_a_stream_paused_and_resumed_gives_the_same_tokens(pair: RuntimeClient) -> None:
     params = {"prompt": PROMPTS[1], "max_tokens": 60, "temperature": 0.8, "seed": 3}
     expected = run(pair, "local", params)

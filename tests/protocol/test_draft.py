@@ -261,6 +261,19 @@ def test_logprobs_match_the_plain_lane(drafted: RuntimeClient) -> None:
         assert a["logprob"] == pytest.approx(b["logprob"], abs=1e-4)
 
 
+def test_top_logprobs_match_the_plain_lane(drafted: RuntimeClient) -> None:
+    """Each token of a round reports the target's row it was chosen from."""
+    plain, _ = run(drafted, num_draft_tokens=0, top_logprobs=4, **VARIED)
+    speculative, end = run(drafted, num_draft_tokens=3, top_logprobs=4, **VARIED)
+    assert end["stats"]["draft_tokens_accepted"] > 0
+    assert ids(plain) == ids(speculative)
+    for a, b in zip(plain, speculative, strict=True):
+        assert [x["id"] for x in a["top_logprobs"]] == [x["id"] for x in b["top_logprobs"]]
+        assert b["top_logprobs"][0]["id"] == b["id"]
+        for x, y in zip(a["top_logprobs"], b["top_logprobs"], strict=True):
+            assert x["logprob"] == pytest.approx(y["logprob"], abs=1e-4)
+
+
 def test_guided_requests_run_in_the_batch_beside_the_draft(drafted: RuntimeClient) -> None:
     tokens, end = run(drafted, max_tokens=40, guidance={"mode": "regex", "pattern": "(yes|no)!"})
     assert "".join(token["text"] for token in tokens) in ("yes!", "no!")

@@ -115,6 +115,21 @@ def test_the_pixels_reach_the_model(client: RuntimeClient) -> None:
     assert red != blue
 
 
+def test_top_logprobs_on_the_vision_lane(client: RuntimeClient) -> None:
+    """Greedy over the penalized row: the chosen token tops its alternatives."""
+    accepted = client.result("generate", {
+        "model": "vision", "prompt": "Describe the picture.", "images": [data_url("PNG")],
+        "top_logprobs": 3, **VARIED})
+    client.stream_end(accepted["stream_id"])
+    tokens = client.stream_tokens(accepted["stream_id"])
+    assert len({t["id"] for t in tokens}) > 1  # the penalty is in the row
+    for token in tokens:
+        top = token["top_logprobs"]
+        assert len(top) == 3 and top[0]["id"] == token["id"]
+        assert top[0]["logprob"] == pytest.approx(token["logprob"])
+        assert [a["logprob"] for a in top] == sorted((a["logprob"] for a in top), reverse=True)
+
+
 def test_chat_messages_with_images_and_text_alone(client: RuntimeClient) -> None:
     chat = client.result("generate", {
         "model": "vision", "streaming": False, "images": [data_url("PNG")], "temperature": 0, "max_tokens": 5,

@@ -44,3 +44,18 @@ def test_random_texts(tokenizer: Tokenizer) -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
         ids = tokenizer.encode(text, add_special_tokens=False).ids
         assert "".join(_stream(tokenizer, ids)) == text
+
+
+def test_an_alternative_reads_as_it_would_release(tokenizer: Tokenizer) -> None:
+    """texts_of (top_logprobs' text) before a token is what adding it releases,
+    or, while a character is incomplete, the part so far ending in U+FFFD."""
+    ids = tokenizer.encode(" The fox 🦊 runs to 東京.", add_special_tokens=False).ids
+    detokenizer = IncrementalDetokenizer(lambda window: tokenizer.decode(window, skip_special_tokens=False))
+    held = 0
+    for token in ids:
+        (peek,) = detokenizer.texts_of([token])
+        released = detokenizer.add(token)
+        assert peek == released or (released == "" and peek.endswith("\ufffd"))
+        held += released == ""
+    assert held > 0  # the emoji and the kanji span several tokens
+    assert detokenizer.texts_of([ids[1], ids[2]]) == [tokenizer.decode([ids[1]]), tokenizer.decode([ids[2]])]

@@ -18,6 +18,14 @@ export type Variant = StreamEnd['variant'];
 /** How a request with `guidance` ended: `complete: true` when the text is a whole valid output, false when it was cut. */
 export type GuidanceResult = Camelize<GuidanceOutcome>;
 
+/** One of the most likely tokens at a position, named as a TokenChunk names its token. */
+export interface TopLogprobChunk {
+  /** Its text at that position (a character it leaves incomplete shows as U+FFFD). */
+  token: string;
+  tokenId: number;
+  logprob: number;
+}
+
 export interface TokenChunk {
   type: 'token';
   /** The text this token released; '' while text is held back (a possible stop sequence) and for the token that ends the stream. */
@@ -25,6 +33,12 @@ export interface TokenChunk {
   tokenId: number;
   /** With `logprobs: true`: the token's log-probability. */
   logprob?: number;
+  /**
+   * With `topLogprobs: k`: the k most likely tokens at this position, most likely first (fewer where guidance rules
+   * tokens out), from the distribution the token was sampled from (after penalties and the grammar mask, before
+   * temperature and top-p/top-k/min-p).
+   */
+  topLogprobs?: TopLogprobChunk[];
   /** Streams decoded with a draft model: true when the draft proposed this token and the model accepted it. */
   fromDraft?: boolean;
   /** The whole text of the stream so far, this token's included. */
@@ -61,6 +75,9 @@ export type GeneratorChunk = TokenChunk | StatsChunk | MetadataChunk | ErrorChun
 export function tokenChunk(token: TokenOut, cumulativeText: string): TokenChunk {
   const chunk: TokenChunk = { type: 'token', token: token.text, tokenId: token.id, cumulativeText, isFinal: token.final === true };
   if (token.logprob !== undefined) chunk.logprob = token.logprob;
+  if (token.top_logprobs !== undefined) {
+    chunk.topLogprobs = token.top_logprobs.map((alternative) => ({ token: alternative.text, tokenId: alternative.id, logprob: alternative.logprob }));
+  }
   if (token.from_draft !== undefined) chunk.fromDraft = token.from_draft;
   return chunk;
 }

@@ -37,8 +37,14 @@ function isToken(value: unknown): boolean {
     typeof value['id'] === 'number' &&
     typeof value['text'] === 'string' &&
     (value['logprob'] === undefined || typeof value['logprob'] === 'number') &&
+    (value['top_logprobs'] === undefined || (Array.isArray(value['top_logprobs']) && value['top_logprobs'].every(isAlternative))) &&
     (value['from_draft'] === undefined || typeof value['from_draft'] === 'boolean')
   );
+}
+
+// One of a token's top_logprobs.
+function isAlternative(value: unknown): boolean {
+  return isObject(value) && typeof value['id'] === 'number' && typeof value['text'] === 'string' && typeof value['logprob'] === 'number';
 }
 
 // A stream/end's `guidance` (requests with guidance only).

@@ -321,6 +321,10 @@ export interface GenerateParams {
   add_bos?: boolean;
   logprobs?: boolean;
   /**
+   * Each token also carries this many of the most likely tokens at its position (`top_logprobs` on stream/chunk tokens); > 0 implies `logprobs`.
+   */
+  top_logprobs?: number;
+  /**
    * Streaming only: send stream/progress notifications (prompt tokens prefilled of total) while the prompt is prefilled, before the first token.
    */
   prefill_progress?: boolean;
@@ -402,6 +406,10 @@ export interface GenerateResult {
    * Which side of a canary rollout served the request; "stable" without one.
    */
   variant: "canary" | "stable";
+  /**
+   * With `logprobs` or `top_logprobs`: the generated tokens, as stream/chunk carries them.
+   */
+  tokens?: TokenOut[];
   guidance?: GuidanceOutcome;
   /**
    * Params accepted without effect, and what happens instead.
@@ -424,6 +432,37 @@ export interface GenerationStats {
    * accepted / proposed (0 when none was proposed).
    */
   draft_acceptance_rate?: number;
+}
+export interface TokenOut {
+  id: number;
+  /**
+   * Text this token released; "" while held back.
+   */
+  text: string;
+  logprob?: number;
+  /**
+   * With top_logprobs: k: the k most likely tokens here, most likely first (fewer where guidance allows fewer). Log-probabilities, like `logprob`, are of the distribution the token was sampled from: after the penalties and the grammar mask, before temperature and top-p/top-k/min-p.
+   */
+  top_logprobs?: TopLogprob[];
+  /**
+   * Streams decoded with a draft model: true when the draft proposed this token and the target accepted it.
+   */
+  from_draft?: boolean;
+  /**
+   * true on the token that ended the stream (stop, length, or a failure); absent otherwise (a cancelled stream has none).
+   */
+  final?: boolean;
+}
+/**
+ * One of the most likely tokens at a position.
+ */
+export interface TopLogprob {
+  id: number;
+  /**
+   * Its text at this position (a character it leaves incomplete shows as U+FFFD).
+   */
+  text: string;
+  logprob: number;
 }
 export interface GuidanceOutcome {
   /**
@@ -861,22 +900,6 @@ export interface StreamChunk {
   stream_id: string;
   tokens: TokenOut[];
 }
-export interface TokenOut {
-  id: number;
-  /**
-   * Text this token released; "" while held back.
-   */
-  text: string;
-  logprob?: number;
-  /**
-   * Streams decoded with a draft model: true when the draft proposed this token and the target accepted it.
-   */
-  from_draft?: boolean;
-  /**
-   * true on the token that ended the stream (stop, length, or a failure); absent otherwise (a cancelled stream has none).
-   */
-  final?: boolean;
-}
 export interface StreamEnd {
   stream_id: string;
   finish_reason: "cancelled" | "length" | "stop";
@@ -1300,6 +1323,7 @@ export const METHOD_PARAMS = {
       "stop_token_ids",
       "add_bos",
       "logprobs",
+      "top_logprobs",
       "prefill_progress",
       "guidance",
       "num_draft_tokens",

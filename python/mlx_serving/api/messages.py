@@ -16,6 +16,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 MAX_TOKENS_LIMIT = 1_000_000
 MAX_DRAFT_TOKENS = 32
+MAX_TOP_LOGPROBS = 20  # OpenAI's bound on top_logprobs
 
 NonEmptyStr = Annotated[str, Meta(min_length=1)]
 StreamId = Annotated[str, Meta(min_length=1, max_length=256)]
@@ -501,6 +502,11 @@ class GenerateParams(Params):
     stop_token_ids: Annotated[list[TokenId], Meta(max_length=256)] | UnsetType = UNSET
     add_bos: bool | UnsetType = UNSET
     logprobs: bool = False
+    top_logprobs: Annotated[int, Meta(
+        ge=0, le=MAX_TOP_LOGPROBS,
+        description="Each token also carries this many of the most likely tokens at its "
+                    "position (`top_logprobs` on stream/chunk tokens); > 0 implies `logprobs`.")
+    ] = 0
     prefill_progress: Annotated[bool, Meta(
         description="Streaming only: send stream/progress notifications (prompt tokens "
                     "prefilled of total) while the prompt is prefilled, before the first "
@@ -572,6 +578,9 @@ class GenerateResult(Result):
     stream_id: str
     model: str
     variant: Variant
+    tokens: Annotated[list[TokenOut], Meta(
+        description="With `logprobs` or `top_logprobs`: the generated tokens, as stream/chunk "
+                    "carries them.")] | UnsetType = UNSET
     guidance: GuidanceOutcome | UnsetType = UNSET  # present when the request had guidance
     warnings: Warnings | UnsetType = UNSET
 
@@ -602,10 +611,24 @@ class FlowResult(Result):
 # --- notifications ---------------------------------------------------------
 
 
+class TopLogprob(Result):
+    """One of the most likely tokens at a position."""
+
+    id: int
+    text: Annotated[str, Meta(description=(
+        "Its text at this position (a character it leaves incomplete shows as U+FFFD)."))]
+    logprob: float
+
+
 class TokenOut(Result, omit_defaults=True):
     id: int
     text: Annotated[str, Meta(description="Text this token released; \"\" while held back.")]
     logprob: float | UnsetType = UNSET
+    top_logprobs: Annotated[list[TopLogprob], Meta(description=(
+        "With top_logprobs: k: the k most likely tokens here, most likely first (fewer where "
+        "guidance allows fewer). Log-probabilities, like `logprob`, are of the distribution "
+        "the token was sampled from: after the penalties and the grammar mask, before "
+        "temperature and top-p/top-k/min-p."))] | UnsetType = UNSET
     from_draft: Annotated[bool, Meta(
         description="Streams decoded with a draft model: true when the draft proposed this "
                     "token and the target accepted it.")] | UnsetType = UNSET

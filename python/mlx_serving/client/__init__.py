@@ -18,7 +18,7 @@ crash there never takes this process down.
 """
 
 from .async_engine import AsyncEngine, create_async_engine
-from .chunks import Chunk, ErrorChunk, MetadataChunk, TokenChunk
+from .chunks import Chunk, ErrorChunk, MetadataChunk, TokenChunk, TopLogprob
 from .engine import Engine, EngineInfo, FlowInfo, create_engine
 from .errors import CLIENT_ERROR_CODES, RUNTIME_ERROR_CODES, EngineError
 from .events import ExitEvent, NotificationEvent, ReadyEvent, ReloadFailure, RestartEvent
@@ -28,5 +28,6 @@ from .supervisor import RestartPolicy
 __all__ = [
     "CLIENT_ERROR_CODES", "RUNTIME_ERROR_CODES", "AsyncEngine", "Chunk", "Engine", "EngineError", "EngineInfo",
     "ErrorChunk", "ExitEvent", "FlowInfo", "MetadataChunk", "NotificationEvent", "ReadyEvent", "ReloadFailure",
-    "RestartEvent", "RestartPolicy", "TokenChunk", "TokenGenerator", "create_async_engine", "create_engine",
+    "RestartEvent", "RestartPolicy", "TokenChunk", "TokenGenerator", "TopLogprob", "create_async_engine",
+    "create_engine",
 ]

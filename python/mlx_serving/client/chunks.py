@@ -13,6 +13,15 @@ from ..api.messages import FinishReason, GenerationStats, GuidanceOutcome, Strea
 from .errors import EngineError
 
 
+class TopLogprob(msgspec.Struct, frozen=True, gc=False, rename={"token": "text", "token_id": "id"}):
+    """One of the most likely tokens at a position, named as a TokenChunk names its token."""
+
+    # Its text at that position (a character it leaves incomplete shows as U+FFFD).
+    token: str
+    token_id: int
+    logprob: float
+
+
 class TokenChunk(msgspec.Struct, frozen=True, gc=False, rename={"token": "text", "token_id": "id"}):
     """One token. Decoded straight from a stream/chunk line's tokens (the wire's
     `text` and `id`), so the hot path runs no Python per token."""
@@ -25,6 +34,9 @@ class TokenChunk(msgspec.Struct, frozen=True, gc=False, rename={"token": "text",
     logprob: float | None = None
     # Streams decoded with a draft model: True when the draft proposed this token and the model accepted it.
     from_draft: bool | None = None
+    # With top_logprobs=k: the k most likely tokens at this position, most likely first (fewer where guidance
+    # rules tokens out).
+    top_logprobs: list[TopLogprob] | None = None
     type: Literal["token"] = "token"
 
 

@@ -42,6 +42,15 @@ class IncrementalDetokenizer:
         self._prefix, self._read = self._read, len(self._tokens)
         return text[len(prefix_text):]
 
+    def texts_of(self, tokens: list[int]) -> list[str]:
+        """The text each of `tokens` would release next, were it the one sampled
+        (held-back bytes it completes included; a character it leaves incomplete
+        shows as U+FFFD): the alternatives' text, decoded in context so that a
+        SentencePiece token keeps its leading space."""
+        window = self._tokens[self._prefix:]
+        prefix_text = self._decode(self._tokens[self._prefix:self._read])
+        return [self._decode([*window, token])[len(prefix_text):] for token in tokens]
+
     def flush(self) -> str:
         """Whatever is still held back, decoded as it is."""
         prefix_text = self._decode(self._tokens[self._prefix:self._read])

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from msgspec import UNSET
 
 from ..api.errors import ServingError
-from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
+from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut, TopLogprob
 from .detokenizer import Decode, IncrementalDetokenizer
+from .logprobs import most_likely
 from .sampling import SamplingSettings
 from .stops import StopMatcher
 
@@ -93,6 +94,7 @@ class GenerationRequest:
     stop_token_ids: list[int]
     logprobs: bool
     sink: StreamSink
+    top_logprobs: int = 0  # > 0: each token carries this many most likely alternatives
     received_at: float = field(default_factory=time.perf_counter)
     guidance: CompiledGuidance | None = None  # structured output, compiled
     num_draft_tokens: int = 0  # > 0: decode with the model's draft, when it has one
@@ -169,35 +171,52 @@ class ActiveStream:
     def emit(self, token: int, logprobs: Any, from_draft: bool | None = None) -> bool:
         """Hand over one sampled token and its row of log-probabilities (read
         only when the request asked for them); True when the stream has ended
-        (or failed) with it. `from_draft` is set on the speculative lane only."""
+        (or failed) with it. `from_draft` is set on the speculative lane only.
+
+        The row is the one the token was sampled from, the same on every lane
+        (mlx-lm's BatchGenerator and our solo, speculative and vision paths):
+        log_softmax of the logits after the logits processors (repetition,
+        presence and frequency penalties, then the grammar mask), before the
+        sampler's temperature and top-p/top-k/min-p. So the figures do not move
+        with temperature (as OpenAI's do not), a token guidance rules out never
+        shows up, and without penalties they are vLLM's default (raw) logprobs.
+        """
         finish: Finish | None = None
         if token in self.stop_ids:
             finish = "stop"  # its text is never shown
         elif self._generated + 1 >= self.budget:
             finish = "length"
-        logprob = logprobs[token].item() if self.request.logprobs else None
-        return self.on_token(token, logprob, finish, from_draft) is not None
+        request = self.request
+        out = TokenOut(id=token, text="", from_draft=UNSET if from_draft is None else from_draft)
+        if request.top_logprobs:
+            out.logprob, ranked = most_likely(logprobs, token, request.top_logprobs)
+            texts = self._detokenizer.texts_of([alternative for alternative, _ in ranked])
+            out.top_logprobs = [TopLogprob(id=alternative, text=text, logprob=logprob)
+                                for (alternative, logprob), text in zip(ranked, texts, strict=True)]
+        elif request.logprobs:
+            out.logprob = logprobs[token].item()
+        return self.on_token(out, finish) is not None
 
-    def on_token(self, token: int, logprob: float | None, finish: Finish | None,
-                 from_draft: bool | None = None) -> Finish | Literal["error"] | None:
-        """Release one token whose verdict `emit` has given ("stop": an EOS or
-        stop token id, "length", or None); returns how the stream finished, if
-        it did (a stop sequence in the text, a grammar's dead end)."""
+    def on_token(self, out: TokenOut, finish: Finish | None) -> Finish | Literal["error"] | None:
+        """Release one token (`out`, its text still to fill in) whose verdict
+        `emit` has given ("stop": an EOS or stop token id, "length", or None);
+        returns how the stream finished, if it did (a stop sequence in the
+        text, a grammar's dead end)."""
         now = time.perf_counter()
         self._generated += 1
         self._first_token_at = self._first_token_at or now
         self._last_token_at = now
         failure = self.guide.failure if self.guide is not None else None
-        segment = "" if finish == "stop" else self._detokenizer.add(token)
+        segment = "" if finish == "stop" else self._detokenizer.add(out.id)
         if finish is not None or failure is not None:
             segment += self._detokenizer.flush()
         text, stopped = self._stops.feed(segment)
         reason: Finish | None = "stop" if stopped else finish
         if (reason is not None or failure is not None) and not stopped:
             text += self._stops.flush()
-        out = TokenOut(id=token, text=text, logprob=UNSET if logprob is None else logprob,
-                       from_draft=UNSET if from_draft is None else from_draft,
-                       final=True if reason is not None or failure is not None else UNSET)
+        out.text = text
+        if reason is not None or failure is not None:
+            out.final = True
         self.request.sink.tokens(self.stream_id, [out])
         if failure is not None and not stopped:
             self.fail(failure)

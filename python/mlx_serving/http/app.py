@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ..api.errors import ServingError
-from ..api.messages import GenerateParams
+from ..api.messages import GenerateParams, TokenOut
 from . import anthropic, openai, sse
 from .auth import ApiKeyMiddleware
 from .backend import Backend
@@ -131,23 +131,17 @@ class Routes:
         body = decode(await request.body(), openai.CompletionRequest)
         generation = await self._start(request, openai.completion_params(body))
         response_id = new_id("cmpl-")
-
-        async def texts() -> AsyncIterator[str]:
-            async for tokens in generation.tokens():
-                text = "".join(token.text for token in tokens)
-                if text:
-                    yield text
-
+        logprobs = body.logprobs is not None
         if not body.stream:
-            async def whole() -> str:
-                return "".join([text async for text in texts()])
+            async def whole() -> list[TokenOut]:
+                return [token async for tokens in generation.tokens() for token in tokens]
 
-            text = await until_disconnect(_disconnected(request), whole())
+            tokens = await until_disconnect(_disconnected(request), whole())
             return JSONResponse(openai.completion_response(
-                response_id, generation.model, text, generation.outcome.finish_reason,
-                generation.outcome.stats))
+                response_id, generation.model, tokens, generation.outcome.finish_reason,
+                generation.outcome.stats, logprobs))
         return self._stream(request, openai.completion_stream(
-            response_id, generation.model, texts(), body.include_usage,
+            response_id, generation.model, generation.tokens(), logprobs, body.include_usage,
             lambda: generation.outcome), generation)
 
     async def models(self, _: Request) -> Response:

@@ -11,6 +11,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from ..api.messages import (
+    MAX_TOP_LOGPROBS,
     ChatMessage,
     GenerateParams,
     GenerationStats,
@@ -18,6 +19,7 @@ from ..api.messages import (
     TokenOut,
     ToolCall,
     ToolCallFunction,
+    TopLogprob,
 )
 from . import sse
 from .body import generate_params
@@ -160,10 +162,8 @@ class CompletionRequest(Sampling, kw_only=True):
 def chat_params(request: ChatRequest) -> tuple[GenerateParams, ToolPlan]:
     if not request.messages:
         raise HttpError.bad_param("messages", "`messages` is empty; send at least one")
-    if request.top_logprobs:
-        raise HttpError.bad_param("top_logprobs", "top_logprobs is not supported: the runtime "
-                                  "reports the logprob of the sampled token only (logprobs: "
-                                  "true)")
+    if request.top_logprobs is not None and not request.logprobs:
+        raise HttpError.bad_param("top_logprobs", "top_logprobs needs logprobs: true")
     messages, images = _messages(request.messages)
     tools = plan([Function(t.function.name, t.function.description,
                            object_schema(t.function.parameters)) for t in request.tools or []],
@@ -176,6 +176,8 @@ def chat_params(request: ChatRequest) -> tuple[GenerateParams, ToolPlan]:
         fields["images"] = images
     if request.logprobs:
         fields["logprobs"] = True
+        if request.top_logprobs is not None:
+            fields["top_logprobs"] = request.top_logprobs
     if tools.template_tools and tools.choice != "none":
         fields["tools"] = tools.template_tools
     guidance = _response_guidance(request.response_format)
@@ -255,12 +257,14 @@ def completion_params(request: CompletionRequest) -> GenerateParams:
         raise HttpError.bad_param("echo", "echo is not supported")
     if request.suffix:
         raise HttpError.bad_param("suffix", "suffix (fill in the middle) is not supported")
-    if request.logprobs:
-        raise HttpError.bad_param("logprobs", "logprobs with top alternatives is not "
-                                  "supported on /v1/completions; use /v1/chat/completions "
-                                  "with logprobs: true")
     fields = request.params(request.max_tokens)
     fields["prompt"] = prompt
+    if request.logprobs is not None:  # the legacy API's logprobs: how many alternatives
+        if not 0 <= request.logprobs <= MAX_TOP_LOGPROBS:
+            raise HttpError.bad_param("logprobs", f"logprobs={request.logprobs}: give 0 to "
+                                      f"{MAX_TOP_LOGPROBS} alternatives per token")
+        fields["logprobs"] = True
+        fields["top_logprobs"] = request.logprobs
     return generate_params(fields)
 
 
@@ -281,10 +285,43 @@ def usage(stats: GenerationStats | None) -> dict[str, Any]:
             "prompt_tokens_details": {"cached_tokens": stats.cached_tokens if stats else 0}}
 
 
+# A token's string is the text it released (so they add up to the output);
+# an alternative's is its text at that position (engine/stream.py). bytes are
+# those strings' UTF-8.
+
+
+def _logprob(token: TokenOut) -> float:
+    return token.logprob if token.logprob is not UNSET else 0.0
+
+
+def _alternatives(token: TokenOut) -> list[TopLogprob]:
+    return [] if token.top_logprobs is UNSET else token.top_logprobs
+
+
 def _logprobs(tokens: list[TokenOut]) -> dict[str, Any]:
+    """A chat choice's `logprobs`."""
     return {"content": [{
-        "token": token.text, "logprob": token.logprob if token.logprob is not UNSET else 0.0,
-        "bytes": list(token.text.encode()), "top_logprobs": []} for token in tokens]}
+        "token": token.text, "logprob": _logprob(token), "bytes": list(token.text.encode()),
+        "top_logprobs": [{"token": alternative.text, "logprob": alternative.logprob,
+                          "bytes": list(alternative.text.encode())}
+                         for alternative in _alternatives(token)]} for token in tokens]}
+
+
+def _legacy_logprobs(tokens: list[TokenOut], offset: int) -> dict[str, Any]:
+    """A completion choice's `logprobs`, the legacy shape: per token its string,
+    logprob, alternatives by string (the sampled token among them, as OpenAI
+    does) and where it starts in the text (`offset`: the text before `tokens`)."""
+    offsets = []
+    for token in tokens:
+        offsets.append(offset)
+        offset += len(token.text)
+    return {
+        "tokens": [token.text for token in tokens],
+        "token_logprobs": [_logprob(token) for token in tokens],
+        "top_logprobs": [{**{a.text: a.logprob for a in _alternatives(token)},
+                          token.text: _logprob(token)} for token in tokens],
+        "text_offset": offsets,
+    }
 
 
 def chat_response(response_id: str, model: str, answer: Assembled, reason: str,
@@ -357,22 +394,30 @@ class ChatStream:
         return out + sse.DONE
 
 
-def completion_response(response_id: str, model: str, text: str, reason: str,
-                        stats: GenerationStats | None) -> dict[str, Any]:
+def completion_response(response_id: str, model: str, tokens: list[TokenOut], reason: str,
+                        stats: GenerationStats | None, logprobs: bool) -> dict[str, Any]:
     return {"id": response_id, "object": "text_completion", "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "text": text, "logprobs": None,
+            "choices": [{"index": 0, "text": "".join(token.text for token in tokens),
+                         "logprobs": _legacy_logprobs(tokens, 0) if logprobs else None,
                          "finish_reason": finish_reason(reason, False)}],
             "usage": usage(stats)}
 
 
-async def completion_stream(response_id: str, model: str, texts: AsyncIterator[str],
+async def completion_stream(response_id: str, model: str,
+                            batches: AsyncIterator[list[TokenOut]], logprobs: bool,
                             include_usage: bool, outcome: Any) -> AsyncIterator[bytes]:
     head = {"id": response_id, "object": "text_completion", "created": int(time.time()),
             "model": model}
-    async for text in texts:
-        yield sse.data({**head, "choices": [{"index": 0, "text": text, "logprobs": None,
-                                              "finish_reason": None}]})
+    offset = 0  # characters streamed so far: where the next token's text starts
+    async for tokens in batches:
+        text = "".join(token.text for token in tokens)
+        if text or logprobs:  # tokens whose text is held back still report theirs
+            yield sse.data({**head, "choices": [{
+                "index": 0, "text": text,
+                "logprobs": _legacy_logprobs(tokens, offset) if logprobs else None,
+                "finish_reason": None}]})
+        offset += len(text)
     yield sse.data({**head, "choices": [{"index": 0, "text": "", "logprobs": None,
                                           "finish_reason": finish_reason(outcome().finish_reason,
                                                                          False)}]})

@@ -70,12 +70,13 @@ OpenSink = Callable[[Future[GenerateAnswer], Served], StreamSink]
 
 
 class ResultSink:
-    """Collects the text and resolves `future` with a GenerateResult."""
+    """Collects the tokens and resolves `future` with a GenerateResult: their
+    text, and the tokens themselves when they carry logprobs (the request asked)."""
 
     def __init__(self, future: Future[GenerateAnswer], served: Served) -> None:
         self.future = future
         self.served = served
-        self._parts: list[str] = []
+        self._tokens: list[TokenOut] = []
 
     def accepted(self, stream_id: str) -> None:
         pass
@@ -84,13 +85,16 @@ class ResultSink:
         self.future.set_exception(self.served.attribute(error))
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
-        self._parts.extend(token.text for token in tokens)
+        self._tokens.extend(tokens)
 
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:
+        tokens = self._tokens
+        with_logprobs = bool(tokens) and tokens[0].logprob is not UNSET
         self.future.set_result(GenerateResult(
-            text="".join(self._parts), finish_reason=finish_reason, stats=stats,
-            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant,
+            text="".join(token.text for token in tokens), finish_reason=finish_reason,
+            stats=stats, stream_id=stream_id, model=self.served.model_id,
+            variant=self.served.variant, tokens=tokens if with_logprobs else UNSET,
             guidance=UNSET if guidance is None else guidance))
 
     def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
@@ -242,7 +246,8 @@ class GenerationService:
             sampling=settings,
             stop_strings=[] if params.stop_sequences is UNSET else params.stop_sequences,
             stop_token_ids=[] if params.stop_token_ids is UNSET else params.stop_token_ids,
-            logprobs=params.logprobs,
+            logprobs=params.logprobs or params.top_logprobs > 0,
+            top_logprobs=params.top_logprobs,
             prefill_progress=params.prefill_progress,
             sink=sink,
             received_at=received_at,
