@@ -13,7 +13,6 @@ from msgspec import UNSET
 from ..api.envelope import Notification
 from ..api.errors import ServingError
 from ..api.messages import (
-    GenerateAccepted,
     GenerationStats,
     GuidanceOutcome,
     StreamChunk,
@@ -24,7 +23,7 @@ from ..api.messages import (
     TokenOut,
 )
 from ..engine.stream import Finish, Served
-from ..service.generation import GenerateAnswer
+from ..service.generation import AnsweringSink, GenerateAnswer
 
 
 class Send(Protocol):
@@ -34,23 +33,15 @@ class Send(Protocol):
                  hold: bool = False) -> None: ...
 
 
-class NotificationSink:
+class NotificationSink(AnsweringSink):
     """The generate response {stream_id} once the stream is in the batch, then
     stream/chunk notifications and one stream/end or stream/error."""
 
     def __init__(self, send: Send, future: Future[GenerateAnswer], served: Served) -> None:
+        # Resolving the future on the engine thread queues the response before any chunk.
+        super().__init__(future, served)
         self._send = send  # MessageWriter.send
-        self.future = future
-        self.served = served
         self._first_sent = False  # the first chunk goes out at once: time to first token
-
-    def accepted(self, stream_id: str) -> None:
-        # Resolving on the engine thread queues the response before any chunk.
-        self.future.set_result(GenerateAccepted(
-            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
-
-    def rejected(self, error: ServingError) -> None:
-        self.future.set_exception(self.served.attribute(error))
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         chunk = Notification(method="stream/chunk",
