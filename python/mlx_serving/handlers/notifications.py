@@ -1,6 +1,6 @@
-"""A stream's events as JSON-RPC: the generate response, then stream/chunk
-(and stream/progress) notifications and one stream/end or stream/error,
-queued on the stdio writer."""
+"""Events as JSON-RPC notifications queued on the stdio writer: a stream's
+(the generate response, then stream/chunk and stream/progress, and one
+stream/end or stream/error) and the ops layer's (qos/*, canary/update)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ..api.errors import ServingError
 from ..api.messages import (
     GenerationStats,
     GuidanceOutcome,
+    Result,
     StreamChunk,
     StreamEnd,
     StreamError,
@@ -23,6 +24,7 @@ from ..api.messages import (
     TokenOut,
 )
 from ..engine.stream import Finish, Served
+from ..ops.notify import Notify
 from ..service.generation import AnsweringSink, GenerateAnswer
 
 
@@ -66,6 +68,15 @@ class NotificationSink(AnsweringSink):
         self._send(Notification(method="stream/error", params=StreamError(
             stream_id=stream_id, finish_reason="error", error=info, stats=stats,
             model=self.served.model_id, variant=self.served.variant)))
+
+
+def notifier(send: Send) -> Notify:
+    """The ops layer's events (qos/violation, qos/recovered, canary/update) as
+    notifications on the writer."""
+    def notify(method: str, params: Result) -> None:
+        send(Notification(method=method, params=params))
+
+    return notify
 
 
 def merge_chunks(queued: Notification, later: Notification) -> None:

@@ -12,14 +12,12 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 from msgspec import UNSET
 
-from ..api.envelope import Notification
 from ..api.errors import ErrorCode, ServingError
 from ..api.messages import (
     ConfigReloadResult,
@@ -28,7 +26,6 @@ from ..api.messages import (
     GenerateParams,
     MetricsSnapshot,
     PrometheusResult,
-    Result,
 )
 from ..config import RELOADABLE_SECTIONS, ConfigError, RuntimeConfig, load_config
 from ..engine import batch_sizing
@@ -37,6 +34,7 @@ from .admission import Admission
 from .canary import CanaryRouter
 from .flags import FeatureFlagsFile, FlagName, FlagSet, load_flags
 from .metrics import Metrics
+from .notify import Notify
 from .prometheus import CONTENT_TYPE, PrometheusServer, render
 from .qos import QosEvaluator
 from .reload import changed_keys
@@ -50,19 +48,18 @@ _START_UP_ONLY = ("metrics.relative_accuracy",)
 
 class Ops:
     def __init__(self, config: RuntimeConfig, config_path: Path, flags: FeatureFlagsFile,
-                 flags_path: Path, engine: Engine, send: Callable[[Any], None]) -> None:
+                 flags_path: Path, engine: Engine, notify: Notify) -> None:
         self._config = config
         self._config_path = config_path
         self._flags = FlagSet(flags)
         self._flags_path = flags_path
         self._engine = engine
-        self._send = send
         accuracy = config.metrics.relative_accuracy
         self.metrics = Metrics(config.qos.window_s, accuracy)
-        self.qos = QosEvaluator(config.qos, self.metrics, self._notify, self._loaded_models,
+        self.qos = QosEvaluator(config.qos, self.metrics, notify, self._loaded_models,
                                 self._apply_batch_limit)
         self.canary = CanaryRouter(config.canary, engine, self.metrics, lambda: self._flags,
-                                   self._notify, accuracy)
+                                   notify, accuracy)
         self._prometheus = PrometheusServer(self.snapshot)
         self._ticker = Ticker(self._tick, lambda: self._config.qos.evaluate_interval_s)
         self._batch_limits: dict[str, int] = {}
@@ -210,9 +207,6 @@ class Ops:
         self.canary.configure(config.canary)
         for model_id in self._loaded_models():
             self._apply_batch_limit(model_id)
-
-    def _notify(self, method: str, params: Result) -> None:
-        self._send(Notification(method=method, params=params))
 
     def _loaded_models(self) -> list[str]:
         return [model.model_id for model in self._engine.models.all()]
