@@ -62,8 +62,6 @@ class Ops:
                                    notify, accuracy)
         self._prometheus = PrometheusServer(self.snapshot)
         self._ticker = Ticker(self._tick, lambda: self._config.qos.evaluate_interval_s)
-        self._batch_limits: dict[str, int] = {}
-        self._limits_lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self.metrics.listeners.append(self.canary.record)
         engine.model_listeners.append(self._model_event)
@@ -129,15 +127,14 @@ class Ops:
                 raise ServingError(ErrorCode.MODEL_NOT_LOADED,
                                    f"no metrics for model {model!r} (models: {known})", model=model)
             model_ids = [model]
-        with self._limits_lock:
-            limits = dict(self._batch_limits)
         return MetricsSnapshot(
             uptime_s=round(self._engine.uptime_s, 3),
             window_s=self.metrics.window_s,
             overall=self.metrics.overall(now),
             models=self.metrics.model_metrics(model_ids, now),
             rpc_errors_by_code=self.metrics.rpc_errors(),
-            qos=msgspec.structs.replace(self.qos.state(now), batch_limits=limits),
+            qos=msgspec.structs.replace(self.qos.state(now),
+                                       batch_limits=self._engine.batch_limits.all()),
             canary=self.canary.states(),
         )
 
@@ -227,16 +224,8 @@ class Ops:
             factor = self._config.qos.reduce_batch_factor
             limits.append(max(1, int(self._batch_size(model_id) * factor)))
         limit = min(limits, default=None)
-        with self._limits_lock:
-            if self._batch_limits.get(model_id) == limit:
-                return
-            # Queued on the engine before anyone can read the new limit here.
-            self._engine.set_batch_limit(model_id, limit)
-            if limit is None:
-                del self._batch_limits[model_id]
-            else:
-                self._batch_limits[model_id] = limit
-        log.info("max batch size of %s: %s", model_id, limit or "as configured")
+        if self._engine.batch_limits.set(model_id, limit):
+            log.info("max batch size of %s: %s", model_id, limit or "as configured")
 
     def _batch_size(self, model_id: str) -> int:
         """The model's own max batch size: the config's, or the one chosen at load."""
