@@ -1,6 +1,6 @@
 """The sinks' shared parts: AnsweringSink answers a front's call (the accepted
 stream or the refusal, attributed to who serves it), ResultSink builds on it,
-NullSink takes a whole stream and lets it go."""
+NullSink takes a whole stream and lets it go, SinkWrapper passes events on."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ from concurrent.futures import Future
 import pytest
 
 from mlx_serving.api.errors import ErrorCode, ServingError
-from mlx_serving.api.messages import GenerateAccepted, GenerateResult, GenerationStats, TokenOut
+from mlx_serving.api.messages import (
+    GenerateAccepted,
+    GenerateResult,
+    GenerationStats,
+    GuidanceOutcome,
+    TokenOut,
+)
 from mlx_serving.engine.stream import NullSink, Served, StreamSink
+from mlx_serving.ops.sink_wrapper import SinkWrapper
 from mlx_serving.service.generation import AnsweringSink, GenerateAnswer, ResultSink
 
 CANARY = Served("tiny-2", "canary")
@@ -63,3 +70,49 @@ def test_a_null_sink_takes_every_event() -> None:
     sink.tokens("s1", [TokenOut(id=1, text="a")])
     sink.end("s1", "stop", STATS)
     sink.error("s1", ServingError(ErrorCode.INTERNAL_ERROR, "x"), STATS)
+
+
+class _Recorder(NullSink):
+    """A front's sink that notes each event, with both optional hooks."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[object, ...]] = []
+
+    def accepted(self, stream_id: str) -> None:
+        self.events.append(("accepted", stream_id))
+
+    def rejected(self, error: ServingError) -> None:
+        self.events.append(("rejected", error.message))
+
+    def end(self, stream_id: str, finish_reason: str, stats: GenerationStats,
+            guidance: object = None) -> None:
+        self.events.append(("end", stream_id, finish_reason, guidance))
+
+    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
+        self.events.append(("error", stream_id, error.message))
+
+    def resumed(self, stream_id: str) -> None:
+        self.events.append(("resumed", stream_id))
+
+    def prefill_progress(self, stream_id: str, processed: int, total: int) -> None:
+        self.events.append(("prefill", stream_id, processed, total))
+
+
+def test_a_sink_wrapper_passes_every_event_and_hook_on() -> None:
+    inner = _Recorder()
+    wrapper = SinkWrapper(inner)
+    wrapper.accepted("s1")
+    wrapper.rejected(ServingError(ErrorCode.OVERLOADED, "busy"))
+    wrapper.prefill_progress("s1", 3, 8)
+    wrapper.resumed("s1")
+    wrapper.end("s1", "stop", STATS, GuidanceOutcome(complete=True))
+    wrapper.error("s1", ServingError(ErrorCode.GENERATION_FAILED, "boom"), STATS)
+    assert inner.events == [("accepted", "s1"), ("rejected", "busy"), ("prefill", "s1", 3, 8),
+                            ("resumed", "s1"), ("end", "s1", "stop", GuidanceOutcome(complete=True)),
+                            ("error", "s1", "boom")]
+
+
+def test_a_sink_wrapper_skips_the_hooks_its_sink_has_not() -> None:
+    wrapper = SinkWrapper(NullSink())  # no resumed, no prefill_progress
+    wrapper.resumed("s1")
+    wrapper.prefill_progress("s1", 1, 2)
