@@ -168,6 +168,23 @@ def test_four_concurrent_streams_with_mixed_params_match_the_single_process(
     assert [r[2] for r in sharded].count("length") >= 1
 
 
+def test_a_lowered_batch_limit_reaches_the_followers(own_pair: OwnPair, tmp_path: Path) -> None:
+    # The batching flag off lowers every model's max batch size to 1; rank 0
+    # must tell its follower, or the two ranks admit differently and part ways.
+    flags = tmp_path / "flags.yaml"
+    flags.write_text("flags:\n  batching: {enabled: false}\n")
+    with own_pair("--flags", str(flags)) as client:
+        assert client.result("metrics/get")["qos"]["batch_limits"] == {"local": 1, "sharded": 1}
+        assert together(client, "sharded", MIXED, "one") == together(client, "local", MIXED,
+                                                                     "one-local")
+        flags.write_text("")
+        client.result("config/reload")
+        assert client.result("metrics/get")["qos"]["batch_limits"] == {}
+        assert together(client, "sharded", MIXED, "all") == together(client, "local", MIXED,
+                                                                     "all-local")
+    client.assert_conforms()
+
+
 def test_a_stream_paused_and_resumed_gives_the_same_tokens(pair: RuntimeClient) -> None:
     params = {"prompt": PROMPTS[1], "max_tokens": 60, "temperature": 0.8, "seed": 3}
     expected = run(pair, "local", params)
