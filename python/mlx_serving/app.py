@@ -28,7 +28,7 @@ from .api.messages import DeviceInfo, DistributedParams
 from .config import DEFAULT_CONFIG_PATH, ConfigError, PreloadModel, RuntimeConfig, load_config
 from .engine.engine import Engine, PreloadError
 from .handlers import build_handlers
-from .handlers.notifications import merge_chunks
+from .handlers.notifications import merge_chunks, notifier
 from .ops.flags import FeatureFlagsFile, default_flags_path, load_flags
 from .ops.service import Ops
 from .rpc.dispatcher import Dispatcher
@@ -149,7 +149,7 @@ def main(argv: list[str], protocol_fd: int) -> int:
     writer = MessageWriter(out, merge=merge_chunks, on_broken=on_broken,
                            hold_s=config.transport.chunk_interval_ms / 1000)
     engine = Engine(config, writer)
-    ops = Ops(config, args.config, flags, args.flags, engine, writer.send)
+    ops = Ops(config, args.config, flags, args.flags, engine, notifier(writer.send))
     # Blocking work that needs no MLX (image files and downloads, tokenizer
     # files) runs here, off the fronts' threads and the engine's.
     workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="worker")

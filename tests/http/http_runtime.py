@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from runtime_client import RuntimeClient
@@ -41,3 +43,7 @@ class HttpRuntime(RuntimeClient):
         while self.result("runtime/state")["active_streams"]:
             assert time.monotonic() < deadline, "streams still active"
             time.sleep(0.02)
+
+
+# The conftest's own_server fixture: `with own_server(config, env=...) as runtime:`.
+OwnServer = Callable[..., AbstractContextManager[HttpRuntime]]

@@ -19,7 +19,7 @@ from pathlib import Path
 import anthropic
 import openai
 import pytest
-from http_runtime import HttpRuntime
+from http_runtime import HttpRuntime, OwnServer
 from PIL import Image
 
 from runtime_client import RUNTIME
@@ -102,11 +102,8 @@ SLOW = "debug:\n  faults:\n    tiny: {token_delay_ms: 25}\n"
 
 
 def test_disconnect_cancels_the_stream_then_the_next_request_runs(
-        tmp_path: Path, models: Path) -> None:
-    (tmp_path / "runtime.yaml").write_text(SLOW)
-    runtime = HttpRuntime("--model", str(models / "tiny"), config=tmp_path / "runtime.yaml")
-    try:
-        runtime.wait_ready()
+        own_server: OwnServer) -> None:
+    with own_server(SLOW) as runtime:
         client = openai.OpenAI(base_url=runtime.url + "/v1", api_key="none", max_retries=0)
         stream = client.chat.completions.create(model="tiny", messages=ASK, max_tokens=4000,
                                                 stream=True)
@@ -119,16 +116,11 @@ def test_disconnect_cancels_the_stream_then_the_next_request_runs(
         assert counts["cancelled"] == 1
         reply = client.chat.completions.create(model="tiny", messages=ASK, max_tokens=3)
         assert reply.usage.completion_tokens <= 3
-    finally:
-        runtime.stop()
     runtime.assert_conforms()
 
 
-def test_api_key(models: Path) -> None:
-    runtime = HttpRuntime("--model", str(models / "tiny"),
-                          env={"MLX_SERVING_API_KEY": "sesame"})
-    try:
-        runtime.wait_ready()
+def test_api_key(own_server: OwnServer) -> None:
+    with own_server(env={"MLX_SERVING_API_KEY": "sesame"}) as runtime:
         url = runtime.url
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=url + "/v1", api_key="wrong", max_retries=0).models.list()
@@ -143,8 +135,6 @@ def test_api_key(models: Path) -> None:
         assert reply.usage.output_tokens <= 2
         assert _get(url + "/health")[0] == 200  # probes need no key
         assert _get(url + "/metrics")[0] == 401
-    finally:
-        runtime.stop()
 
 
 def _png_data_url(color: tuple[int, int, int]) -> str:
@@ -187,11 +177,8 @@ debug:
 """
 
 
-def test_shedding_answers_429_with_retry_after(tmp_path: Path, models: Path) -> None:
-    (tmp_path / "runtime.yaml").write_text(QOS)
-    runtime = HttpRuntime("--model", str(models / "tiny"), config=tmp_path / "runtime.yaml")
-    try:
-        runtime.wait_ready()
+def test_shedding_answers_429_with_retry_after(own_server: OwnServer) -> None:
+    with own_server(QOS) as runtime:
         body = json.dumps({"model": "tiny", "messages": ASK, "max_tokens": 2}).encode()
         for _ in range(2):
             assert _post(runtime.url + "/v1/chat/completions", body)[0] == 200
@@ -202,8 +189,6 @@ def test_shedding_answers_429_with_retry_after(tmp_path: Path, models: Path) -> 
         assert refused["error"]["code"] == "OVERLOADED"
         status, _, refused = _post(runtime.url + "/v1/messages", body)
         assert status == 429 and refused["error"]["type"] == "rate_limit_error"
-    finally:
-        runtime.stop()
 
 
 def test_http_alone_drains_on_sigterm(models: Path) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +86,43 @@ def together(client: RuntimeClient, model: str, requests: list[dict[str, Any]],
     return results
 
 
+@contextmanager
+def running_pair(models: Path, *args: str) -> Iterator[RuntimeClient]:
+    """A runtime (started with `args`) holding load_pair's two models; stopped
+    on the way out."""
+    client = RuntimeClient(*args)
+    try:
+        load_pair(client, models)
+        yield client
+    finally:
+        client.stop()
+
+
+OwnPair = Callable[..., AbstractContextManager[RuntimeClient]]
+
+
+@pytest.fixture
+def own_pair(models: Path) -> OwnPair:
+    """`with own_pair(*args) as client:` a running_pair of the test's own."""
+    return partial(running_pair, models)
+
+
 @pytest.fixture(scope="module")
 def pair(models: Path) -> Iterator[RuntimeClient]:
-    client = RuntimeClient()
-    load_pair(client, models)
-    yield client
-    client.stop()
+    with running_pair(models) as client:
+        yield client
     client.assert_conforms()
+
+
+def endless_stream(client: RuntimeClient, stream_id: str) -> int:
+    """Start a greedy stream on "sharded" that runs until it is stopped and wait
+    for its first token; returns the pid of the follower rank."""
+    (follower,) = followers_of(client.proc.pid)
+    client.result("generate", {"model": "sharded", "stream_id": stream_id,
+                               "prompt": PROMPTS[0], "max_tokens": 100_000,
+                               "temperature": 0})
+    client.wait_for(lambda: len(client.stream_tokens(stream_id)) > 0)
+    return follower
 
 
 def test_the_group_shows_in_model_list_and_runtime_info(pair: RuntimeClient) -> None:
@@ -150,6 +182,23 @@ def test_top_logprobs_of_the_group_are_the_single_process_ones(pair: RuntimeClie
         assert [x["id"] for x in a["top_logprobs"]] == [x["id"] for x in b["top_logprobs"]]
         for x, y in zip(a["top_logprobs"], b["top_logprobs"], strict=True):
             assert x["logprob"] == pytest.approx(y["logprob"], abs=1e-4)
+
+
+def test_a_lowered_batch_limit_reaches_the_followers(own_pair: OwnPair, tmp_path: Path) -> None:
+    # The batching flag off lowers every model's max batch size to 1; rank 0
+    # must tell its follower, or the two ranks admit differently and part ways.
+    flags = tmp_path / "flags.yaml"
+    flags.write_text("flags:\n  batching: {enabled: false}\n")
+    with own_pair("--flags", str(flags)) as client:
+        assert client.result("metrics/get")["qos"]["batch_limits"] == {"local": 1, "sharded": 1}
+        assert together(client, "sharded", MIXED, "one") == together(client, "local", MIXED,
+                                                                     "one-local")
+        flags.write_text("")
+        client.result("config/reload")
+        assert client.result("metrics/get")["qos"]["batch_limits"] == {}
+        assert together(client, "sharded", MIXED, "all") == together(client, "local", MIXED,
+                                                                     "all-local")
+    client.assert_conforms()
 
 
 def test_a_stream_paused_and_resumed_gives_the_same_tokens(pair: RuntimeClient) -> None:
@@ -217,15 +266,10 @@ def test_refusals_come_before_any_rank_starts(pair: RuntimeClient, models: Path)
     assert second["data"]["code"] == "UNSUPPORTED" and "restart the runtime" in second["message"]
 
 
-def test_a_killed_follower_fails_its_streams_and_the_runtime_serves_on(models: Path) -> None:
-    client = RuntimeClient()
-    try:
-        load_pair(client, models)
-        (follower,) = followers_of(client.proc.pid)
-        client.result("generate", {"model": "sharded", "stream_id": "doomed",
-                                   "prompt": PROMPTS[0], "max_tokens": 100_000,
-                                   "temperature": 0})
-        client.wait_for(lambda: len(client.stream_tokens("doomed")) > 0)
+def test_a_killed_follower_fails_its_streams_and_the_runtime_serves_on(
+        own_pair: OwnPair) -> None:
+    with own_pair() as client:
+        follower = endless_stream(client, "doomed")
         killed_at = time.monotonic()
         os.kill(follower, signal.SIGKILL)
         end = client.stream_end("doomed", timeout=60)
@@ -246,23 +290,15 @@ def test_a_killed_follower_fails_its_streams_and_the_runtime_serves_on(models: P
         client.result("model/unload", {"model": "sharded"})
         assert run(client, "local", {"prompt": PROMPTS[2], "max_tokens": 8,
                                      "temperature": 0})[0]
-    finally:
-        client.stop()
     client.assert_conforms()
 
 
-def test_a_hung_follower_fails_its_streams_after_rank_timeout(models: Path,
+def test_a_hung_follower_fails_its_streams_after_rank_timeout(own_pair: OwnPair,
                                                              tmp_path: Path) -> None:
     config = tmp_path / "runtime.yaml"
     config.write_text(yaml.safe_dump({"distributed": {"rank_timeout_s": 3}}))
-    client = RuntimeClient("--config", str(config))
-    try:
-        load_pair(client, models)
-        (follower,) = followers_of(client.proc.pid)
-        client.result("generate", {"model": "sharded", "stream_id": "stuck",
-                                   "prompt": PROMPTS[0], "max_tokens": 100_000,
-                                   "temperature": 0})
-        client.wait_for(lambda: len(client.stream_tokens("stuck")) > 0)
+    with own_pair("--config", str(config)) as client:
+        follower = endless_stream(client, "stuck")
         os.kill(follower, signal.SIGSTOP)  # alive, but it answers nothing
         end = client.stream_end("stuck", timeout=60)
         error = end["params"]["error"]
@@ -272,36 +308,23 @@ def test_a_hung_follower_fails_its_streams_after_rank_timeout(models: Path,
         wait_gone([follower], timeout=15)  # the hung rank is stopped for good
         assert run(client, "local", {"prompt": PROMPTS[1], "max_tokens": 8,
                                      "temperature": 0})[0]
-    finally:
-        client.stop()
     client.assert_conforms()
 
 
-def test_no_follower_outlives_unload_or_a_crash_of_the_runtime(models: Path) -> None:
-    client = RuntimeClient()
-    try:
-        load_pair(client, models)
+def test_no_follower_outlives_unload_or_a_crash_of_the_runtime(own_pair: OwnPair) -> None:
+    with own_pair() as client:
         unloaded = followers_of(client.proc.pid)
         assert len(unloaded) == 1
         client.result("model/unload", {"model": "sharded"})
         wait_gone(unloaded, timeout=15)
         assert followers_of(client.proc.pid) == []
-    finally:
-        client.stop()
-    stopping = RuntimeClient()
-    try:
-        load_pair(stopping, models)
+    with own_pair() as stopping:
         stopped = followers_of(stopping.proc.pid)
         stopping.result("runtime/shutdown", {"drain": True})
         assert stopping.wait_exit() == 0
-    finally:
-        stopping.stop()
     wait_gone(stopped, timeout=15)
-    crashing = RuntimeClient()
-    try:
-        load_pair(crashing, models)
+    # On the way out the runtime gets SIGKILL: it has no say; the follower sees its stdin close.
+    with own_pair() as crashing:
         orphans = followers_of(crashing.proc.pid)
         assert len(orphans) == 1
-    finally:
-        crashing.stop()  # SIGKILL: the runtime has no say; the follower sees its stdin close
     wait_gone(orphans, timeout=30)

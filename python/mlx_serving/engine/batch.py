@@ -37,6 +37,7 @@ from typing import Any
 
 from ..api.messages import BatchState
 from ..config import BatchingConfig, PromptCacheConfig
+from .batch_limits import BatchLimits
 from .batch_sizing import batch_size_of
 from .buckets import bucket_of, bucket_sizes, join_group
 from .kv_cache import LeanKVCache, new_cache
@@ -52,13 +53,18 @@ _PAD_TOKEN = 0
 _OVERLONG_PAD = 256  # a pad this much longer than every stream is replaced by a fresh one
 
 
-@dataclass
+@dataclass(eq=False)
 class _Admission:
-    """A stream accepted by `add`, with what mlx-lm needs to run it."""
+    """A stream accepted by `add`: what mlx-lm needs to run it, and where it is
+    (waiting, alone, in the generator, or set aside while paused)."""
 
     stream: ActiveStream
     sampler: Sampler
     logits_processors: list[LogitsProcessor]
+    uid: int | None = None  # its row, while it is in the generator
+    # Asked to pause while prefilling in the generator: it stops at its first token.
+    pausing: bool = False
+    paused: bool = False  # set aside (not waiting, alone nor in the generator) until resume
     # A stream that was paused: where it stood (its caches, the tokens they
     # hold, the token sampled next); it resumes from there, not from its prompt.
     parked: SoloDecoding | None = None
@@ -86,7 +92,7 @@ class _Solo:
 
 class ModelBatch:
     def __init__(self, model: LoadedModel, config: BatchingConfig,
-                 cache_config: PromptCacheConfig) -> None:
+                 cache_config: PromptCacheConfig, limits: BatchLimits | None = None) -> None:
         import mlx.core as mx
         from mlx_lm.generate import BatchGenerator, StopSequences
         from mlx_lm.sample_utils import greedy_sampler
@@ -103,33 +109,27 @@ class ModelBatch:
             prefill_step_size=config.prefill_step_size,
         )
         self._no_stops = StopSequences()
-        self._waiting: deque[_Admission] = deque()
-        self._rows: dict[int, _Row] = {}
-        self._uids: dict[str, int] = {}
+        self._streams: dict[str, _Admission] = {}  # every stream it holds, by stream id
+        self._waiting: deque[_Admission] = deque()  # in admission order
+        self._rows: dict[int, _Row] = {}  # the generator's sequences: streams' and pads
         self._solo: _Solo | None = None
-        self._parked: dict[str, _Admission] = {}  # paused streams, by stream id
-        self._pausing: set[str] = set()  # asked to pause while prefilling in the generator
         self.bucket_sizes = bucket_sizes(config.buckets, self.max_batch_size,
                                          on_gpu=mx.default_device().type == mx.gpu)
         self._pacer = PrefillPacer(config.prefill_step_size, config.min_prefill_chunk,
                                    config.target_step_ms, config.adaptive_sizing)
         self.prompt_cache = PromptCache(cache_config) if cache_config.enabled else None
-        # Lowered by QoS reduce_batch or the batching flag (Engine.set_batch_limit).
-        self._max_batch_size = self.max_batch_size
+        # The model's lowered max batch size (the engine's, shared by its batches).
+        self._limits = BatchLimits() if limits is None else limits
         # Decode steps run and the stream tokens they made: the mean batch size.
         self._decode_steps = 0
         self._decoded_tokens = 0
 
     @property
     def streams(self) -> list[ActiveStream]:
-        solo = [self._solo.admission.stream] if self._solo else []
-        return [a.stream for a in self._waiting] + solo + [
-            row.admission.stream for row in self._rows.values() if row.admission] + [
-            a.stream for a in self._parked.values()]
+        return [admission.stream for admission in self._streams.values()]
 
     def __len__(self) -> int:
-        return (len(self._waiting) + len(self._uids) + (self._solo is not None)
-                + len(self._parked))
+        return len(self._streams)
 
     def add(self, stream: ActiveStream) -> None:
         model, request = self.model, stream.request
@@ -139,49 +139,48 @@ class ModelBatch:
         if stream.guide is not None:  # the grammar mask goes last, over the penalties
             processors.append(stream.guide)
             sampler = stream.guide.watch(sampler)
-        self._waiting.append(_Admission(
-            stream=stream,
-            sampler=sampler,
-            logits_processors=processors,
-        ))
+        admission = _Admission(stream=stream, sampler=sampler, logits_processors=processors)
+        self._streams[stream.stream_id] = admission
+        self._waiting.append(admission)
 
     def set_max_batch_size(self, size: int | None) -> None:
-        """Streams beyond `size` wait for a free slot; none is dropped. None:
-        back to its own size."""
-        self._max_batch_size = self.max_batch_size if size is None else size
+        """Lower its model's max batch size to `size` (None: back to its own):
+        streams beyond it wait for a free slot; none is dropped."""
+        self._limits.set(self.model.model_id, size)
 
     def pause(self, stream: ActiveStream) -> None:
         """Stop decoding `stream` until resume(); it keeps its caches. A
         stream still prefilling in the generator stops once it has its first token."""
-        self._pausing.add(stream.stream_id)
-        self._park_pausing()
+        admission = self._streams[stream.stream_id]
+        admission.pausing = True
+        self._park(admission)
         if self.bucket_sizes:
             self._drop_surplus_pads()
 
     def resume(self, stream: ActiveStream) -> None:
         """Decode a paused stream again; it is admitted ahead of new streams."""
-        self._pausing.discard(stream.stream_id)
-        admission = self._parked.pop(stream.stream_id, None)
-        if admission is not None:
+        admission = self._streams[stream.stream_id]
+        admission.pausing = False
+        if admission.paused:
+            admission.paused = False
             self._waiting.appendleft(admission)
 
     def remove(self, stream: ActiveStream) -> None:
-        self._pausing.discard(stream.stream_id)
-        parked = self._parked.pop(stream.stream_id, None)
-        if parked is not None:
-            decoding = parked.parked
+        admission = self._streams.pop(stream.stream_id)
+        if admission.paused:
+            decoding = admission.parked
             if decoding is not None and not decoding.prefilling:
                 self._keep(stream.request, decoding.tokens, decoding.cache)
             return
         solo = self._solo
-        if solo is not None and solo.admission.stream is stream:
+        if solo is not None and solo.admission is admission:
             self._solo = None
             if not solo.decoding.prefilling:
                 self._keep(stream.request, solo.decoding.tokens, solo.decoding.cache)
             return
-        uid = self._uids.get(stream.stream_id)
+        uid = admission.uid
         if uid is None:
-            self._waiting.remove(next(a for a in self._waiting if a.stream is stream))
+            self._waiting.remove(admission)
             return
         row = self._rows[uid]
         if row.decoding:
@@ -190,7 +189,7 @@ class ModelBatch:
                 self._drop_surplus_pads()
         else:  # still prefilling
             self._generator.remove([uid])
-            del self._rows[uid], self._uids[stream.stream_id]
+            del self._rows[uid]
 
     def step(self) -> list[ActiveStream]:
         """One decode step (plus a prefill chunk for joining streams); returns
@@ -198,7 +197,7 @@ class ModelBatch:
         finished = self._admit() if self._waiting else []
         if self._solo is not None:
             return finished + self._step_solo()
-        if not self._uids:  # nothing to decode (pads alone, or every stream paused)
+        if not self._stream_uids():  # nothing to decode (pads alone, or every stream paused)
             return finished
         if self.bucket_sizes:
             self._add_pads()
@@ -217,10 +216,10 @@ class ModelBatch:
             stream = self._on_token(response)
             if stream is not None:
                 finished.append(stream)
-        prefilled = self._on_progress(prompt_responses)
+        prefilled, prefilled_pausing = self._on_progress(prompt_responses)
         self._pacer.observe(elapsed, prefilled, decoded=bool(responses))
-        if self._pausing:
-            self._park_pausing()
+        for admission in prefilled_pausing:
+            self._park(admission)
         if self.bucket_sizes:
             self._drop_surplus_pads()
         if self._alone():
@@ -229,8 +228,7 @@ class ModelBatch:
 
     def close(self) -> None:
         self._solo = None
-        self._parked.clear()
-        self._pausing.clear()
+        self._streams.clear()
         self._generator.close()
         if self.prompt_cache is not None:
             self.prompt_cache.clear()
@@ -271,11 +269,12 @@ class ModelBatch:
             if limit < 2:
                 return ended  # it keeps the model to itself; the others wait
             ended = self._join_generator()
-        if config.solo and not self._uids and (limit < 2 or len(self._waiting) == 1):
+        joined = len(self._stream_uids())
+        if config.solo and not joined and (limit < 2 or len(self._waiting) == 1):
             self._start_solo(self._waiting.popleft())
             return ended
         prefilling = sum(1 for row in self._rows.values() if not row.decoding and row.admission)
-        while self._waiting and len(self._uids) < limit and prefilling < config.prefill_batch_size:
+        while self._waiting and joined < limit and prefilling < config.prefill_batch_size:
             admission = self._waiting.popleft()
             if admission.parked is None:
                 self._insert(admission, *self._start(admission))
@@ -283,12 +282,22 @@ class ModelBatch:
                 ended.append(admission.stream)
                 continue
             prefilling += 1
+            joined += 1
         return ended
 
     def _limit(self) -> int:
         """How many streams may be in the generator (or alone) at once."""
-        config = self._config
-        return min(self._max_batch_size, self.max_batch_size if config.enabled else 1)
+        own = self.max_batch_size if self._config.enabled else 1
+        lowered = self._lowered_limit()
+        return own if lowered is None else min(lowered, own)
+
+    def _lowered_limit(self) -> int | None:
+        """Its model's lowered max batch size, if it has one."""
+        return self._limits.get(self.model.model_id)
+
+    def _stream_uids(self) -> list[int]:
+        """The rows of the streams in the generator (pads have none)."""
+        return [admission.uid for admission in self._streams.values() if admission.uid is not None]
 
     def _start(self, admission: _Admission) -> tuple[list[Any], list[int], list[int]]:
         """A new stream's cache, the prompt tokens it holds and those still to feed."""
@@ -315,7 +324,7 @@ class ModelBatch:
             stop_sequences=[self._no_stops],
         )
         self._rows[uid] = _Row(admission, length=len(cached) + len(rest), ready=len(rest) == 1)
-        self._uids[admission.stream.stream_id] = uid
+        admission.uid = uid
 
     # --- solo -----------------------------------------------------------
 
@@ -342,6 +351,7 @@ class ModelBatch:
             return []
         self._solo = None
         self._keep(admission.stream.request, solo.decoding.tokens, solo.decoding.cache)
+        del self._streams[admission.stream.stream_id]
         return [admission.stream]
 
     def _join_generator(self) -> list[ActiveStream]:
@@ -358,6 +368,7 @@ class ModelBatch:
         handoff = decoding.handoff()
         if handoff.pending is not None and admission.stream.emit(*handoff.pending):
             self._keep(admission.stream.request, handoff.tokens, handoff.cache)
+            del self._streams[admission.stream.stream_id]
             return True
         self._insert(admission, handoff.cache, handoff.tokens, handoff.rest)
         return False
@@ -365,16 +376,15 @@ class ModelBatch:
     def _alone(self) -> bool:
         """Whether the one stream left decodes alone from now on (nothing
         waits that could join it)."""
-        if not self._config.solo or len(self._uids) != 1 or (
-                self._waiting and self._limit() > 1):
+        if not self._config.solo or (self._waiting and self._limit() > 1):
             return False
-        (uid,) = self._uids.values()
-        return self._rows[uid].decoding
+        uids = self._stream_uids()
+        return len(uids) == 1 and self._rows[uids[0]].decoding
 
     def _go_solo(self) -> None:
         """Take the only stream out of the generator, with its cache and the
         token it has sampled but not emitted yet; the pads go too."""
-        (uid,) = self._uids.values()
+        (uid,) = self._stream_uids()
         admission = self._rows[uid].admission
         assert admission is not None
         decoding = self._take_out(uid, keep_row=False)
@@ -400,42 +410,33 @@ class ModelBatch:
         else:
             ((cache, tokens),) = self._generator.remove([uid], return_prompt_caches=True).values()
             del self._rows[uid]
-        del self._uids[admission.stream.stream_id]
+        admission.uid = None
         return SoloDecoding(
             self.model.model, [LeanKVCache.adopt(layer) for layer in cache], tokens,
             admission.sampler, admission.logits_processors, self._config.prefill_step_size,
             sampled=sampled)
 
-    def _park_pausing(self) -> None:
-        """Set aside the streams asked to pause that can stop now: all but
-        those still prefilling in the generator."""
-        for stream_id in list(self._pausing):
-            admission = self._take_parkable(stream_id)
-            if admission is not None:
-                self._parked[stream_id] = admission
-            if admission is not None or stream_id not in self._uids:
-                self._pausing.discard(stream_id)  # parked, or it ended meanwhile
+    def _park(self, admission: _Admission) -> None:
+        """Set aside a stream asked to pause, if it can stop now: any but one
+        still prefilling in the generator (it stops at its first token)."""
+        if self._take_parkable(admission):
+            admission.pausing, admission.paused = False, True
 
-    def _take_parkable(self, stream_id: str) -> _Admission | None:
-        """Take a stream out of wherever it runs, with its state; None while
-        it prefills in the generator, or when it has ended."""
+    def _take_parkable(self, admission: _Admission) -> bool:
+        """Take a stream out of wherever it runs, with its state; False while
+        it prefills in the generator."""
         solo = self._solo
-        if solo is not None and solo.admission.stream.stream_id == stream_id:
-            self._solo, solo.admission.parked = None, solo.decoding
-            return solo.admission
-        uid = self._uids.get(stream_id)
+        if solo is not None and solo.admission is admission:
+            self._solo, admission.parked = None, solo.decoding
+            return True
+        uid = admission.uid
         if uid is None:  # waiting (never started, or resumed and not readmitted yet)
-            admission = next((a for a in self._waiting if a.stream.stream_id == stream_id), None)
-            if admission is not None:
-                self._waiting.remove(admission)
-            return admission
-        row = self._rows[uid]
-        if not row.decoding:
-            return None
-        admission = row.admission
-        assert admission is not None
+            self._waiting.remove(admission)
+            return True
+        if not self._rows[uid].decoding:
+            return False
         admission.parked = self._take_out(uid, keep_row=bool(self.bucket_sizes))
-        return admission
+        return True
 
     # --- tokens ---------------------------------------------------------
 
@@ -449,17 +450,22 @@ class ModelBatch:
         if not admission.stream.emit(response.token, response.logprobs):
             return None
         self._retire(response.uid, row)
+        del self._streams[admission.stream.stream_id]
         return admission.stream
 
-    def _on_progress(self, responses: list[Any]) -> int:
-        """Note prefill progress and joins; returns the prompt tokens prefilled."""
+    def _on_progress(self, responses: list[Any]) -> tuple[int, list[_Admission]]:
+        """Note prefill progress and joins; returns the prompt tokens prefilled,
+        and the streams asked to pause that can stop now (their prefill is done)."""
         prefilled = 0
+        can_stop: list[_Admission] = []
         for response in responses:
             row = self._rows.get(response.uid)
             if row is None:
                 continue
             if response.end_of_prompt:
                 row.decoding, row.ready = True, False
+                if row.admission is not None and row.admission.pausing:
+                    can_stop.append(row.admission)
                 if row.admission is not None and row.prefill_total:  # the last token went in
                     row.admission.stream.on_prefill(row.prefill_total, row.prefill_total)
                 continue
@@ -470,15 +476,14 @@ class ModelBatch:
             prefilled += done - row.prefilled
             row.prefilled = done
             row.ready = done == total - 1
-        return prefilled
+        return prefilled, can_stop
 
     def _retire(self, uid: int, row: _Row) -> None:
         """A decoding stream is done: keep its KV cache, free or pad its row."""
         assert row.admission is not None
         request = row.admission.stream.request
-        del self._uids[request.stream_id]
         keep = self._caches(request)
-        row.admission = None
+        row.admission.uid, row.admission = None, None
         if self.bucket_sizes:  # the row stays, as a pad
             caches = self._generator.extract_cache([uid]) if keep else {}
         else:

@@ -33,12 +33,13 @@ from ..api.messages import (
 )
 from ..config import RuntimeConfig
 from .batch import ModelBatch
+from .batch_limits import BatchLimits
 from .distributed.loader import load_sharded_model
 from .distributed.lockstep import LockstepBatch
 from .models import LoadedModel, ModelRegistry, load_text_model
 from .models import release_memory as _release_memory
 from .progress import LoadProgress, no_progress
-from .runner import BatchSizeLimited, Runner
+from .runner import Runner
 from .speculative import SpeculativeRunner
 from .stream import ActiveStream, GenerationRequest, tell_resumed
 from .stream_ids import StreamIds
@@ -99,8 +100,8 @@ class Engine:
         self._status: Status = "ready"
         self._thread_id: int | None = None
         self.started_at = time.monotonic()
-        # Lowered max batch sizes per model (QoS reduce_batch, flag batching).
-        self._batch_limits: dict[str, int] = {}
+        # Lowered max batch sizes per model (set by ops: QoS reduce_batch, flag batching).
+        self.batch_limits = BatchLimits()
         # Called on the engine thread with ("loaded" | "unloaded", model_id).
         self.model_listeners: list[Callable[[str, str], None]] = []
         if config.model_preload.models:
@@ -240,11 +241,6 @@ class Engine:
 
     def resume(self, stream_id: str) -> Future[FlowResult]:
         return self.call(lambda: self._set_paused(stream_id, False))
-
-    def set_batch_limit(self, model_id: str, limit: int | None) -> Future[None]:
-        """Cap the max batch size of a model's batch (None: back to the config's).
-        Streams already decoding stay; new ones wait for a free slot."""
-        return self.call(lambda: self._set_batch_limit(model_id, limit))
 
     def shutdown(self, drain: bool) -> Future[int]:
         """Stop taking work; exit once streams are done (drain) or cancelled.
@@ -429,26 +425,16 @@ class Engine:
         runner = self._runners.get(key)
         if runner is None:
             runner = self._runners[key] = ModelBatch(
-                model, self.config.batching, self.config.prompt_cache) if model.group is None \
+                model, self.config.batching, self.config.prompt_cache,
+                self.batch_limits) if model.group is None \
                 else LockstepBatch(model, self.config.batching, self.config.prompt_cache,
-                                   self.config.distributed.rank_timeout_s)
-            if model.model_id in self._batch_limits:
-                runner.set_max_batch_size(self._batch_limits[model.model_id])
+                                   self.config.distributed.rank_timeout_s, self.batch_limits)
         assert isinstance(runner, ModelBatch)
         return runner
 
     def runners_of(self, model_id: str) -> list[Runner]:
         """The runners (lanes) serving a model; engine thread only."""
         return [runner for (owner, _), runner in self._runners.items() if owner == model_id]
-
-    def _set_batch_limit(self, model_id: str, limit: int | None) -> None:
-        if limit is None:
-            self._batch_limits.pop(model_id, None)
-        else:
-            self._batch_limits[model_id] = limit
-        for runner in self.runners_of(model_id):
-            if isinstance(runner, BatchSizeLimited):
-                runner.set_max_batch_size(limit)
 
     def _notify_models(self, event: str, model_id: str) -> None:
         for listener in self.model_listeners:

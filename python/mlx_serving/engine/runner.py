@@ -8,7 +8,7 @@ another, and treats them all alike for cancel, unload and failure.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from .stream import ActiveStream
 
@@ -46,13 +46,4 @@ class Runner(Protocol):
 
     def close(self) -> None:
         """Give back what it holds; it is not stepped again."""
-        ...
-
-
-@runtime_checkable
-class BatchSizeLimited(Protocol):
-    """A runner whose max batch size can be lowered (and raised back) while it runs."""
-
-    def set_max_batch_size(self, size: int | None) -> None:
-        """Lower it to `size`; None: back to the runner's own."""
         ...

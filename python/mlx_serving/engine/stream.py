@@ -64,6 +64,27 @@ class StreamSink(Protocol):
     def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None: ...
 
 
+class NullSink:
+    """A StreamSink that lets every event go: for the engine's own streams that
+    nobody reads (warm-up, a follower rank's twins of rank 0's streams)."""
+
+    def accepted(self, stream_id: str) -> None:
+        pass
+
+    def rejected(self, error: ServingError) -> None:
+        pass
+
+    def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
+        pass
+
+    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
+            guidance: GuidanceOutcome | None = None) -> None:
+        pass
+
+    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
+        pass
+
+
 def tell_resumed(sink: StreamSink, stream_id: str) -> None:
     """Tell a sink that has the optional `resumed` hook (MeteredSink) that its
     paused stream decodes again: the gap across the pause was its reader's.

@@ -21,11 +21,11 @@ import time
 from collections.abc import Iterator
 
 from ..api.errors import ServingError
-from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
+from ..api.messages import GenerationStats, TokenOut
 from .models import LoadedModel
 from .runner import Runner
 from .sampling import SamplingSettings
-from .stream import ActiveStream, Finish, GenerationRequest
+from .stream import ActiveStream, GenerationRequest, NullSink
 
 _TEXT = "Warm-up: the quick brown fox jumps over the lazy dog. "
 _GREEDY = SamplingSettings(temperature=0.0, top_p=1.0, top_k=0, min_p=0.0, seed=0,
@@ -37,21 +37,14 @@ _SAMPLING = SamplingSettings(temperature=0.7, top_p=0.9, top_k=40, min_p=0.02, s
                              frequency_penalty=0.1, penalty_context_size=20)
 
 
-class _Discard:
-    """A StreamSink that drops everything but the count of tokens."""
+class _Discard(NullSink):
+    """Drops everything but the count of tokens; a failure is the warm-up's."""
 
     def __init__(self) -> None:
         self.tokens_seen = 0
 
-    def accepted(self, stream_id: str) -> None: ...
-
-    def rejected(self, error: ServingError) -> None: ...
-
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         self.tokens_seen += len(tokens)
-
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
-            guidance: GuidanceOutcome | None = None) -> None: ...
 
     def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
         raise RuntimeError(f"warm-up stream failed: {error.message}")

@@ -1,6 +1,6 @@
-"""A stream's events as JSON-RPC: the generate response, then stream/chunk
-(and stream/progress) notifications and one stream/end or stream/error,
-queued on the stdio writer."""
+"""Events as JSON-RPC notifications queued on the stdio writer: a stream's
+(the generate response, then stream/chunk and stream/progress, and one
+stream/end or stream/error) and the ops layer's (qos/*, canary/update)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from msgspec import UNSET
 from ..api.envelope import Notification
 from ..api.errors import ServingError
 from ..api.messages import (
-    GenerateAccepted,
     GenerationStats,
     GuidanceOutcome,
+    Result,
     StreamChunk,
     StreamEnd,
     StreamError,
@@ -24,7 +24,8 @@ from ..api.messages import (
     TokenOut,
 )
 from ..engine.stream import Finish, Served
-from ..service.generation import GenerateAnswer
+from ..ops.notify import Notify
+from ..service.generation import AnsweringSink, GenerateAnswer
 
 
 class Send(Protocol):
@@ -34,23 +35,15 @@ class Send(Protocol):
                  hold: bool = False) -> None: ...
 
 
-class NotificationSink:
+class NotificationSink(AnsweringSink):
     """The generate response {stream_id} once the stream is in the batch, then
     stream/chunk notifications and one stream/end or stream/error."""
 
     def __init__(self, send: Send, future: Future[GenerateAnswer], served: Served) -> None:
+        # Resolving the future on the engine thread queues the response before any chunk.
+        super().__init__(future, served)
         self._send = send  # MessageWriter.send
-        self.future = future
-        self.served = served
         self._first_sent = False  # the first chunk goes out at once: time to first token
-
-    def accepted(self, stream_id: str) -> None:
-        # Resolving on the engine thread queues the response before any chunk.
-        self.future.set_result(GenerateAccepted(
-            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
-
-    def rejected(self, error: ServingError) -> None:
-        self.future.set_exception(self.served.attribute(error))
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         chunk = Notification(method="stream/chunk",
@@ -75,6 +68,15 @@ class NotificationSink:
         self._send(Notification(method="stream/error", params=StreamError(
             stream_id=stream_id, finish_reason="error", error=info, stats=stats,
             model=self.served.model_id, variant=self.served.variant)))
+
+
+def notifier(send: Send) -> Notify:
+    """The ops layer's events (qos/violation, qos/recovered, canary/update) as
+    notifications on the writer."""
+    def notify(method: str, params: Result) -> None:
+        send(Notification(method=method, params=params))
+
+    return notify
 
 
 def merge_chunks(queued: Notification, later: Notification) -> None:

@@ -8,7 +8,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -21,13 +23,14 @@ from ..api.errors import ServingError
 from ..api.messages import GenerateParams, TokenOut
 from . import anthropic, openai, sse
 from .auth import ApiKeyMiddleware
-from .backend import Backend
+from .backend import Backend, ChatFormat
 from .body import decode
-from .chat import Assembled, assemble, pieces
+from .chat import Assembled, Batch, assemble, pieces
 from .errors import HttpError, internal
 from .generation import Generation, new_id, start, until_disconnect
 from .limits import BodyLimitMiddleware, BodyTooLarge
 from .respond import api_of, error_response
+from .tools import ToolPlan
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,28 @@ async def _disconnected(request: Request) -> None:
         pass
 
 
+Body = TypeVar("Body", bound=msgspec.Struct)
+
+
+@dataclass
+class _Chat(Generic[Body]):
+    """A chat request (either API) whose generation has started, with what
+    its output is read with: the tool plan and the model's chat format."""
+
+    request: Request
+    body: Body
+    plan: ToolPlan
+    generation: Generation
+    chat_format: ChatFormat
+    response_id: str
+
+    async def whole(self) -> Assembled:
+        """The whole answer (a non-streaming request), or CancelledError once
+        the client hangs up."""
+        return await until_disconnect(_disconnected(self.request),
+                                      assemble(self.generation, self.plan, self.chat_format))
+
+
 class Routes:
     def __init__(self, backend: Backend, high_water: int, hold_s: float) -> None:
         self._backend = backend
@@ -101,31 +126,43 @@ class Routes:
                 generation: Generation) -> Response:
         return _EventStream(_sse_errors(request, chunks), generation)
 
+    async def _start_chat(self, request: Request, body_type: type[Body],
+                          to_params: Callable[[Body], tuple[GenerateParams, ToolPlan]],
+                          id_prefix: str) -> _Chat[Body]:
+        """What both chat APIs do first: read the body, start its generation."""
+        body = decode(await request.body(), body_type)
+        params, plan = to_params(body)
+        generation = await self._start(request, params)
+        return _Chat(request, body, plan, generation, self._backend.chat_format(generation.model),
+                     new_id(id_prefix))
+
+    def _chat_stream(self, chat: _Chat[Any], start: Callable[[], bytes],
+                     batch: Callable[[Batch], bytes], end: Callable[[], bytes]) -> Response:
+        """A chat's SSE response: the API's opening event, one per batch of
+        pieces, and its closing one."""
+        async def events() -> AsyncIterator[bytes]:
+            yield start()
+            async for each in pieces(chat.generation, chat.plan, chat.chat_format):
+                yield batch(each)
+            yield end()
+
+        return self._stream(chat.request, events(), chat.generation)
+
     # --- OpenAI ---
 
     async def chat(self, request: Request) -> Response:
-        body = decode(await request.body(), openai.ChatRequest)
-        params, plan = openai.chat_params(body)
-        generation = await self._start(request, params)
-        chat_format = self._backend.chat_format(generation.model)
-        response_id = new_id("chatcmpl-")
+        chat = await self._start_chat(request, openai.ChatRequest, openai.chat_params, "chatcmpl-")
+        body, generation = chat.body, chat.generation
         if not body.stream:
-            answer: Assembled = await until_disconnect(
-                _disconnected(request), assemble(generation, plan, chat_format))
+            answer = await chat.whole()
             outcome = generation.outcome
             return JSONResponse(openai.chat_response(
-                response_id, generation.model, answer, outcome.finish_reason, outcome.stats,
-                bool(body.logprobs)))
-        chunks = openai.ChatStream(response_id, generation.model, bool(body.logprobs),
+                chat.response_id, generation.model, answer, outcome.finish_reason,
+                outcome.stats, bool(body.logprobs)))
+        chunks = openai.ChatStream(chat.response_id, generation.model, bool(body.logprobs),
                                    body.include_usage)
-
-        async def stream() -> AsyncIterator[bytes]:
-            yield chunks.start()
-            async for batch in pieces(generation, plan, chat_format):
-                yield chunks.batch(batch)
-            yield chunks.end(generation.outcome.finish_reason, generation.outcome.stats)
-
-        return self._stream(request, stream(), generation)
+        return self._chat_stream(chat, chunks.start, chunks.batch, lambda: chunks.end(
+            generation.outcome.finish_reason, generation.outcome.stats))
 
     async def completions(self, request: Request) -> Response:
         body = decode(await request.body(), openai.CompletionRequest)
@@ -157,25 +194,15 @@ class Routes:
     # --- Anthropic ---
 
     async def messages(self, request: Request) -> Response:
-        body = decode(await request.body(), anthropic.MessagesRequest)
-        params, plan = anthropic.messages_params(body)
-        generation = await self._start(request, params)
-        chat_format = self._backend.chat_format(generation.model)
-        message_id = new_id("msg_")
-        if not body.stream:
-            answer = await until_disconnect(_disconnected(request),
-                                            assemble(generation, plan, chat_format))
+        chat = await self._start_chat(request, anthropic.MessagesRequest,
+                                      anthropic.messages_params, "msg_")
+        generation = chat.generation
+        if not chat.body.stream:
             return JSONResponse(anthropic.message_response(
-                message_id, generation.model, answer, generation.outcome))
-        events = anthropic.MessageStream(message_id, generation.model)
-
-        async def stream() -> AsyncIterator[bytes]:
-            yield events.start()
-            async for batch in pieces(generation, plan, chat_format):
-                yield events.batch(batch)
-            yield events.end(generation.outcome)
-
-        return self._stream(request, stream(), generation)
+                chat.response_id, generation.model, await chat.whole(), generation.outcome))
+        events = anthropic.MessageStream(chat.response_id, generation.model)
+        return self._chat_stream(chat, events.start, events.batch,
+                                 lambda: events.end(generation.outcome))
 
     async def count_tokens(self, request: Request) -> Response:
         body = decode(await request.body(), anthropic.CountTokensRequest)

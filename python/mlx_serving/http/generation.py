@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 from msgspec import UNSET
@@ -17,6 +17,7 @@ from msgspec import UNSET
 from ..api.errors import ServingError
 from ..api.messages import GenerateParams, GenerationStats, TokenOut
 from ..engine.stream import Finish, Served
+from ..service.generation import GenerateAnswer
 from .backend import Backend
 from .errors import HttpError, internal
 from .stream import Ended, Failed, Flow, LoopSink
@@ -96,7 +97,7 @@ async def start(backend: Backend, params: GenerateParams, high_water: int,
     params = msgspec.structs.replace(params, stream_id=stream_id, streaming=True)
     flow = Flow(backend, stream_id, high_water)
 
-    def open_sink(future: Future[Any], served: Served) -> LoopSink:
+    def open_sink(future: Future[GenerateAnswer], served: Served) -> LoopSink:
         return LoopSink(loop, future, served, flow)
 
     # Validation, chat templates and grammar compiles are blocking work: off the loop.

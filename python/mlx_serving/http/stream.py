@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api.errors import ServingError
-from ..api.messages import GenerateAccepted, GenerationStats, GuidanceOutcome, TokenOut
+from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
 from ..engine.stream import Finish, Served
+from ..service.generation import AnsweringSink, GenerateAnswer
 from .backend import Backend
 
 log = logging.getLogger(__name__)
@@ -34,26 +35,18 @@ class Failed:
 Event = list[TokenOut] | Ended | Failed
 
 
-class LoopSink:
+class LoopSink(AnsweringSink):
     """StreamSink whose events land in the Flow on the request's loop. The
     engine thread never waits on the reader, and wakes the loop at most once
     per batch of events: tokens made while a wake-up is pending join it."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, future: Future[Any], served: Served,
-                 flow: Flow) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: Future[GenerateAnswer],
+                 served: Served, flow: Flow) -> None:
+        super().__init__(future, served)
         self._loop = loop
-        self.future = future
-        self.served = served
         self._flow = flow
         self._lock = threading.Lock()
         self._pending: list[Event] = []
-
-    def accepted(self, stream_id: str) -> None:
-        self.future.set_result(GenerateAccepted(
-            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
-
-    def rejected(self, error: ServingError) -> None:
-        self.future.set_exception(self.served.attribute(error))
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         self._hand_over(tokens)

@@ -23,19 +23,17 @@ from collections.abc import Callable
 from concurrent.futures import Future
 
 from ..api.errors import ServingError
-from ..api.messages import CanaryPhase, CanaryState, LoadModelResult, Result
+from ..api.messages import CanaryPhase, CanaryState, LoadModelResult
 from ..engine.engine import Engine, ModelKind
 from ..engine.stream import Served
 from .buckets import in_rollout
 from .flags import FlagSet
 from .metrics import Metrics, StreamOutcome
+from .notify import Notify
 from .settings import CanaryConfig, canary_model_id
 from .sketch import Distribution
 
 log = logging.getLogger(__name__)
-
-Notify = Callable[[str, Result], None]
-
 
 class CanaryRoute:
     """One stable model's canary: its phase, its stage and the health figures."""

@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import time
 
-from ..api.errors import ServingError
-from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
-from ..engine.stream import Finish, StreamSink, tell_prefill, tell_resumed
+from ..api.messages import TokenOut
+from ..engine.stream import StreamSink
 from .buckets import in_rollout
 from .settings import ModelFaults
+from .sink_wrapper import SinkWrapper
 
 
 class InjectedFault(RuntimeError):
     pass
 
 
-class FaultySink:
+class FaultySink(SinkWrapper):
     def __init__(self, inner: StreamSink, faults: ModelFaults, stream_key: str) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._delay_s = faults.token_delay_ms / 1000.0
         self._fail = faults.error_rate > 0 and in_rollout("debug.faults", stream_key,
                                                           faults.error_rate * 100.0)
@@ -37,10 +37,7 @@ class FaultySink:
 
     def accepted(self, stream_id: str) -> None:
         time.sleep(self._delay_s)
-        self._inner.accepted(stream_id)
-
-    def rejected(self, error: ServingError) -> None:
-        self._inner.rejected(error)
+        super().accepted(stream_id)
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         if self._fail:
@@ -49,16 +46,3 @@ class FaultySink:
         stall = self._stall_s if before < self._stall_at <= self._emitted else 0.0
         time.sleep(self._delay_s + stall)
         self._inner.tokens(stream_id, tokens)
-
-    def resumed(self, stream_id: str) -> None:
-        tell_resumed(self._inner, stream_id)
-
-    def prefill_progress(self, stream_id: str, processed: int, total: int) -> None:
-        tell_prefill(self._inner, stream_id, processed, total)
-
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
-            guidance: GuidanceOutcome | None = None) -> None:
-        self._inner.end(stream_id, finish_reason, stats, guidance)
-
-    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
-        self._inner.error(stream_id, error, stats)

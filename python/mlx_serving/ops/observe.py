@@ -22,13 +22,14 @@ import numpy as np
 
 from ..api.errors import ServingError
 from ..api.messages import GenerationStats, GuidanceOutcome, TokenOut
-from ..engine.stream import Finish, StreamSink, tell_prefill
+from ..engine.stream import Finish, StreamSink
 from .metrics import Metrics, StreamOutcome
+from .sink_wrapper import SinkWrapper
 
 
-class MeteredSink:
+class MeteredSink(SinkWrapper):
     def __init__(self, inner: StreamSink, metrics: Metrics, model_id: str) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._metrics = metrics
         self._model_id = model_id
         self.was_accepted = False
@@ -40,10 +41,9 @@ class MeteredSink:
     def accepted(self, stream_id: str) -> None:
         self.was_accepted = True
         self._metrics.stream_opened(self._model_id)
-        self._inner.accepted(stream_id)
+        super().accepted(stream_id)
 
-    def rejected(self, error: ServingError) -> None:
-        self._inner.rejected(error)  # the request's future carries it to the metrics
+    # A refusal passes on: the request's future carries it to the metrics (Admission).
 
     def _first_tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         self.tokens = self._later_tokens
@@ -63,22 +63,19 @@ class MeteredSink:
             # _gaps_ms drops; the next chunk's gap counts from the resume.
             self._chunk_times.extend((math.nan, perf_counter()))
 
-    def prefill_progress(self, stream_id: str, processed: int, total: int) -> None:
-        tell_prefill(self._inner, stream_id, processed, total)
-
     def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
             guidance: GuidanceOutcome | None = None) -> None:
         kind: Literal["cancelled", "completed"] = (
             "cancelled" if finish_reason == "cancelled" else "completed")
         self._close(StreamOutcome(self._model_id, kind, stats=stats, at=time.monotonic(),
                                   inter_token_ms=self._gaps_ms()))
-        self._inner.end(stream_id, finish_reason, stats, guidance)
+        super().end(stream_id, finish_reason, stats, guidance)
 
     def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
         self._close(StreamOutcome(self._model_id, "failed", error_code=error.code.name,
                                   stats=stats, at=time.monotonic(),
                                   inter_token_ms=self._gaps_ms()))
-        self._inner.error(stream_id, error, stats)
+        super().error(stream_id, error, stats)
 
     def _gaps_ms(self) -> np.ndarray:
         gaps = np.diff(np.frombuffer(self._chunk_times, dtype=np.float64)) * 1000.0

@@ -17,13 +17,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..api.messages import QosBreach, QosRecovered, QosRule, QosState, QosViolation, Result
+from ..api.messages import QosBreach, QosRecovered, QosRule, QosState, QosViolation
 from .metrics import Metrics, TrafficStats
+from .notify import Notify
 from .settings import Policy, QosConfig, SloName, SloSpec
 
 log = logging.getLogger(__name__)
-
-Notify = Callable[[str, Result], None]
 
 # SLOs breached when the value falls below the threshold; the others, above it.
 _LOWER_BOUNDS = frozenset({"min_tokens_per_s"})

@@ -12,14 +12,12 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 from msgspec import UNSET
 
-from ..api.envelope import Notification
 from ..api.errors import ErrorCode, ServingError
 from ..api.messages import (
     ConfigReloadResult,
@@ -28,7 +26,6 @@ from ..api.messages import (
     GenerateParams,
     MetricsSnapshot,
     PrometheusResult,
-    Result,
 )
 from ..config import RELOADABLE_SECTIONS, ConfigError, RuntimeConfig, load_config
 from ..engine import batch_sizing
@@ -37,6 +34,7 @@ from .admission import Admission
 from .canary import CanaryRouter
 from .flags import FeatureFlagsFile, FlagName, FlagSet, load_flags
 from .metrics import Metrics
+from .notify import Notify
 from .prometheus import CONTENT_TYPE, PrometheusServer, render
 from .qos import QosEvaluator
 from .reload import changed_keys
@@ -50,23 +48,20 @@ _START_UP_ONLY = ("metrics.relative_accuracy",)
 
 class Ops:
     def __init__(self, config: RuntimeConfig, config_path: Path, flags: FeatureFlagsFile,
-                 flags_path: Path, engine: Engine, send: Callable[[Any], None]) -> None:
+                 flags_path: Path, engine: Engine, notify: Notify) -> None:
         self._config = config
         self._config_path = config_path
         self._flags = FlagSet(flags)
         self._flags_path = flags_path
         self._engine = engine
-        self._send = send
         accuracy = config.metrics.relative_accuracy
         self.metrics = Metrics(config.qos.window_s, accuracy)
-        self.qos = QosEvaluator(config.qos, self.metrics, self._notify, self._loaded_models,
+        self.qos = QosEvaluator(config.qos, self.metrics, notify, self._loaded_models,
                                 self._apply_batch_limit)
         self.canary = CanaryRouter(config.canary, engine, self.metrics, lambda: self._flags,
-                                   self._notify, accuracy)
+                                   notify, accuracy)
         self._prometheus = PrometheusServer(self.snapshot)
         self._ticker = Ticker(self._tick, lambda: self._config.qos.evaluate_interval_s)
-        self._batch_limits: dict[str, int] = {}
-        self._limits_lock = threading.Lock()
         self._reload_lock = threading.Lock()
         self.metrics.listeners.append(self.canary.record)
         engine.model_listeners.append(self._model_event)
@@ -132,15 +127,14 @@ class Ops:
                 raise ServingError(ErrorCode.MODEL_NOT_LOADED,
                                    f"no metrics for model {model!r} (models: {known})", model=model)
             model_ids = [model]
-        with self._limits_lock:
-            limits = dict(self._batch_limits)
         return MetricsSnapshot(
             uptime_s=round(self._engine.uptime_s, 3),
             window_s=self.metrics.window_s,
             overall=self.metrics.overall(now),
             models=self.metrics.model_metrics(model_ids, now),
             rpc_errors_by_code=self.metrics.rpc_errors(),
-            qos=msgspec.structs.replace(self.qos.state(now), batch_limits=limits),
+            qos=msgspec.structs.replace(self.qos.state(now),
+                                       batch_limits=self._engine.batch_limits.all()),
             canary=self.canary.states(),
         )
 
@@ -211,9 +205,6 @@ class Ops:
         for model_id in self._loaded_models():
             self._apply_batch_limit(model_id)
 
-    def _notify(self, method: str, params: Result) -> None:
-        self._send(Notification(method=method, params=params))
-
     def _loaded_models(self) -> list[str]:
         return [model.model_id for model in self._engine.models.all()]
 
@@ -233,16 +224,8 @@ class Ops:
             factor = self._config.qos.reduce_batch_factor
             limits.append(max(1, int(self._batch_size(model_id) * factor)))
         limit = min(limits, default=None)
-        with self._limits_lock:
-            if self._batch_limits.get(model_id) == limit:
-                return
-            # Queued on the engine before anyone can read the new limit here.
-            self._engine.set_batch_limit(model_id, limit)
-            if limit is None:
-                del self._batch_limits[model_id]
-            else:
-                self._batch_limits[model_id] = limit
-        log.info("max batch size of %s: %s", model_id, limit or "as configured")
+        if self._engine.batch_limits.set(model_id, limit):
+            log.info("max batch size of %s: %s", model_id, limit or "as configured")
 
     def _batch_size(self, model_id: str) -> int:
         """The model's own max batch size: the config's, or the one chosen at load."""

@@ -69,20 +69,34 @@ GenerateAnswer = GenerateAccepted | GenerateResult
 OpenSink = Callable[[Future[GenerateAnswer], Served], StreamSink]
 
 
-class ResultSink:
-    """Collects the tokens and resolves `future` with a GenerateResult: their
-    text, and the tokens themselves when they carry logprobs (the request asked)."""
+class AnsweringSink:
+    """The part of a front's sink that answers the front's call: `accepted`
+    resolves the future with the accepted stream, `rejected` fails it, each
+    saying who serves it. Subclasses add the stream's events (tokens, end,
+    error) to make a StreamSink."""
 
     def __init__(self, future: Future[GenerateAnswer], served: Served) -> None:
         self.future = future
         self.served = served
-        self._tokens: list[TokenOut] = []
 
     def accepted(self, stream_id: str) -> None:
-        pass
+        self.future.set_result(GenerateAccepted(
+            stream_id=stream_id, model=self.served.model_id, variant=self.served.variant))
 
     def rejected(self, error: ServingError) -> None:
         self.future.set_exception(self.served.attribute(error))
+
+
+class ResultSink(AnsweringSink):
+    """Collects the tokens and resolves `future` with a GenerateResult: their
+    text, and the tokens themselves when they carry logprobs (the request asked)."""
+
+    def __init__(self, future: Future[GenerateAnswer], served: Served) -> None:
+        super().__init__(future, served)
+        self._tokens: list[TokenOut] = []
+
+    def accepted(self, stream_id: str) -> None:
+        pass  # the call is answered by the whole result, at the end
 
     def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None:
         self._tokens.extend(tokens)
@@ -98,7 +112,7 @@ class ResultSink:
             guidance=UNSET if guidance is None else guidance))
 
     def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None:
-        self.future.set_exception(self.served.attribute(error))
+        self.rejected(error)  # a failure midway fails the call, as a refusal does
 
 
 class GenerationService:

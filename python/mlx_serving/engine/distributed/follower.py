@@ -15,35 +15,19 @@ import sys
 import threading
 from pathlib import Path
 
-from ...api.errors import ServingError
-from ...api.messages import GenerationStats, GuidanceOutcome, TokenOut
 from ...guidance.compiler import GuidanceCompiler
 from ..batch import ModelBatch
 from ..models import LoadedModel
-from ..stream import ActiveStream, Finish, GenerationRequest
+from ..stream import ActiveStream, GenerationRequest, NullSink
 from . import channel
 from .loader import load_shard
 
 log = logging.getLogger("mlx_serving.follower")
 
 
-class _Silent:
-    """A twin stream's sink: rank 0 alone speaks to the client."""
-
-    def accepted(self, stream_id: str) -> None: ...
-
-    def rejected(self, error: ServingError) -> None: ...
-
-    def tokens(self, stream_id: str, tokens: list[TokenOut]) -> None: ...
-
-    def end(self, stream_id: str, finish_reason: Finish, stats: GenerationStats,
-            guidance: GuidanceOutcome | None = None) -> None: ...
-
-    def error(self, stream_id: str, error: ServingError, stats: GenerationStats) -> None: ...
-
-
 class Replica:
-    """This rank's batch, driven by rank 0's messages."""
+    """This rank's batch, driven by rank 0's messages; its streams' output
+    goes nowhere (NullSink): rank 0 alone speaks to the client."""
 
     def __init__(self, model: LoadedModel, setup: channel.Setup) -> None:
         self._model = model
@@ -73,7 +57,7 @@ class Replica:
         return GenerationRequest(
             stream_id=op.stream_id, model_id=self._model.model_id, prompt=op.prompt,
             max_tokens=op.max_tokens, sampling=op.sampling, stop_strings=op.stop_strings,
-            stop_token_ids=op.stop_token_ids, logprobs=op.logprobs, sink=_Silent(),
+            stop_token_ids=op.stop_token_ids, logprobs=op.logprobs, sink=NullSink(),
             guidance=None if op.guidance is None
             else self._guidance.compile(self._model, op.guidance),
             use_prompt_cache=op.use_prompt_cache)

@@ -29,6 +29,7 @@ import msgspec
 
 from ...config import BatchingConfig, PromptCacheConfig
 from ..batch import ModelBatch
+from ..batch_limits import BatchLimits
 from ..models import LoadedModel
 from ..stream import ActiveStream, GenerationRequest
 from . import channel
@@ -50,13 +51,15 @@ def admission_of(request: GenerationRequest) -> channel.Admit:
 
 class LockstepBatch(ModelBatch):
     def __init__(self, model: LoadedModel, config: BatchingConfig,
-                 cache_config: PromptCacheConfig, step_timeout_s: float) -> None:
+                 cache_config: PromptCacheConfig, step_timeout_s: float,
+                 limits: BatchLimits | None = None) -> None:
         assert model.group is not None
         model.group.check()  # a failed group takes no new streams
-        super().__init__(model, lockstep_batching(config), cache_config)
+        super().__init__(model, lockstep_batching(config), cache_config, limits)
         self._group = model.group
         self._step_timeout_s = step_timeout_s
         self._ops: list[channel.Op] = []
+        self._told_limit: int | None = None  # the lowered max batch size the followers have
 
     def add(self, stream: ActiveStream) -> None:
         self._group.check()
@@ -75,11 +78,16 @@ class LockstepBatch(ModelBatch):
         super().resume(stream)
         self._ops.append(channel.Resume(stream.stream_id))
 
-    def set_max_batch_size(self, size: int | None) -> None:
-        super().set_max_batch_size(size)
-        self._ops.append(channel.Limit(size))
+    def _lowered_limit(self) -> int | None:
+        # The one the followers were told for this step: it may change meanwhile
+        # (ops sets it from its own threads), and every rank must admit alike.
+        return self._told_limit
 
     def step(self) -> list[ActiveStream]:
+        limit = super()._lowered_limit()
+        if limit != self._told_limit:
+            self._told_limit = limit
+            self._ops.append(channel.Limit(limit))
         ops, self._ops = self._ops, []
         with self._group.collective("decoding", self._step_timeout_s), _evaluated_at_once():
             channel.send(self._group.group, channel.Message(ops=ops, action="step"))
