@@ -7,6 +7,7 @@ import math
 import mlx.core as mx
 import numpy as np
 
+from mlx_serving.api.messages import TokenOut
 from mlx_serving.guidance.processor import GuidedDecoding
 
 EOS = 1
@@ -128,16 +129,16 @@ def test_a_failed_grammar_ends_the_stream_with_an_error() -> None:
     stream, sink = _stream(ScriptedMatcher({2}, set()))
     stream.guide(mx.array([0]), mx.zeros((1, 16)))
     stream.guide(mx.array([0, 2]), mx.zeros((1, 16)))  # token 2, then a dead end
-    assert stream.on_token(2, None, None) == "error"
+    assert stream.on_token(TokenOut(id=2, text=""), None) == "error"
     assert sink.events == [("token", "c"), ("error", "GUIDANCE_INVALID")]
 
 
 def test_the_end_says_whether_the_output_is_complete() -> None:
     stream, sink = _stream(ScriptedMatcher({2}, accepts=True))
-    assert stream.on_token(2, None, "length") == "length"
+    assert stream.on_token(TokenOut(id=2, text=""), "length") == "length"
     assert sink.events[-1] == ("end", "length", True)
     cut, cut_sink = _stream(ScriptedMatcher({2}, accepts=True), stop_strings=["c"])
-    assert cut.on_token(2, None, None) == "stop"
+    assert cut.on_token(TokenOut(id=2, text=""), None) == "stop"
     assert cut_sink.events[-1] == ("end", "stop", False)  # a stop sequence cut it
 
 
