@@ -468,3 +468,22 @@ def test_gemma2_serves_the_context_of_its_sliding_window(models: Path) -> None:
     assert config["max_position_embeddings"] == 4096  # past it llama.cpp's layers see less
     assert config["attn_logit_softcapping"] == 50.0 and config["final_logit_softcapping"] == 30.0
     assert config["query_pre_attn_scalar"] == 16.0  # the head size (not a 46-layer 27B)
+
+
+@pytest.mark.parametrize(("pre", "pieces"), [
+    # Mistral's tekken: a word ends where lower case turns upper; digits one by one.
+    ("tekken", ["HTTPServer", "'s", "\u0120i", "Phone", "\u0120", *"1234567"]),
+    # GPT-4o's (Phi-4): the same words with their contraction; digits by three.
+    ("gpt-4o", ["HTTPServer's", "\u0120i", "Phone", "\u0120", "123", "456", "7"]),
+])
+def test_tekken_and_gpt4o_pre_tokenizers_split_as_llama_cpp(models: Path, pre: str,
+                                                            pieces: list[str]) -> None:
+    # Checked against node-llama-cpp 3.22.1 on 303 strings, with a vocabulary trained to
+    # merge across these boundaries (a scratch file, not a fixture).
+    from mlx_serving.engine.gguf.tokenizer import load_tokenizer
+
+    header = read_header(models / "tiny-gguf" / "model.gguf")
+    tokenizer = load_tokenizer(replace_metadata(header, {"tokenizer.ggml.pre": pre}))
+    split = tokenizer._tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(
+        "HTTPServer's iPhone 1234567")
+    assert [piece for piece, _ in split] == pieces
