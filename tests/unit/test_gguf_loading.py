@@ -494,3 +494,22 @@ def test_tekken_and_gpt4o_pre_tokenizers_split_as_llama_cpp(models: Path, pre: s
     split = tokenizer._tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(
         "HTTPServer's iPhone 1234567")
     assert [piece for piece, _ in split] == pieces
+
+
+def test_end_of_generation_tokens_by_text_are_control_and_stop(models: Path) -> None:
+    # The grammar vocabulary's last token renamed <|fim_pad|>, typed normal: llama.cpp
+    # (node-llama-cpp 3.22.1) makes it a control token, matched in text, and an EOG token.
+    from mlx_serving.engine.gguf.tokenizer import load_tokenizer
+
+    header = read_header(models / "tiny-gguf" / "model.gguf")
+    renamed = header.get("tokenizer.ggml.tokens")[-1]
+    tokens = [*header.get("tokenizer.ggml.tokens")[:-1], "<|fim_pad|>"]
+    types = [*header.get("tokenizer.ggml.token_type")[:-1], 1]
+    merges = [merge for merge in header.get("tokenizer.ggml.merges")
+              if merge.replace(" ", "") != renamed and renamed not in merge.split(" ")]
+    assert types[-1] == 1 and len(tokens) == 512
+    tokenizer = load_tokenizer(replace_metadata(header, {
+        "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": types,
+        "tokenizer.ggml.merges": merges}))
+    assert tokenizer.encode("a<|fim_pad|>b", add_special_tokens=False) == [69, 511, 70]
+    assert 511 in tokenizer.eos_token_ids
