@@ -27,7 +27,7 @@ import sys
 from common import MODELS, ROOT, Reporter, preflight
 
 sys.path.insert(0, str(ROOT / "python"))
-FIXTURES = ["tiny-gguf", "tiny-gguf-qwen2", "tiny-gguf-qwen3", "tiny-gguf-phi3", "tiny-gguf-gemma2",
+FIXTURES = ["tiny-gguf", "tiny-gguf-qwen2", "tiny-gguf-qwen3", "tiny-gguf-phi3", "tiny-gguf-gemma2", "tiny-gguf-gemma3",
             "tiny-gguf-llama3", "tiny-gguf-spm", "tiny-gguf-q8_0", "SmolLM2-135M-Instruct.Q4_1"]
 LLAMA_CPP = ROOT / "bench" / "llama-cpp"
 PROMPT = " ".join(["The old man walks to the river every morning. What does the fox do?"] * 12)

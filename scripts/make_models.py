@@ -57,6 +57,8 @@ pre-tokenizer "gpt-2", so its token ids are the folder models'):
     tiny-gguf-gemma2 a gemma2 model (norms stored plus one, as llama.cpp's converter
                      does; soft caps) with that SentencePiece tokenizer without the
                      space prefix, as Gemma's files have it, random
+    tiny-gguf-gemma3 a gemma3 text model, 6 layers (the 6th global, the others in a
+                     64-token sliding window), per-head norms, that tokenizer, random
     tiny-gguf-TYPE   a 256-wide, 1-layer llama whose matrices are of GGUF type
                      TYPE, one per type the runtime loads: q4_0, q4_1, q8_0 (kept
                      quantized), f16, bf16, q2_k, q4_k, q6_k (loaded as float16);
@@ -110,6 +112,8 @@ VISION_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 VOCAB_SIZE = 512
+# tiny-gguf-gemma3's sliding window: shorter than test prompts, so that it shows.
+GEMMA3_WINDOW = 64
 SPM_VOCAB_SIZE = 400  # the SentencePiece fixture's: 265 unknown, control and byte pieces, 135 learned
 # Phi-3's chat markers, control pieces of the SentencePiece fixture beside ours: llama.cpp
 # gives them Phi-3's whitespace stripping in files named phi-3/phi3 (tiny-gguf-phi3).
@@ -247,7 +251,7 @@ class Recipe:
 class GgufRecipe:
     """A GGUF fixture (see the module docstring)."""
 
-    architecture: str  # "llama", "qwen2", "qwen3", "phi3" or "gemma2"
+    architecture: str  # "llama", "qwen2", "qwen3", "phi3", "gemma2" or "gemma3"
     tensor_type: str  # GGUF type of the 2-D weights ("F32", "Q4_K", ...)
     hidden: int
     layers: int
@@ -385,12 +389,14 @@ RECIPES.update({
                                  seed=22, tokenizer="llama"),
     "tiny-gguf-gemma2": GgufRecipe("gemma2", "F32", hidden=64, layers=2, heads=4, kv_heads=2,
                                    seed=23, tokenizer="llama"),
+    "tiny-gguf-gemma3": GgufRecipe("gemma3", "F32", hidden=64, layers=6, heads=4, kv_heads=2,
+                                   seed=24, tokenizer="llama"),
     **{f"tiny-gguf-{kind}": GgufRecipe("llama", kind.upper(), hidden=256, layers=1, heads=4,
                                        kv_heads=2, seed=10 + index)
        for index, kind in enumerate(GGUF_TYPES)},
 })
 GGUF_SET = ["tiny-gguf", "tiny-gguf-qwen2", "tiny-gguf-qwen3", "tiny-gguf-llama3",
-            "tiny-gguf-spm", "tiny-gguf-phi3", "tiny-gguf-gemma2", *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES)]
+            "tiny-gguf-spm", "tiny-gguf-phi3", "tiny-gguf-gemma2", "tiny-gguf-gemma3", *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES)]
 DEFAULT_SET = ["tiny", "tiny-draft", "tiny-4bit", "demo", "demo-draft"]
 
 
@@ -510,7 +516,7 @@ def _gguf_name(path: str, arch: str) -> str:
     if stem == "lm_head":
         return f"output.{suffix}"
     _, _, layer, part = stem.split(".", 3)  # model.layers.N.<part>
-    names = {**_GGUF_NAMES, **_GEMMA2_NAMES} if arch == "gemma2" else _GGUF_NAMES
+    names = {**_GGUF_NAMES, **_GEMMA2_NAMES} if arch.startswith("gemma") else _GGUF_NAMES
     return f"blk.{layer}.{names[part]}.{suffix}"
 
 
@@ -565,16 +571,20 @@ def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizers: Tokenize
     else:
         import importlib
 
-        module = importlib.import_module(f"mlx_lm.models.{recipe.architecture}")
+        # mlx-lm's module for the file's architecture (Gemma 3's text model has its own).
+        module = importlib.import_module(
+            f"mlx_lm.models.{ {'gemma3': 'gemma3_text'}.get(recipe.architecture, recipe.architecture)}")
         mx.random.seed(recipe.seed)
         model = module.Model(module.ModelArgs.from_dict({
             "model_type": recipe.architecture, "hidden_size": recipe.hidden,
             "num_hidden_layers": recipe.layers, "intermediate_size": intermediate,
             "num_attention_heads": recipe.heads, "num_key_value_heads": recipe.kv_heads,
             "head_dim": head_dim, "rms_norm_eps": 1e-5, "vocab_size": vocab_size,
-            "tie_word_embeddings": True, "query_pre_attn_scalar": head_dim, **config}))
+            "tie_word_embeddings": True, "query_pre_attn_scalar": head_dim,
+            "sliding_window": GEMMA3_WINDOW, **config}))
         weights = {key: np.array(value.astype(mx.float32))
-                   for key, value in tree_flatten(model.parameters())}
+                   for key, value in tree_flatten(model.parameters())
+                   if key != "lm_head.weight"}  # tied (gemma3_text makes one regardless)
         # Norm weights around 1, not all 1: a mix-up of two norms shows in the logits.
         noise = np.random.default_rng(recipe.seed)
         weights = {key: value + noise.normal(0, 0.2, value.shape).astype(np.float32)
@@ -599,8 +609,10 @@ def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizers: Tokenize
         writer.add_sliding_window(4096)
         writer.add_attn_logit_softcapping(50.0)
         writer.add_final_logit_softcapping(30.0)
+    if arch == "gemma3":
+        writer.add_sliding_window(GEMMA3_WINDOW)
     if spm:
-        _gguf_sentencepiece(writer, spm, space_prefix=arch != "gemma2")
+        _gguf_sentencepiece(writer, spm, space_prefix=not arch.startswith("gemma"))
         (folder / "tokenizer.model").write_bytes(spm.serialized_model_proto())
     else:
         _gguf_tokenizer(writer, tokenizers.text())
@@ -608,7 +620,7 @@ def _make_gguf(folder: Path, name: str, recipe: GgufRecipe, tokenizers: Tokenize
     for path, array in sorted(weights.items()):
         if arch == "llama" and path.endswith(("q_proj.weight", "k_proj.weight")):
             array = _permute_rope(array, recipe.heads if "q_proj" in path else recipe.kv_heads)
-        if arch == "gemma2" and path.endswith("norm.weight"):
+        if arch.startswith("gemma") and path.endswith("norm.weight"):
             array = array + 1  # Gemma's RMSNorm scales by 1 + weight; the file holds that
 
         _gguf_tensor(writer, _gguf_name(path, arch), array, kind, rng)

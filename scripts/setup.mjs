@@ -27,7 +27,7 @@ const venvPython = join(venv, process.platform === 'win32' ? 'Scripts/python.exe
 const MODEL_SETS = {
   test: ['tiny', 'tiny-draft', 'tiny-4bit', 'tiny-vision', 'tiny-llama3', 'tiny-gguf',
     'tiny-gguf-qwen2', 'tiny-gguf-qwen3', 'tiny-gguf-llama3', 'tiny-gguf-spm', 'tiny-gguf-phi3',
-    'tiny-gguf-gemma2',
+    'tiny-gguf-gemma2', 'tiny-gguf-gemma3',
     ...['q4_0', 'q4_1', 'q8_0', 'f16', 'bf16', 'q2_k', 'q4_k', 'q6_k'].map((kind) => `tiny-gguf-${kind}`),
     'smollm2'],
   demo: ['demo', 'smollm2'],

@@ -14,7 +14,7 @@ from runtime_client import ROOT, RuntimeClient
 MODELS_DIR = ROOT / "models"
 GGUF_TYPES = ("q4_0", "q4_1", "q8_0", "f16", "bf16", "q2_k", "q4_k", "q6_k")
 GGUF_MODELS = ("tiny-gguf", "tiny-gguf-qwen2", "tiny-gguf-qwen3", "tiny-gguf-llama3",
-               "tiny-gguf-spm", "tiny-gguf-phi3", "tiny-gguf-gemma2",
+               "tiny-gguf-spm", "tiny-gguf-phi3", "tiny-gguf-gemma2", "tiny-gguf-gemma3",
                *(f"tiny-gguf-{kind}" for kind in GGUF_TYPES))
 TEST_MODELS = ("tiny", "tiny-draft", "tiny-4bit", "tiny-vision", "tiny-llama3", *GGUF_MODELS)
 

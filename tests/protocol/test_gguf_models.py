@@ -39,9 +39,9 @@ def test_llama3_gguf_generates_what_its_folder_model_does(runtime: RuntimeClient
     assert texts[0] == texts[1] and texts[0]
 
 
-def test_qwen3_phi3_gemma2_and_sentencepiece_files_serve(runtime: RuntimeClient, models: Path) -> None:
+def test_qwen3_phi3_gemma_and_sentencepiece_files_serve(runtime: RuntimeClient, models: Path) -> None:
     for name, architecture in (("qwen3", "qwen3"), ("phi3", "phi3"), ("gemma2", "gemma2"),
-                               ("spm", "llama")):
+                               ("gemma3", "gemma3"), ("spm", "llama")):
         loaded = runtime.result("model/load", {
             "model": str(models / f"tiny-gguf-{name}" / "model.gguf"), "model_id": name})
         assert loaded["gguf"]["architecture"] == architecture
@@ -50,9 +50,11 @@ def test_qwen3_phi3_gemma2_and_sentencepiece_files_serve(runtime: RuntimeClient,
     assert tokens == [1, 366, 81, 367, 376, 376, 373, 277, 311, 338]
     assert runtime.result("detokenize", {"model": "spm", "tokens": tokens,
                                          "skip_special_tokens": True})["text"] == "Hello world"
-    for model in ("qwen3", "phi3", "gemma2", "spm"):
-        done = runtime.result("generate", {"model": model, "streaming": False,
-                                           **GREEDY, "max_tokens": 6})
+    # The prompt is longer than gemma3's 64-token sliding window.
+    for model in ("qwen3", "phi3", "gemma2", "gemma3", "spm"):
+        done = runtime.result("generate", {"model": model, "streaming": False, **GREEDY,
+                                           "prompt": "The old man walks to the river. " * 12,
+                                           "max_tokens": 6})
         assert done["finish_reason"] in ("length", "stop") and done["stats"]["generated_tokens"]
 
 

@@ -115,7 +115,7 @@ def test_unloadable_tensor_type_is_refused_naming_it(tmp_path: Path, kind: T) ->
 def test_unsupported_architecture_lists_the_supported(tmp_path: Path) -> None:
     error = _refused(write_gguf(tmp_path / "m.gguf", architecture="mamba"))
     assert error.code == ErrorCode.UNSUPPORTED_MODEL and error.details["architecture"] == "mamba"
-    assert "supported: gemma2, llama, phi3, qwen2, qwen3" in error.message
+    assert "supported: gemma2, gemma3, llama, phi3, qwen2, qwen3" in error.message
 
 
 def test_unknown_pre_tokenizer_is_an_error(tmp_path: Path) -> None:
@@ -176,23 +176,26 @@ def _reference_weights(path: Path) -> dict[str, np.ndarray]:
 # What marks each architecture's file: qwen2's attention biases, qwen3's per-head norms,
 # phi3's fused matrices, gemma2's norms after attention and the MLP.
 MARKING_TENSORS = {"qwen2": "blk.0.attn_q.bias", "qwen3": "blk.1.attn_k_norm.weight",
-                   "phi3": "blk.1.attn_qkv.weight", "gemma2": "blk.1.post_ffw_norm.weight"}
+                   "phi3": "blk.1.attn_qkv.weight", "gemma2": "blk.1.post_ffw_norm.weight",
+                   "gemma3": "blk.5.attn_q_norm.weight"}
+_GEMMA_NORMS = {"post_attention_norm": "post_attention_layernorm",
+                "ffn_norm": "pre_feedforward_layernorm",
+                "post_ffw_norm": "post_feedforward_layernorm"}
 OWN_PARTS = {"phi3": {"attn_qkv": "self_attn.qkv_proj", "ffn_up": "mlp.gate_up_proj"},
-             "gemma2": {"post_attention_norm": "post_attention_layernorm",
-                        "ffn_norm": "pre_feedforward_layernorm",
-                        "post_ffw_norm": "post_feedforward_layernorm"}}
+             "gemma2": _GEMMA_NORMS, "gemma3": _GEMMA_NORMS}
 # llama.cpp's converter stores Gemma's norm weights plus one (its RMSNorm scales by 1 + w).
-NORM_OFFSET = {"gemma2": 1.0}
+NORM_OFFSET = {"gemma2": 1.0, "gemma3": 1.0}
+MLX_MODULES = {"gemma3": "gemma3_text"}
 
 
-@pytest.mark.parametrize("architecture", ["qwen2", "qwen3", "phi3", "gemma2"])
+@pytest.mark.parametrize("architecture", ["qwen2", "qwen3", "phi3", "gemma2", "gemma3"])
 def test_unpermuted_architectures_load_the_files_weights(models: Path, architecture: str) -> None:
     import importlib
 
     path = models / f"tiny-gguf-{architecture}" / "model.gguf"
     loaded = load_text_model(str(path), "q")
     reference = _reference_weights(path)
-    module = importlib.import_module(f"mlx_lm.models.{architecture}")
+    module = importlib.import_module(f"mlx_lm.models.{MLX_MODULES.get(architecture, architecture)}")
     model = module.Model(loaded.model.args)
     names = {"token_embd.weight": "model.embed_tokens.weight",
              "output_norm.weight": "model.norm.weight"}
@@ -207,11 +210,15 @@ def test_unpermuted_architectures_load_the_files_weights(models: Path, architect
             _, layer, part, suffix = name.split(".")
             names[name] = f"model.layers.{layer}.{parts[part]}.{suffix}"
     offset = NORM_OFFSET.get(architecture, 0.0)
-    model.load_weights([(names[name], mx.array(array - offset if name.endswith("norm.weight")
-                                               else array))
-                        for name, array in reference.items()])
+    weights = {names[name]: mx.array(array - offset if name.endswith("norm.weight") else array)
+               for name, array in reference.items()}
+    if hasattr(model, "sanitize"):  # as mlx_lm.load does (gemma3_text: no lm_head when tied)
+        weights = model.sanitize(weights)
+    model.load_weights(list(weights.items()))
     assert MARKING_TENSORS[architecture] in reference
-    tokens = mx.array([loaded.tokenizer.encode(TEXTS[0])])
+    # Past gemma3's 64-token window, so that its sliding layers see less than the global one.
+    tokens = mx.array([loaded.tokenizer.encode(" ".join([TEXTS[0]] * 12))])
+    assert tokens.shape[1] > 64
     assert mx.allclose(model(tokens), loaded.model(tokens), atol=1e-4).item()
     assert loaded.info().gguf.architecture == architecture  # type: ignore[union-attr]
 
@@ -468,3 +475,41 @@ def test_gemma2_serves_the_context_of_its_sliding_window(models: Path) -> None:
     assert config["max_position_embeddings"] == 4096  # past it llama.cpp's layers see less
     assert config["attn_logit_softcapping"] == 50.0 and config["final_logit_softcapping"] == 30.0
     assert config["query_pre_attn_scalar"] == 16.0  # the head size (not a 46-layer 27B)
+
+
+@pytest.mark.parametrize(("pre", "pieces"), [
+    # Mistral's tekken: a word ends where lower case turns upper; digits one by one.
+    ("tekken", ["HTTPServer", "'s", "\u0120i", "Phone", "\u0120", *"1234567"]),
+    # GPT-4o's (Phi-4): the same words with their contraction; digits by three.
+    ("gpt-4o", ["HTTPServer's", "\u0120i", "Phone", "\u0120", "123", "456", "7"]),
+])
+def test_tekken_and_gpt4o_pre_tokenizers_split_as_llama_cpp(models: Path, pre: str,
+                                                            pieces: list[str]) -> None:
+    # Checked against node-llama-cpp 3.22.1 on 303 strings, with a vocabulary trained to
+    # merge across these boundaries (a scratch file, not a fixture).
+    from mlx_serving.engine.gguf.tokenizer import load_tokenizer
+
+    header = read_header(models / "tiny-gguf" / "model.gguf")
+    tokenizer = load_tokenizer(replace_metadata(header, {"tokenizer.ggml.pre": pre}))
+    split = tokenizer._tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(
+        "HTTPServer's iPhone 1234567")
+    assert [piece for piece, _ in split] == pieces
+
+
+def test_end_of_generation_tokens_by_text_are_control_and_stop(models: Path) -> None:
+    # The grammar vocabulary's last token renamed <|fim_pad|>, typed normal: llama.cpp
+    # (node-llama-cpp 3.22.1) makes it a control token, matched in text, and an EOG token.
+    from mlx_serving.engine.gguf.tokenizer import load_tokenizer
+
+    header = read_header(models / "tiny-gguf" / "model.gguf")
+    renamed = header.get("tokenizer.ggml.tokens")[-1]
+    tokens = [*header.get("tokenizer.ggml.tokens")[:-1], "<|fim_pad|>"]
+    types = [*header.get("tokenizer.ggml.token_type")[:-1], 1]
+    merges = [merge for merge in header.get("tokenizer.ggml.merges")
+              if merge.replace(" ", "") != renamed and renamed not in merge.split(" ")]
+    assert types[-1] == 1 and len(tokens) == 512
+    tokenizer = load_tokenizer(replace_metadata(header, {
+        "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": types,
+        "tokenizer.ggml.merges": merges}))
+    assert tokenizer.encode("a<|fim_pad|>b", add_special_tokens=False) == [69, 511, 70]
+    assert 511 in tokenizer.eos_token_ids

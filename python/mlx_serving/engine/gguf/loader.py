@@ -97,6 +97,8 @@ def _build(config: dict[str, Any], weights: dict[str, Any], progress: LoadProgre
         quantized[path] = infer_quant_config(path, module, weights)
         return quantized[path]
 
+    if hasattr(model, "sanitize"):  # as mlx_lm.load does: e.g. no lm_head when tied
+        weights = model.sanitize(weights)
     quantize(model, group_size=32, bits=4, class_predicate=predicate)
     if quantized:
         config["quantization"] = _quantization(quantized)

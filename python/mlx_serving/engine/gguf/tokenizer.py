@@ -42,6 +42,15 @@ _LLAMA3 = ("(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\
            "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
 _QWEN2 = ("(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
           "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+# Mistral's tekken (Nemo, Small 3) and GPT-4o's (Phi-4): llama.cpp's adaptation of
+# their case classes, a letter not a-z as "upper", not A-Z as "lower".
+_UPPER, _LOWER = "((?=[\\p{L}])([^a-z]))", "((?=[\\p{L}])([^A-Z]))"
+_CONTRACTION = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?"
+_TEKKEN = (f"[^\\r\\n\\p{{L}}\\p{{N}}]?{_UPPER}*{_LOWER}+|[^\\r\\n\\p{{L}}\\p{{N}}]?{_UPPER}+{_LOWER}*"
+           "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+_GPT4O = (f"[^\\r\\n\\p{{L}}\\p{{N}}]?{_UPPER}*{_LOWER}+{_CONTRACTION}"
+          f"|[^\\r\\n\\p{{L}}\\p{{N}}]?{_UPPER}+{_LOWER}*{_CONTRACTION}"
+          "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
 
 _LLAMA3_PRE = PreTokenizer((_LLAMA3,), ignore_merges=True, add_bos=True)
 _SMAUG_PRE = PreTokenizer((_LLAMA3,))
@@ -57,6 +66,8 @@ PRE_TOKENIZERS: dict[str, PreTokenizer] = {
     **dict.fromkeys(["dbrx", "smaug-bpe"], _SMAUG_PRE),
     **dict.fromkeys(["qwen2", "deepseek-r1-qwen", "kormo"], _QWEN2_PRE),
     "megrez": PreTokenizer((_QWEN2,)),
+    "tekken": PreTokenizer((_TEKKEN,), ignore_merges=True, add_bos=True, clean_spaces=False),
+    **dict.fromkeys(["gpt-4o", "llama4"], PreTokenizer((_GPT4O,), clean_spaces=False)),
     "stablelm2": PreTokenizer((_QWEN2,)),
     **dict.fromkeys(["starcoder", "refact", "codeshell", "exaone", "minerva-7b"], _STARCODER_PRE),
     **dict.fromkeys(["command-r", "smollm"], PreTokenizer(("\\p{N}", _GPT2), clean_spaces=False)),

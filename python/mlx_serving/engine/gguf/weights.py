@@ -68,6 +68,15 @@ ARCHITECTURES: dict[str, Architecture] = {
                                         "ffn_norm": "pre_feedforward_layernorm",
                                         "post_ffw_norm": "post_feedforward_layernorm"},
                            norm_offset=1.0),
+    # Gemma 3 (text): Gemma 2's norms and Qwen 3's per-head ones, sliding-window
+    # layers (their own RoPE base) between global ones.
+    "gemma3": Architecture("gemma3_text", rope_traditional=False, attention_bias=False,
+                           extra_parts={"post_attention_norm": "post_attention_layernorm",
+                                        "ffn_norm": "pre_feedforward_layernorm",
+                                        "post_ffw_norm": "post_feedforward_layernorm",
+                                        "attn_q_norm": "self_attn.q_norm",
+                                        "attn_k_norm": "self_attn.k_norm"},
+                           norm_offset=1.0),
 }
 
 _LAYER = re.compile(r"^blk\.(\d+)\.(\w+)\.(weight|bias)$")
@@ -164,7 +173,24 @@ def model_config(header: GgufHeader, vocab_size: int) -> dict[str, Any]:
         config["rope_scaling"] = scaling
     if prefix == "gemma2":
         config.update(_gemma2_config(header, config))
+    if prefix == "gemma3":
+        config.update(_gemma3_config(header, config))
     return config
+
+
+def _gemma3_config(header: GgufHeader, config: dict[str, Any]) -> dict[str, Any]:
+    """Gemma 3 as llama.cpp runs it: every sixth layer global, the others within
+    the sliding window with RoPE base 10,000 (both fixed in llama.cpp, as in
+    the models); the attention scale by the head size, but for the 27B model
+    (62 layers) by hidden size / heads. mlx-lm's gemma3_text has the window."""
+    layers, hidden, heads = (config[key] for key in ("num_hidden_layers", "hidden_size",
+                                                     "num_attention_heads"))
+    return {
+        "sliding_window": _number(header, "gemma3.attention.sliding_window", int),
+        "sliding_window_pattern": 6,
+        "rope_local_base_freq": 10000.0,
+        "query_pre_attn_scalar": float(hidden // heads if layers == 62 else config["head_dim"]),
+    }
 
 
 def _gemma2_config(header: GgufHeader, config: dict[str, Any]) -> dict[str, Any]:
