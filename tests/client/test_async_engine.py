@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -123,6 +124,29 @@ def test_eight_generates_gathered_on_one_loop_never_block_it(models: Path) -> No
             assert "mlx_serving" in await engine.get_prometheus_metrics()
             assert isinstance(await engine.get_flags(), m.FlagsResult)
             assert engine.get_info().models == ["tiny"]
+
+    asyncio.run(scenario())
+
+
+def test_prefill_progress_comes_before_the_first_token_even_from_a_busy_loop(models: Path) -> None:
+    """The loop is busy (blocked) while the progress reports and the tokens arrive; the consumer
+    then reads the stream in one go: it must still be told the progress first, on the loop."""
+    async def scenario() -> None:
+        loop_thread = threading.get_ident()
+        seen: list[tuple[str, int]] = []
+        async with AsyncEngine() as engine:
+            await engine.load_model(str(models / "tiny"), model_id="tiny")
+            generator = engine.create_generator(
+                model="tiny", prompt=PROMPT * 40, max_tokens=2,
+                on_prefill_progress=lambda _report: seen.append(("progress", threading.get_ident())))
+            for _ in range(3000):  # blocks the loop until the runtime has sent a token
+                if generator.buffered_tokens:
+                    break
+                time.sleep(0.02)
+            async for chunk in generator:
+                seen.append((chunk.type, threading.get_ident()))
+        assert seen[0][0] == "progress" and [kind for kind, _ in seen][-3:] == ["token", "token", "metadata"]
+        assert {thread for _kind, thread in seen} == {loop_thread}
 
     asyncio.run(scenario())
 

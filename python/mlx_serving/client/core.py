@@ -274,13 +274,13 @@ class EngineCore:
         """Streams a generation: `for chunk in engine.create_generator(...)` or `async for`; leaving
         the loop early cancels it. `timeout` bounds the wait for the runtime to accept it, then each
         wait for the next chunk once tokens came. `on_prefill_progress` gets the prompt tokens
-        prefilled of total before the first token, on a thread of the client (Engine) or on the
-        event loop (AsyncEngine)."""
+        prefilled of total before the first token, where the generator is read: on the reading thread
+        (`for`) or on the event loop (`async for`)."""
         wire = self._generate_params(params, kwargs, True, "create_generator")
         if on_prefill_progress is not None:
             _check_callback(on_prefill_progress, "on_prefill_progress", "create_generator")
             wire["prefill_progress"] = True
-        return self._stream(wire, timeout, None if on_prefill_progress is None else self.here(on_prefill_progress))
+        return self._stream(wire, timeout, on_prefill_progress)  # the generator calls it where it is read
 
     def create_vision_generator(self, params: Mapping[str, Any] | None = None, /, *,
                                 timeout: float | None = None, **kwargs: Any) -> TokenGenerator:

@@ -4,7 +4,9 @@ The stream starts at once; chunks queue until the consumer takes them
 (within the flow-control bound, flow.py); a consumer left waiting longer than
 the time limit for a stream that had begun sending gets a TIMEOUT; leaving
 the loop early (break, return, an exception) cancels the stream on the
-runtime and waits for it to confirm.
+runtime and waits for it to confirm. Prefill progress reaches its callback
+on the consumer's side (the reading thread, or the event loop of `async for`)
+as the consumer waits, so it always comes before the first token.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class TokenGenerator:
         self._params = params
         self._timeout = timeout
         self._on_prefill_progress = on_prefill_progress
+        self._progress: list[StreamProgress] = []  # reports the consumer has not been told yet
         self._cond = threading.Condition()
         self._buffer: deque[Chunk] = deque()
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
@@ -232,12 +235,25 @@ class TokenGenerator:
             self._host.flow.waiting(False)
 
     def _take(self) -> Chunk | None:
+        """The next chunk, if one came; tells the prefill progress reported before it first. Holds the lock."""
+        self._tell_progress()
         if not self._buffer:
             return None
         chunk = self._buffer.popleft()
         if not self._finished:
             self._host.flow.report(self, len(self._buffer))
         return chunk
+
+    def _tell_progress(self) -> None:
+        reports, self._progress = self._progress, []
+        callback = self._on_prefill_progress
+        if callback is None:
+            return
+        for report in reports:
+            try:
+                callback(report)
+            except Exception:
+                logging.getLogger("mlx_serving.client").exception("an on_prefill_progress callback raised")
 
     def _stalled(self) -> None:
         """The consumer waited a whole time limit for a stream that had begun sending: a stuck
@@ -311,12 +327,12 @@ class TokenGenerator:
             self._notify()
 
     def progress(self, params: StreamProgress) -> None:
-        callback = self._on_prefill_progress
-        if callback is not None and not (self._left or self._finished):
-            try:
-                callback(params)
-            except Exception:
-                logging.getLogger("mlx_serving.client").exception("an on_prefill_progress callback raised")
+        # Told by the consumer (see _take): from here, a report handed to the
+        # loop could run after a token the consumer takes first.
+        with self._cond:
+            if self._on_prefill_progress is not None and not (self._left or self._finished):
+                self._progress.append(params)
+                self._notify()
 
     def end(self, params: StreamEnd) -> None:
         with self._cond:
