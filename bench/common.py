@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -243,6 +244,23 @@ class Stream:
 
 class BenchError(Exception):
     pass
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server the bench starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL if it is still there after 30 s; reaped either way."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 class Runtime:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,14 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from common import BENCH_CONFIG, RUNTIME, log, parser, percentile, start
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from common import BENCH_CONFIG, RUNTIME, free_port, log, parser, percentile, start, stop_process
 
 
 class Server:
@@ -58,21 +50,17 @@ class Server:
             time.sleep(0.2)
 
     def close(self) -> None:
-        self._proc.terminate()
-        try:
-            self._proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
+        stop_process(self._proc)
 
 
 def ours(model: Path, config: Path) -> Server:
-    port = _free_port()
+    port = free_port()
     return Server([sys.executable, str(RUNTIME), "--config", str(config), "--no-stdio",
                    "--http", f"127.0.0.1:{port}", "--model", f"{model}=m"], port, "/health")
 
 
 def theirs(model: Path, concurrency: int) -> Server:
-    port = _free_port()
+    port = free_port()
     return Server([sys.executable, "-m", "mlx_lm", "server", "--model", str(model),
                    "--port", str(port), "--decode-concurrency", str(concurrency),
                    "--log-level", "WARNING"], port, "/v1/models")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,20 +23,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import BENCH_CONFIG, BenchError, Runtime, median, parser, prompt_tokens, start
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from common import BENCH_CONFIG, BenchError, Runtime, free_port, median, parser, prompt_tokens, start, stop_process
 
 
 class Server:
     """mlx_lm.server as a child process."""
 
     def __init__(self, path: Path, concurrency: int) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- the server's log for its whole life
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mlx_lm.server", "--model", str(path), "--host", "127.0.0.1",
@@ -80,12 +73,7 @@ class Server:
         return self._log.read().decode(errors="replace")[-3000:]
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_process(self.proc)
 
 
 def server_rate(server: Server, prompts: list[str], tokens: int) -> float:
