@@ -45,6 +45,17 @@ async def cancelled(engine: AsyncEngine) -> int:
     return (await engine.get_metrics("tiny")).models["tiny"].lifetime.requests.cancelled
 
 
+async def cancel_while_it_runs(engine: AsyncEngine, work: Awaitable[Any]) -> None:
+    """Runs `work` as a task, cancels the task once its generation runs on the runtime, and
+    waits for the runtime to drop it."""
+    task = asyncio.ensure_future(work)
+    await eventually(lambda: _is(active_streams(engine), 1), "the generation to run")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await eventually(lambda: _is(active_streams(engine), 0), "the runtime to drop the generation")
+
+
 class Heartbeat:
     """A task that ticks each time the loop runs it: a call that blocked the loop would see no tick
     between its start and its end."""
@@ -168,12 +179,7 @@ def test_a_cancelled_await_cancels_the_generation_on_the_runtime_and_the_engine_
             assert await cancelled(engine) == 1
 
             # task.cancel() mid-generation.
-            task = asyncio.ensure_future(engine.generate_detailed(long))
-            await eventually(lambda: _is(active_streams(engine), 1), "the generation to run")
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            await eventually(lambda: _is(active_streams(engine), 0), "the runtime to drop the generation")
+            await cancel_while_it_runs(engine, engine.generate_detailed(long))
             assert await cancelled(engine) == 2
 
             # The call's own time limit: TIMEOUT, and cancelled on the runtime as well.
@@ -201,12 +207,7 @@ def test_a_cancelled_await_cancels_the_generation_on_the_runtime_and_the_engine_
                 async for _chunk in engine.create_generator(long):
                     pass
 
-            task = asyncio.ensure_future(read())
-            await eventually(lambda: _is(active_streams(engine), 1), "the stream to run")
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            await eventually(lambda: _is(active_streams(engine), 0), "the runtime to drop the stream")
+            await cancel_while_it_runs(engine, read())
             assert await cancelled(engine) == 5
             await eventually(lambda: _now(engine.get_info().open_streams == 0), "its end to come back")
         finally:
