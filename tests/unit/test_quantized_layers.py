@@ -84,10 +84,21 @@ def _decode(model: LoadedModel, prompts: list[list[int]], solo: bool) -> list[li
     return [stream.request.sink.ids for stream in streams]  # type: ignore[attr-defined]
 
 
+def _prompts(count: int) -> list[list[int]]:
+    """`count` distinct prompts of growing length."""
+    return [[0] + [(seed * 31 + k * 7) % 400 + 5 for k in range(3 + 2 * seed)]
+            for seed in range(count)]
+
+
+def _assert_batches_like_alone(model: LoadedModel) -> None:
+    prompts = _prompts(5)
+    alone = [_decode(model, [prompt], solo=True)[0] for prompt in prompts]
+    assert _decode(model, prompts, solo=False) == alone
+
+
 @pytest.mark.parametrize("size", [4, 7])
 def test_a_batch_decodes_what_each_stream_decodes_alone(models: Path, size: int) -> None:
-    prompts = [[0] + [(seed * 31 + k * 7) % 400 + 5 for k in range(3 + 2 * seed)]
-               for seed in range(size)]
+    prompts = _prompts(size)
     stock = _load(models)
     alone = [_decode(stock, [prompt], solo=True)[0] for prompt in prompts]
     folded = _load(models)
@@ -109,10 +120,7 @@ def test_dense_copies_give_the_quantized_logits_and_batch_like_alone(models: Pat
     assert sum(w.nbytes for w in weights) == expected
     tokens = mx.array([[0, 17, 42, 99, 7]])
     assert mx.allclose(dense.model(tokens), stock.model(tokens), atol=1e-4).item()
-    prompts = [[0] + [(seed * 31 + k * 7) % 400 + 5 for k in range(3 + 2 * seed)]
-               for seed in range(5)]
-    alone = [_decode(dense, [prompt], solo=True)[0] for prompt in prompts]
-    assert _decode(dense, prompts, solo=False) == alone
+    _assert_batches_like_alone(dense)
 
 
 def test_auto_on_the_cpu_keeps_quantized_layers_without_a_fast_blas(models: Path) -> None:
@@ -133,7 +141,4 @@ def test_prefill_copies_serve_prompt_chunks_and_decode_stays_quantized(models: P
     assert mx.allclose(layer(chunk), nn.QuantizedLinear.__call__(layer, chunk), atol=1e-4).item()
     tokens = mx.array([[0, 17, 42, 99, 7]])
     assert mx.allclose(mixed.model(tokens), stock.model(tokens), atol=1e-4).item()
-    prompts = [[0] + [(seed * 31 + k * 7) % 400 + 5 for k in range(3 + 2 * seed)]
-               for seed in range(5)]
-    alone = [_decode(mixed, [prompt], solo=True)[0] for prompt in prompts]
-    assert _decode(mixed, prompts, solo=False) == alone
+    _assert_batches_like_alone(mixed)
